@@ -1,0 +1,1 @@
+"""CDC plumbing: registering Debezium connectors, watching their state and replication-slot lag."""

@@ -1,0 +1,96 @@
+"""Loads connectors/*.json (data only) and registers them through Kafka Connect's REST API."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
+
+
+def load(service: str, placeholders: dict[str, str], directory: Path = CONNECTORS_DIR) -> tuple[str, dict[str, str]]:
+    """The connector's name and full config: its defaults file, then its own keys, placeholders filled."""
+    spec = json.loads((directory / f"{service}-outbox.json").read_text())
+    config: dict[str, str] = {}
+    if "extends" in spec:
+        config.update(json.loads((directory / spec["extends"]).read_text())["config"])
+    config.update(spec["config"])
+    filled = {k: _fill(v, placeholders) for k, v in config.items()}
+    left = [k for k, v in filled.items() if "{{" in v]
+    if left:
+        raise ValueError(f"connector {spec['name']}: unfilled placeholders in {left}")
+    return spec["name"], filled
+
+
+def _fill(value: str, placeholders: dict[str, str]) -> str:
+    for key, replacement in placeholders.items():
+        value = value.replace("{{" + key + "}}", replacement)
+    return value
+
+
+class ConnectClient:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def put_config(self, name: str, config: dict[str, str]) -> None:
+        """Create or update: PUT /connectors/{name}/config is idempotent, so re-registering is harmless."""
+        self._call("PUT", f"/connectors/{name}/config", config)
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", f"/connectors/{name}/status")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def restart(self, name: str) -> None:
+        self._call("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
+
+    def names(self) -> list[str]:
+        return list(self._call("GET", "/connectors"))
+
+
+def state_of(status: dict[str, Any] | None) -> str:
+    """RUNNING only when the connector and all its tasks run; else the worst state seen (or MISSING)."""
+    if status is None:
+        return "MISSING"
+    states = [status["connector"]["state"]] + [t["state"] for t in status.get("tasks", [])]
+    if not status.get("tasks"):
+        return "NO_TASKS" if states[0] == "RUNNING" else states[0]
+    for bad in ("FAILED", "UNASSIGNED", "PAUSED", "STOPPED", "RESTARTING"):
+        if bad in states:
+            return bad
+    return "RUNNING"
+
+
+def wait_running(client: ConnectClient, name: str, timeout: float = 90.0,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        status = client.status(name)
+        state = state_of(status)
+        if state == "RUNNING":
+            return
+        if state == "FAILED" and status:
+            traces = [t.get("trace", "") for t in status.get("tasks", []) if t.get("state") == "FAILED"]
+            trace = (status["connector"].get("trace") or (traces[0] if traces else ""))[:2000]
+            raise RuntimeError(f"connector {name} FAILED:\n{trace}")
+        if state != last:
+            progress(f"connector {name}: {state}")
+            last = state
+        time.sleep(0.5)
+    raise RuntimeError(f"connector {name} not RUNNING after {timeout:.0f}s (state {last})")

@@ -1,0 +1,51 @@
+"""Header names every walsaga record carries (outbox rows become these headers through the EventRouter)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# `id` is the EventRouter's own name for the event id header.
+EVENT_ID = "id"
+EVENT_TYPE = "eventType"
+SCHEMA_VERSION = "schemaVersion"
+SAGA_ID = "sagaId"
+CORRELATION_ID = "correlationId"
+CAUSATION_ID = "causationId"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a consumer knows about a record before it decodes the payload."""
+
+    event_id: str
+    event_type: str
+    schema_version: int
+    saga_id: str
+    correlation_id: str
+    causation_id: str
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        return [
+            (EVENT_ID, self.event_id.encode()),
+            (EVENT_TYPE, self.event_type.encode()),
+            (SCHEMA_VERSION, str(self.schema_version).encode()),
+            (SAGA_ID, self.saga_id.encode()),
+            (CORRELATION_ID, self.correlation_id.encode()),
+            (CAUSATION_ID, self.causation_id.encode()),
+        ]
+
+    @classmethod
+    def from_headers(cls, headers: list[tuple[str, bytes | None]] | dict | None) -> "Envelope":
+        """Raises ValueError naming the missing header: the caller dead-letters the record with that reason."""
+        items = headers.items() if isinstance(headers, dict) else (headers or [])
+        h: dict[str, str] = {}
+        for k, v in items:
+            h[k] = v.decode() if isinstance(v, (bytes, bytearray)) else ("" if v is None else str(v))
+        missing = [n for n in (EVENT_ID, EVENT_TYPE, SCHEMA_VERSION, SAGA_ID) if not h.get(n)]
+        if missing:
+            raise ValueError(f"missing header(s): {', '.join(missing)}")
+        try:
+            version = int(h[SCHEMA_VERSION])
+        except ValueError:
+            raise ValueError(f"bad schemaVersion header {h[SCHEMA_VERSION]!r}") from None
+        return cls(h[EVENT_ID], h[EVENT_TYPE], version, h[SAGA_ID], h.get(CORRELATION_ID) or h[SAGA_ID],
+                   h.get(CAUSATION_ID, ""))

@@ -1,0 +1,36 @@
+"""Every topic name, defined once. Outbox rows name their destination in `aggregatetype`; the Debezium
+EventRouter (connectors/*.json) turns it into `walsaga.<aggregatetype>`."""
+from __future__ import annotations
+
+PREFIX = "walsaga."
+
+# written by Debezium from the services' outbox tables
+ORDERS_EVENTS = "walsaga.orders.events"
+INVENTORY_REPLIES = "walsaga.inventory.replies"
+PAYMENTS_REPLIES = "walsaga.payments.replies"
+NOTIFICATIONS_EVENTS = "walsaga.notifications.events"
+
+# written by the stream processors, read by exactly one service each
+ORDERS_COMMANDS = "walsaga.orders.commands"
+INVENTORY_COMMANDS = "walsaga.inventory.commands"
+PAYMENTS_COMMANDS = "walsaga.payments.commands"
+NOTIFICATIONS_COMMANDS = "walsaga.notifications.commands"
+
+COMMAND_TOPIC = {
+    "orders": ORDERS_COMMANDS,
+    "inventory": INVENTORY_COMMANDS,
+    "payments": PAYMENTS_COMMANDS,
+    "notifications": NOTIFICATIONS_COMMANDS,
+}
+
+ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
+       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS]
+
+# Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
+PARTITIONS = 4
+
+
+def outbox_destination(topic: str) -> str:
+    """The `aggregatetype` value an outbox row carries so the EventRouter routes it to `topic`."""
+    assert topic.startswith(PREFIX), topic
+    return topic[len(PREFIX):]

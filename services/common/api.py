@@ -1,0 +1,60 @@
+"""What every service's REST API shares: error mapping (4xx with a reason, 503 while the database is down,
+never a bare 500) and engine creation."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+log = logging.getLogger(__name__)
+
+
+class InvalidRequest(ValueError):
+    """Input that passed the schema but breaks a rule (e.g. duplicate SKU lines): 422 with the reason."""
+
+
+class Conflict(Exception):
+    """The request cannot apply to the resource's current state: 409 with the reason."""
+
+
+def make_engine(db_url: str, pool_size: int = 10) -> Engine:
+    return create_engine(db_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+                         pool_timeout=10)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", [])), "msg": e.get("msg")} for e in exc.errors()]
+        reason = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
+        return JSONResponse({"error": "invalid_request", "reason": reason, "details": details}, status_code=422)
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return JSONResponse({"error": "invalid_request", "reason": str(exc)}, status_code=422)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"error": "conflict", "reason": str(exc)}, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
+        return JSONResponse({"error": "unavailable", "reason": "database unavailable, retry later"},
+                            status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return JSONResponse({"error": "unavailable", "reason": "database connection lost, retry later"},
+                                status_code=503, headers={"Retry-After": "2"})
+        log.exception("database error")
+        return JSONResponse({"error": "internal", "reason": "database error"}, status_code=500)
+
+    @app.get("/health", include_in_schema=False)
+    async def _health() -> dict[str, str]:
+        return {"status": "ok"}

@@ -1,0 +1,32 @@
+"""Request pieces several APIs share: the idempotency key and client scope headers, decimal-string money."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import Header, HTTPException
+from pydantic import StringConstraints
+
+MoneyString = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{1,16}(\.\d{1,2})?$"),
+]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value)
+
+
+def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+    if not idempotency_key:
+        raise HTTPException(400, detail={"error": "missing_idempotency_key",
+                                         "reason": "POST requests need an Idempotency-Key header"})
+    if len(idempotency_key) > 255:
+        raise HTTPException(400, detail={"error": "invalid_idempotency_key", "reason": "at most 255 characters"})
+    return idempotency_key
+
+
+def client_scope(x_client_id: Annotated[str | None, Header()] = None) -> str:
+    """Idempotency keys are scoped per client; without authentication the client names itself."""
+    return (x_client_id or "anonymous")[:128]

@@ -1,0 +1,75 @@
+"""Migration steps every service database shares (called from each service's first revision)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+CDC_ROLE = "walsaga_cdc"
+PUBLICATION = "walsaga_outbox"
+
+
+def create_inbox_and_dead_letters() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.Text(), nullable=False),
+        sa.Column("message_id", sa.Text(), nullable=False),
+        sa.Column("message_type", sa.Text(), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "message_id"),
+    )
+    op.create_table(
+        "dead_letter",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("consumer", sa.Text(), nullable=False),
+        sa.Column("topic", sa.Text(), nullable=False),
+        sa.Column("partition", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.BigInteger(), nullable=False),
+        sa.Column("key", sa.LargeBinary(), nullable=True),
+        sa.Column("headers", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("value", sa.LargeBinary(), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def create_service_tables() -> None:
+    """Inbox, dead letters, idempotency keys, and the outbox with the publication Debezium reads it through."""
+    create_inbox_and_dead_letters()
+    op.create_table(
+        "idempotency_key",
+        sa.Column("client_id", sa.Text(), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("request_hash", sa.Text(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "key"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("aggregatetype", sa.Text(), nullable=False),
+        sa.Column("aggregateid", sa.Text(), nullable=False),
+        sa.Column("type", sa.Text(), nullable=False),
+        sa.Column("schema_version", sa.Integer(), nullable=False),
+        sa.Column("saga_id", sa.Text(), nullable=False),
+        sa.Column("correlation_id", sa.Text(), nullable=False),
+        sa.Column("causation_id", sa.Text(), nullable=True),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    # The publication exists before any connector starts, so the CDC role needs no CREATE rights of its own.
+    op.execute(f"CREATE PUBLICATION {PUBLICATION} FOR TABLE outbox")
+    op.execute(f"""DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_ROLE}') THEN
+            GRANT SELECT ON outbox TO {CDC_ROLE};
+        END IF; END $$""")
+
+
+def drop_service_tables() -> None:
+    op.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
+    for table in ("outbox", "idempotency_key", "dead_letter", "inbox"):
+        op.drop_table(table)

@@ -1,0 +1,35 @@
+"""Command line of every service process: `python -m services.<name>.main api --port N` or `... consumer`."""
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Callable
+
+import uvicorn
+from fastapi import FastAPI
+
+from services.common.consumer import CommandConsumer
+from services.common.settings import Settings
+
+
+def configure_logging(service: str, role: str) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s {service}-{role} %(name)s: %(message)s")
+
+
+def main(service: str, create_app: Callable[[Settings], FastAPI],
+         create_consumer: Callable[[Settings], CommandConsumer]) -> None:
+    parser = argparse.ArgumentParser(prog=f"services.{service}.main")
+    sub = parser.add_subparsers(dest="role", required=True)
+    api = sub.add_parser("api", help="serve the REST API")
+    api.add_argument("--port", type=int, required=True)
+    api.add_argument("--host", default="127.0.0.1")
+    sub.add_parser("consumer", help="apply commands from Kafka")
+    args = parser.parse_args()
+    configure_logging(service, args.role)
+    settings = Settings.from_env(service)
+    if args.role == "api":
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                    access_log=False, timeout_graceful_shutdown=5)
+    else:
+        create_consumer(settings).run()

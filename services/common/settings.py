@@ -1,0 +1,33 @@
+"""A process's settings, read from the environment once, at its wiring point (never at import time)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    db_url: str
+    kafka_bootstrap: str
+    instance: str = "0"
+    webhook_url: str | None = None
+    notification_channels: tuple[str, ...] = ("log",)
+
+    @classmethod
+    def from_env(cls, service: str) -> "Settings":
+        def need(name: str) -> str:
+            value = os.environ.get(name)
+            if not value:
+                raise RuntimeError(f"{name} is not set (the stack supervisor sets it; see walsaga/stack/apps.py)")
+            return value
+
+        channels = tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c)
+        return cls(
+            service=service,
+            db_url=need("WALSAGA_DB_URL"),
+            kafka_bootstrap=need("WALSAGA_KAFKA_BOOTSTRAP"),
+            instance=os.environ.get("WALSAGA_INSTANCE", "0"),
+            webhook_url=os.environ.get("WALSAGA_WEBHOOK_URL") or None,
+            notification_channels=channels,
+        )

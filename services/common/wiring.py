@@ -1,0 +1,30 @@
+"""The pieces each service's bootstrap (main.py) assembles: its FastAPI app and its command consumer."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, Table
+
+from schemas.topics import COMMAND_TOPIC
+from services.common.api import install_error_handlers, make_engine
+from services.common.consumer import CommandConsumer
+from services.common.settings import Settings
+
+
+def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None]) -> FastAPI:
+    engine = make_engine(settings.db_url)
+    app = FastAPI(title=f"walsaga {settings.service}", version="1",
+                  openapi_url=f"/{settings.service}/openapi.json", docs_url=f"/{settings.service}/docs",
+                  redoc_url=None)
+    install_error_handlers(app)
+    include(app, engine)
+    return app
+
+
+def build_consumer(settings: Settings, inbox: Table, dead_letters: Table, handlers: dict[str, Any]) -> CommandConsumer:
+    return CommandConsumer(
+        name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4),
+        inbox=inbox, dead_letters=dead_letters, handlers=handlers,
+        kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
+                      "client.id": f"{settings.service}-consumer-{settings.instance}"})

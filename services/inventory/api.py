@@ -1,0 +1,37 @@
+"""Inventory REST API, served at /inventory behind the gateway."""
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, HTTPException
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from services.common.http import Identifier
+from services.inventory import db
+
+
+class StockIn(BaseModel):
+    available: int = Field(ge=0, le=1_000_000_000)
+
+
+def router(engine: Engine) -> APIRouter:
+    r = APIRouter(prefix="/inventory", tags=["inventory"])
+
+    @r.put("/{sku}")
+    def set_stock(sku: Identifier, body: StockIn) -> dict:
+        # PUT sets an absolute value, so it is idempotent without a key
+        with engine.begin() as conn:
+            return db.to_json(db.upsert_available(conn, sku, body.available))
+
+    @r.get("/{sku}")
+    def get_stock(sku: str) -> dict:
+        with engine.connect() as conn:
+            level = db.get_level(conn, sku)
+        if level is None:
+            raise HTTPException(404, detail={"error": "not_found", "reason": f"unknown sku {sku}"})
+        return db.to_json(level)
+
+    return r
+
+
+def include(app: FastAPI, engine: Engine) -> None:
+    app.include_router(router(engine))

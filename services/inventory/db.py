@@ -1,0 +1,100 @@
+"""The inventory database: stock levels, reservations (one per order) and their lines."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Table, Text, func, select)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from services.common.tables import add_common_tables
+from services.inventory.domain import Line, ReservationStatus, StockLevel
+
+metadata = MetaData()
+common = add_common_tables(metadata)
+outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                            common["dead_letter"])
+
+stock = Table(
+    "stock", metadata,
+    Column("sku", Text, primary_key=True),
+    Column("available", Integer, nullable=False),
+    Column("reserved", Integer, nullable=False, server_default="0"),
+    Column("committed", Integer, nullable=False, server_default="0"),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("available >= 0 AND reserved >= 0 AND committed >= 0", name="stock_never_negative"),
+)
+
+reservations = Table(
+    "reservations", metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+reservation_lines = Table(
+    "reservation_lines", metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("quantity", Integer, nullable=False),
+)
+
+
+def _level(row) -> StockLevel:  # type: ignore[no-untyped-def]
+    return StockLevel(row.sku, row.available, row.reserved, row.committed, row.version)
+
+
+def get_level(conn: Connection, sku: str) -> StockLevel | None:
+    row = conn.execute(select(stock).where(stock.c.sku == sku)).first()
+    return _level(row) if row else None
+
+
+def lock_levels(conn: Connection, skus: Iterable[str]) -> dict[str, StockLevel]:
+    """Row locks in sku order, so two orders on the same skus never deadlock each other."""
+    rows = conn.execute(select(stock).where(stock.c.sku.in_(sorted(set(skus)))).order_by(stock.c.sku)
+                        .with_for_update()).all()
+    return {row.sku: _level(row) for row in rows}
+
+
+def upsert_available(conn: Connection, sku: str, available: int) -> StockLevel:
+    stmt = pg_insert(stock).values(sku=sku, available=available, reserved=0, committed=0, version=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["sku"], set_={
+        "available": stmt.excluded.available, "version": stock.c.version + 1, "updated_at": func.now()})
+    row = conn.execute(stmt.returning(stock)).one()
+    return _level(row)
+
+
+def save_levels(conn: Connection, before: dict[str, StockLevel], after: dict[str, StockLevel]) -> None:
+    for sku, level in after.items():
+        result = conn.execute(stock.update().where(stock.c.sku == sku, stock.c.version == before[sku].version)
+                              .values(available=level.available, reserved=level.reserved,
+                                      committed=level.committed, version=level.version, updated_at=func.now()))
+        if result.rowcount != 1:
+            raise RuntimeError(f"stock {sku} changed under a row lock")
+
+
+def reservation(conn: Connection, order_id: str) -> tuple[ReservationStatus | None, list[Line]]:
+    row = conn.execute(select(reservations.c.status).where(reservations.c.order_id == order_id)
+                       .with_for_update()).first()
+    if row is None:
+        return None, []
+    lines = conn.execute(select(reservation_lines).where(reservation_lines.c.order_id == order_id)).all()
+    return ReservationStatus(row.status), [Line(r.sku, r.quantity) for r in lines]
+
+
+def insert_reservation(conn: Connection, order_id: str, status: ReservationStatus, lines: list[Line]) -> None:
+    conn.execute(reservations.insert().values(order_id=order_id, status=status.value))
+    if lines:
+        conn.execute(reservation_lines.insert(), [{"order_id": order_id, "sku": line.sku,
+                                                   "quantity": line.quantity} for line in lines])
+
+
+def set_reservation_status(conn: Connection, order_id: str, status: ReservationStatus) -> None:
+    conn.execute(reservations.update().where(reservations.c.order_id == order_id)
+                 .values(status=status.value, updated_at=func.now()))
+
+
+def to_json(level: StockLevel) -> dict:
+    return {"sku": level.sku, "available": level.available, "reserved": level.reserved,
+            "committed": level.committed, "version": level.version}

@@ -1,0 +1,106 @@
+"""Inventory: pure stock rules. Reserving moves units available -> reserved (all lines or none), committing removes
+them from reserved (they left the warehouse), releasing moves them back."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Mapping, Sequence
+
+
+class ReservationStatus(StrEnum):
+    RESERVED = "RESERVED"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+    REJECTED = "REJECTED"
+
+
+class StockRuleViolation(Exception):
+    """A transition the reservation's state forbids, e.g. releasing units that already left the warehouse."""
+
+
+@dataclass(frozen=True)
+class StockLevel:
+    sku: str
+    available: int
+    reserved: int = 0
+    committed: int = 0
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReserveOutcome:
+    levels: dict[str, StockLevel]  # the new levels; empty when nothing was reserved
+    short_skus: list[str]          # lines that could not be served (unknown sku or not enough available)
+
+    @property
+    def ok(self) -> bool:
+        return not self.short_skus
+
+
+def set_available(current: StockLevel | None, sku: str, available: int) -> StockLevel:
+    if available < 0:
+        raise ValueError("available must be >= 0")
+    if current is None:
+        return StockLevel(sku, available)
+    return replace(current, available=available, version=current.version + 1)
+
+
+def reserve(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> ReserveOutcome:
+    short = sorted(line.sku for line in lines
+                   if line.sku not in levels or levels[line.sku].available < line.quantity)
+    if short:
+        return ReserveOutcome({}, short)
+    return ReserveOutcome({line.sku: _move(levels[line.sku], available=-line.quantity, reserved=line.quantity)
+                           for line in lines}, [])
+
+
+def release(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str, StockLevel]:
+    return {line.sku: _move(levels[line.sku], available=line.quantity, reserved=-line.quantity) for line in lines}
+
+
+def commit(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str, StockLevel]:
+    return {line.sku: _move(levels[line.sku], reserved=-line.quantity, committed=line.quantity) for line in lines}
+
+
+def _move(level: StockLevel, available: int = 0, reserved: int = 0, committed: int = 0) -> StockLevel:
+    after = replace(level, available=level.available + available, reserved=level.reserved + reserved,
+                    committed=level.committed + committed, version=level.version + 1)
+    if min(after.available, after.reserved, after.committed) < 0:
+        raise StockRuleViolation(f"stock of {level.sku} would go negative: {after}")
+    return after
+
+
+def next_status_on_reserve(current: ReservationStatus | None) -> str:
+    """What a ReserveStock does given the reservation already recorded for the order:
+    'reserve' (first time), 'reply_reserved' (already holds stock), 'refuse' (compensated or rejected before)."""
+    if current is None:
+        return "reserve"
+    if current in (ReservationStatus.RESERVED, ReservationStatus.COMMITTED):
+        return "reply_reserved"
+    return "refuse"
+
+
+def next_status_on_release(current: ReservationStatus | None) -> str:
+    """'release', 'noop', or 'barrier' (the release overtook its reservation: remember it so the late reserve is
+    refused). Releasing committed stock is a rule violation: it needs a return, not a compensation."""
+    if current is None:
+        return "barrier"
+    if current is ReservationStatus.RESERVED:
+        return "release"
+    if current is ReservationStatus.COMMITTED:
+        raise StockRuleViolation("committed stock cannot be released")
+    return "noop"
+
+
+def next_status_on_commit(current: ReservationStatus | None) -> str:
+    if current is ReservationStatus.RESERVED:
+        return "commit"
+    if current is ReservationStatus.COMMITTED:
+        return "noop"
+    raise StockRuleViolation(f"cannot commit a reservation that is {current}")

@@ -1,0 +1,72 @@
+"""Inventory command handlers: command -> domain -> one local transaction (stock + reservation + reply outbox row)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Connection
+
+from schemas import topics
+from schemas.headers import Envelope
+from services.common import outbox
+from services.inventory import db, domain
+from services.inventory.domain import Line, ReservationStatus
+
+log = logging.getLogger(__name__)
+
+
+def reserve_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order_id = record["order_id"]
+    lines = [Line(r["sku"], r["quantity"]) for r in record["lines"]]
+    status, _ = db.reservation(conn, order_id)
+    action = domain.next_status_on_reserve(status)
+    if action == "reply_reserved":
+        _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
+        return
+    if action == "refuse":
+        _reply(conn, env, order_id, "StockReservationFailed",
+               {"order_id": order_id, "reason": f"RESERVATION_{status}", "skus": []})
+        return
+    before = db.lock_levels(conn, (line.sku for line in lines))
+    outcome = domain.reserve(before, lines)
+    if not outcome.ok:
+        db.insert_reservation(conn, order_id, ReservationStatus.REJECTED, [])
+        _reply(conn, env, order_id, "StockReservationFailed",
+               {"order_id": order_id, "reason": "OUT_OF_STOCK", "skus": outcome.short_skus})
+        return
+    db.save_levels(conn, before, outcome.levels)
+    db.insert_reservation(conn, order_id, ReservationStatus.RESERVED, lines)
+    _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
+
+
+def release_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order_id = record["order_id"]
+    status, lines = db.reservation(conn, order_id)
+    action = domain.next_status_on_release(status)
+    if action == "release":
+        before = db.lock_levels(conn, (line.sku for line in lines))
+        db.save_levels(conn, before, domain.release(before, lines))
+        db.set_reservation_status(conn, order_id, ReservationStatus.RELEASED)
+    elif action == "barrier":
+        log.warning("release of order %s arrived before its reservation; remembering it", order_id)
+        db.insert_reservation(conn, order_id, ReservationStatus.RELEASED, [])
+    _reply(conn, env, order_id, "StockReleased", {"order_id": order_id})
+
+
+def commit_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order_id = record["order_id"]
+    status, lines = db.reservation(conn, order_id)
+    if domain.next_status_on_commit(status) == "commit":
+        before = db.lock_levels(conn, (line.sku for line in lines))
+        db.save_levels(conn, before, domain.commit(before, lines))
+        db.set_reservation_status(conn, order_id, ReservationStatus.COMMITTED)
+    _reply(conn, env, order_id, "StockCommitted", {"order_id": order_id})
+
+
+def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, record: dict[str, Any]) -> None:
+    outbox.append(conn, db.outbox, topic=topics.INVENTORY_REPLIES, aggregate_id=order_id, event_type=event_type,
+                  record=record, saga_id=cause.saga_id, correlation_id=cause.correlation_id,
+                  causation_id=cause.event_id)
+
+
+COMMAND_HANDLERS = {"ReserveStock": reserve_stock, "ReleaseStock": release_stock, "CommitStock": commit_stock}

@@ -1,0 +1,58 @@
+"""Orders REST API: request -> handler. Served at /orders behind the gateway."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from services.common.api import InvalidRequest
+from services.common.http import Identifier, MoneyString, client_scope, money, require_idempotency_key
+from services.orders import db, handlers
+from services.orders.domain import OrderRuleViolation
+
+
+class ItemIn(BaseModel):
+    sku: Identifier
+    quantity: int = Field(gt=0, le=1_000_000)
+    unit_price: MoneyString
+
+
+class OrderIn(BaseModel):
+    customer_id: Identifier
+    items: list[ItemIn] = Field(min_length=1, max_length=100)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,64}$")
+
+
+def router(engine: Engine) -> APIRouter:
+    r = APIRouter(prefix="/orders", tags=["orders"])
+
+    @r.post("", status_code=202)
+    def place_order(body: OrderIn, key: Annotated[str, Depends(require_idempotency_key)],
+                    client: Annotated[str, Depends(client_scope)]) -> JSONResponse:
+        data = body.model_dump()
+        for item in data["items"]:
+            item["unit_price"] = money(item["unit_price"])
+        try:
+            result = handlers.place_order(engine, client_id=client, idempotency_key=key, body=data)
+        except OrderRuleViolation as exc:
+            raise InvalidRequest(str(exc)) from exc
+        return JSONResponse(result.body, status_code=result.status_code,
+                            headers={"Location": f"/orders/{result.body['order_id']}"})
+
+    @r.get("/{order_id}")
+    def get_order(order_id: str) -> JSONResponse:
+        with engine.connect() as conn:
+            order = db.load(conn, order_id)
+        if order is None:
+            raise HTTPException(404, detail={"error": "not_found", "reason": f"no order {order_id}"})
+        return JSONResponse(db.to_json(order), headers={"ETag": f'"{order.version}"'})
+
+    return r
+
+
+def include(app: FastAPI, engine: Engine) -> None:
+    app.include_router(router(engine))

@@ -1,0 +1,87 @@
+"""The orders database: tables and the mapping between rows and domain objects."""
+from __future__ import annotations
+
+from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, ForeignKey, Integer, MetaData, Numeric, Table,
+                        Text, func, select)
+
+from services.common.tables import add_common_tables
+from services.orders.domain import CancelReason, Order, OrderLine, OrderStatus
+
+metadata = MetaData()
+common = add_common_tables(metadata)
+outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                            common["dead_letter"])
+
+orders = Table(
+    "orders", metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("customer_id", Text, nullable=False, index=True),
+    Column("status", Text, nullable=False),
+    Column("cancel_reason", Text, nullable=True),
+    Column("total_amount", Numeric(18, 2), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("payment_method", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('PENDING','CONFIRMED','CANCELLED')", name="orders_status_valid"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("order_id", Text, ForeignKey("orders.order_id"), primary_key=True),
+    Column("sku", Text, primary_key=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Numeric(18, 2), nullable=False),
+)
+
+
+def load(conn: Connection, order_id: str, for_update: bool = False) -> Order | None:
+    query = select(orders).where(orders.c.order_id == order_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    if row is None:
+        return None
+    lines = conn.execute(select(order_lines).where(order_lines.c.order_id == order_id)
+                         .order_by(order_lines.c.sku)).all()
+    return Order(
+        order_id=row.order_id, customer_id=row.customer_id,
+        lines=tuple(OrderLine(line.sku, line.quantity, line.unit_price) for line in lines),
+        currency=row.currency, payment_method=row.payment_method, status=OrderStatus(row.status),
+        cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None, version=row.version,
+    )
+
+
+def insert(conn: Connection, order: Order) -> None:
+    conn.execute(orders.insert().values(
+        order_id=order.order_id, customer_id=order.customer_id, status=order.status.value, cancel_reason=None,
+        total_amount=order.total_amount, currency=order.currency, payment_method=order.payment_method,
+        version=order.version))
+    conn.execute(order_lines.insert(), [
+        {"order_id": order.order_id, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+        for line in order.lines])
+
+
+def update_state(conn: Connection, before: Order, after: Order) -> None:
+    """Conditional on the version read: a lost race raises instead of overwriting."""
+    result = conn.execute(orders.update()
+                          .where(orders.c.order_id == after.order_id, orders.c.version == before.version)
+                          .values(status=after.status.value,
+                                  cancel_reason=after.cancel_reason.value if after.cancel_reason else None,
+                                  version=after.version, updated_at=func.now()))
+    if result.rowcount != 1:
+        raise RuntimeError(f"order {after.order_id} changed concurrently (expected version {before.version})")
+
+
+def to_json(order: Order) -> dict:
+    return {
+        "order_id": order.order_id,
+        "customer_id": order.customer_id,
+        "status": order.status.value,
+        "cancel_reason": order.cancel_reason.value if order.cancel_reason else None,
+        "items": [{"sku": line.sku, "quantity": line.quantity, "unit_price": str(line.unit_price)}
+                  for line in order.lines],
+        "total_amount": str(order.total_amount),
+        "currency": order.currency,
+        "payment_method": order.payment_method,
+        "version": order.version,
+    }

@@ -1,0 +1,107 @@
+"""Orders command handlers: command -> domain -> one local transaction (order row + outbox row)."""
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from schemas import topics
+from schemas.headers import Envelope
+from services.common import idempotency, outbox
+from services.common.idempotency import StoredResponse
+from services.orders import db, domain
+from services.orders.domain import CancelReason, Order, OrderLine
+
+log = logging.getLogger(__name__)
+
+
+def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: dict[str, Any]) -> StoredResponse:
+    """Creates the order (PENDING) and its OrderCreated outbox row in one transaction, or replays the first answer."""
+    req_hash = idempotency.request_hash("POST", "/orders", body)
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                earlier = idempotency.replay(conn, db.idempotency, client_id, idempotency_key, req_hash)
+                if earlier is not None:
+                    return earlier
+                order = domain.place(
+                    order_id=str(uuid.uuid4()), customer_id=body["customer_id"],
+                    lines=[OrderLine(i["sku"], i["quantity"], i["unit_price"]) for i in body["items"]],
+                    currency=body["currency"], payment_method=body["payment_method"])
+                db.insert(conn, order)
+                _publish(conn, order, "OrderCreated", {
+                    "order_id": order.order_id, "customer_id": order.customer_id,
+                    "items": [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+                              for line in order.lines],
+                    "total_amount": order.total_amount, "currency": order.currency,
+                    "payment_method": order.payment_method, "created_at": datetime.now(timezone.utc)})
+                response = StoredResponse(202, db.to_json(order))
+                idempotency.remember(conn, db.idempotency, client_id, idempotency_key, req_hash, response)
+                return response
+        except IntegrityError:
+            # the same key committed concurrently; the second attempt replays it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def confirm_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order = _load(conn, record["order_id"])
+    try:
+        after = domain.confirm(order)
+    except domain.InvalidTransition as exc:
+        # the saga never confirms a cancelled order; if it happens, the saga must learn it (not silently drop it)
+        log.error("confirm refused: %s", exc)
+        _publish(conn, order, "OrderCancelled", _cancelled(order), env)
+        return
+    if after is None:
+        _publish(conn, order, "OrderConfirmed", _confirmed(order), env)  # re-announce: the saga may be waiting
+        return
+    db.update_state(conn, order, after)
+    _publish(conn, after, "OrderConfirmed", _confirmed(after), env)
+
+
+def cancel_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order = _load(conn, record["order_id"])
+    try:
+        after = domain.cancel(order, CancelReason(record["reason"]))
+    except domain.InvalidTransition as exc:
+        log.error("cancel refused: %s", exc)
+        _publish(conn, order, "OrderConfirmed", _confirmed(order), env)
+        return
+    if after is None:
+        _publish(conn, order, "OrderCancelled", _cancelled(order), env)
+        return
+    db.update_state(conn, order, after)
+    _publish(conn, after, "OrderCancelled", _cancelled(after), env)
+
+
+def _load(conn: Connection, order_id: str) -> Order:
+    order = db.load(conn, order_id, for_update=True)
+    if order is None:
+        raise LookupError(f"order {order_id} does not exist")
+    return order
+
+
+def _confirmed(order: Order) -> dict[str, Any]:
+    return {"order_id": order.order_id, "customer_id": order.customer_id, "version": order.version}
+
+
+def _cancelled(order: Order) -> dict[str, Any]:
+    reason = order.cancel_reason.value if order.cancel_reason else ""
+    return {"order_id": order.order_id, "customer_id": order.customer_id, "reason": reason, "version": order.version}
+
+
+def _publish(conn: Connection, order: Order, event_type: str, record: dict[str, Any],
+             cause: Envelope | None = None) -> None:
+    outbox.append(conn, db.outbox, topic=topics.ORDERS_EVENTS, aggregate_id=order.order_id, event_type=event_type,
+                  record=record, saga_id=order.order_id,
+                  correlation_id=cause.correlation_id if cause else order.order_id,
+                  causation_id=cause.event_id if cause else None)
+
+
+COMMAND_HANDLERS = {"ConfirmOrder": confirm_order, "CancelOrder": cancel_order}

@@ -1,0 +1,22 @@
+"""Bootstrap of the orders service: the one place its app and consumer are wired."""
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.common.consumer import CommandConsumer
+from services.common.runner import main
+from services.common.settings import Settings
+from services.common.wiring import build_app, build_consumer
+from services.orders import api, db, handlers
+
+
+def create_app(settings: Settings) -> FastAPI:
+    return build_app(settings, api.include)
+
+
+def create_consumer(settings: Settings) -> CommandConsumer:
+    return build_consumer(settings, db.inbox, db.dead_letters, handlers.COMMAND_HANDLERS)
+
+
+if __name__ == "__main__":
+    main("orders", create_app, create_consumer)

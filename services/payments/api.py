@@ -1,0 +1,23 @@
+"""Payments REST API (read-only), served at /payments behind the gateway."""
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Query
+from sqlalchemy import Engine, select
+
+from services.payments import db
+
+
+def router(engine: Engine) -> APIRouter:
+    r = APIRouter(prefix="/payments", tags=["payments"])
+
+    @r.get("")
+    def list_payments(order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(db.payments).where(db.payments.c.order_id == order_id)).all()
+        return [db.to_json(db.from_row(row)) for row in rows]
+
+    return r
+
+
+def include(app: FastAPI, engine: Engine) -> None:
+    app.include_router(router(engine))

@@ -1,0 +1,58 @@
+"""The payments database: one payment per order."""
+from __future__ import annotations
+
+from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Numeric, Table, Text, func,
+                        select)
+
+from services.common.tables import add_common_tables
+from services.payments.domain import Payment, PaymentStatus
+
+metadata = MetaData()
+common = add_common_tables(metadata)
+outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                            common["dead_letter"])
+
+payments = Table(
+    "payments", metadata,
+    Column("payment_id", Text, primary_key=True),
+    Column("order_id", Text, nullable=False, unique=True),
+    Column("amount", Numeric(18, 2), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("provider_ref", Text, nullable=True),
+    Column("decline_code", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('AUTHORIZED','CAPTURED','DECLINED','VOIDED','REFUNDED')", name="payments_status_valid"),
+)
+
+
+def from_row(row) -> Payment:  # type: ignore[no-untyped-def]
+    return Payment(row.payment_id, row.order_id, row.amount, row.currency, PaymentStatus(row.status),
+                   row.provider_ref, row.decline_code, row.version)
+
+
+def by_order(conn: Connection, order_id: str, for_update: bool = False) -> Payment | None:
+    query = select(payments).where(payments.c.order_id == order_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    return from_row(row) if row else None
+
+
+def insert(conn: Connection, p: Payment) -> None:
+    conn.execute(payments.insert().values(
+        payment_id=p.payment_id, order_id=p.order_id, amount=p.amount, currency=p.currency, status=p.status.value,
+        provider_ref=p.provider_ref, decline_code=p.decline_code, version=p.version))
+
+
+def update(conn: Connection, before: Payment, after: Payment) -> None:
+    result = conn.execute(payments.update()
+                          .where(payments.c.payment_id == after.payment_id, payments.c.version == before.version)
+                          .values(status=after.status.value, version=after.version, updated_at=func.now()))
+    if result.rowcount != 1:
+        raise RuntimeError(f"payment {after.payment_id} changed concurrently")
+
+
+def to_json(p: Payment) -> dict:
+    return {"payment_id": p.payment_id, "order_id": p.order_id, "status": p.status.value, "amount": str(p.amount),
+            "currency": p.currency, "decline_code": p.decline_code, "version": p.version}

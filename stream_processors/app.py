@@ -1,0 +1,100 @@
+"""The Faust app factory: the one wiring point of the stream-processor process. The agents are thin: they hand each
+record to the orchestrator (or fan-out) and produce what it decided. Run several workers: they share the consumer
+group and split the partitions; all saga state lives in the saga database, none in worker memory."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+import faust
+from sqlalchemy import create_engine
+
+from schemas import codec, topics
+from schemas.headers import Envelope
+from stream_processors.commands import to_record
+from stream_processors.notifications.fanout import FINAL_STATES, commands_for
+from stream_processors.saga.model import Command
+from stream_processors.saga.orchestrator import Orchestrator, RawMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    kafka_bootstrap: str
+    saga_db_url: str
+    web_port: int
+    data_dir: str
+    notification_channels: tuple[str, ...] = ("log",)
+
+    @classmethod
+    def from_env(cls) -> "ProcessorSettings":
+        return cls(
+            kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
+            saga_db_url=os.environ["WALSAGA_SAGA_DB_URL"],
+            web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18150")),
+            data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-faust"),
+            notification_channels=tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",")
+                                        if c),
+        )
+
+
+def create_app(settings: ProcessorSettings) -> faust.App:
+    app = faust.App(
+        "walsaga-processors",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        web_port=settings.web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
+        datadir=settings.data_dir,
+        key_serializer="raw", value_serializer="raw",
+        topic_partitions=topics.PARTITIONS, topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=100, broker_commit_interval=0.5,
+        producer_acks=-1, producer_linger_ms=1,
+        stream_wait_empty=False,
+    )
+    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True))
+
+    async def produce(commands: tuple[Command, ...], env: Envelope) -> None:
+        for cmd in commands:
+            rec = to_record(cmd, env.saga_id, env.correlation_id, env.event_id)
+            # awaited: the source offset is only committed after the command is on the broker
+            await app.producer.send_and_wait(rec.topic, rec.key, rec.value, None, None, rec.headers)
+
+    saga_sources = app.topic(topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES,
+                             key_serializer="raw", value_serializer="raw")
+
+    @app.agent(saga_sources, name="saga-orchestrator")
+    async def drive_sagas(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            msg = _raw(event)
+            env, commands = await asyncio.to_thread(orchestrator.handle, msg)
+            if env is not None and commands:
+                await produce(commands, env)
+
+    order_events = app.topic(topics.ORDERS_EVENTS, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(order_events, name="notification-fanout")
+    async def fan_out(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            msg = _raw(event)
+            try:
+                env = Envelope.from_headers(msg.headers)
+                if env.event_type not in FINAL_STATES:
+                    continue
+                record = codec.decode(env.event_type, env.schema_version, msg.value)
+            except (ValueError, codec.UnknownSchema) as exc:
+                # the orchestrator dead-letters the same record from the same topic; here it is only skipped
+                log.error("fan-out: skipping undecodable %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
+                continue
+            await produce(commands_for(env.event_type, record, settings.notification_channels), env)
+
+    app.walsaga_orchestrator = orchestrator  # type: ignore[attr-defined]
+    return app
+
+
+def _raw(event: faust.EventT) -> RawMessage:
+    m = event.message
+    headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers)

@@ -1,0 +1,23 @@
+"""Turning a decided Command into a Kafka record (topic, key, Avro value, headers)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas import codec
+from schemas.headers import Envelope
+from schemas.topics import COMMAND_TOPIC
+from stream_processors.saga.model import Command
+
+
+@dataclass(frozen=True)
+class OutgoingRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def to_record(cmd: Command, saga_id: str, correlation_id: str, causation_id: str) -> OutgoingRecord:
+    value, version = codec.encode(cmd.command_type, cmd.record)
+    env = Envelope(cmd.command_id, cmd.command_type, version, saga_id, correlation_id, causation_id)
+    return OutgoingRecord(COMMAND_TOPIC[cmd.participant], saga_id.encode(), value, env.to_headers())

@@ -1,0 +1,26 @@
+"""Notification fan-out: a final order state becomes one SendNotification per configured channel. Pure."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable
+
+from stream_processors.saga.model import Command
+
+FINAL_STATES = {"OrderConfirmed", "OrderCancelled"}
+
+
+def commands_for(event_type: str, record: dict[str, Any], channels: Iterable[str]) -> tuple[Command, ...]:
+    if event_type not in FINAL_STATES:
+        return ()
+    order_id = record["order_id"]
+    detail = record.get("reason", "") if event_type == "OrderCancelled" else ""
+    return tuple(
+        Command(
+            # one command per (order, state, channel), whatever the number of times the event is seen
+            command_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"notify:{order_id}:{event_type}:{channel}")),
+            participant="notifications", command_type="SendNotification",
+            record={"notification_id": "", "order_id": order_id, "customer_id": record["customer_id"],
+                    "type": event_type, "channel": channel, "detail": detail},
+        )
+        for channel in channels
+    )

@@ -1,0 +1,94 @@
+"""The vocabulary of sagas as data: steps, definitions, state, and the commands a decision emits."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Callable, Mapping
+
+PayloadBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+class SagaStatus(StrEnum):
+    RUNNING = "RUNNING"            # forward steps
+    COMPENSATING = "COMPENSATING"  # undoing completed steps, newest first
+    FAILING = "FAILING"            # compensations done; the failure action (e.g. cancel the order) is in flight
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"              # compensated and closed with a reason
+
+    @property
+    def terminal(self) -> bool:
+        return self in (SagaStatus.COMPLETED, SagaStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A command sent to one participant and the reply that confirms it."""
+
+    participant: str
+    command: str
+    reply: str
+    build: PayloadBuilder
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    action: Action
+    # reply types that mean the step failed for a business reason, with the reason the saga fails with
+    failures: Mapping[str, str] = field(default_factory=dict)
+    compensation: Action | None = None
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    name: str
+    steps: tuple[Step, ...]
+    failure_action: Action  # runs once after all compensations, with data["failure_reason"] set
+
+    def reply_types(self) -> set[str]:
+        types = {self.failure_action.reply}
+        for s in self.steps:
+            types |= {s.action.reply, *s.failures}
+            if s.compensation:
+                types.add(s.compensation.reply)
+        return types
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+    participant: str
+    command_type: str
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    command_id: str
+    replies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SagaState:
+    saga_id: str
+    definition: str
+    status: SagaStatus
+    step: int                    # index of the step being run or compensated
+    data: Mapping[str, Any]
+    awaiting: Awaiting | None
+    failure_reason: str | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: SagaState
+    commands: tuple[Command, ...]
+    note: str
+    applied: bool = True  # False: the message did not match what the saga waits for (stale or duplicate)
+
+
+def command_id(saga_id: str, phase: str, step: str, command: str) -> str:
+    """Deterministic: the same saga, phase and step always yield the same id, so a resent command is harmless."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"saga:{saga_id}:{phase}:{step}:{command}"))

@@ -1,0 +1,73 @@
+"""The place-order saga, declared as data. Read top to bottom, it is the business process:
+
+  reserve stock  --(out of stock)-------------------------------> cancel order OUT_OF_STOCK
+  authorize payment --(declined)--> release stock ---------------> cancel order PAYMENT_DECLINED
+  confirm order  (pivot: after it, every step only retries forward)
+  capture payment
+  commit stock
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from stream_processors.saga.model import Action, SagaDefinition, Step
+
+
+def _order_only(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"order_id": data["order_id"]}
+
+
+def _reserve(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"order_id": data["order_id"],
+            "lines": [{"sku": i["sku"], "quantity": i["quantity"]} for i in data["items"]]}
+
+
+def _authorize(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"order_id": data["order_id"], "customer_id": data["customer_id"],
+            "amount": Decimal(str(data["total_amount"])), "currency": data["currency"],
+            "payment_method": data["payment_method"]}
+
+
+def _cancel(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"order_id": data["order_id"], "reason": data["failure_reason"]}
+
+
+PLACE_ORDER = SagaDefinition(
+    name="place_order",
+    steps=(
+        Step("reserve_stock",
+             Action("inventory", "ReserveStock", "StockReserved", _reserve),
+             failures={"StockReservationFailed": "OUT_OF_STOCK"},
+             compensation=Action("inventory", "ReleaseStock", "StockReleased", _order_only)),
+        Step("authorize_payment",
+             Action("payments", "AuthorizePayment", "PaymentAuthorized", _authorize),
+             failures={"PaymentDeclined": "PAYMENT_DECLINED"},
+             compensation=Action("payments", "VoidPayment", "PaymentVoided", _order_only)),
+        # a customer's cancel that won the race makes the orders service answer OrderCancelled
+        Step("confirm_order",
+             Action("orders", "ConfirmOrder", "OrderConfirmed", _order_only),
+             failures={"OrderCancelled": "CUSTOMER_CANCELLED"}),
+        Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only)),
+        Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only)),
+    ),
+    failure_action=Action("orders", "CancelOrder", "OrderCancelled", _cancel),
+)
+
+DEFINITIONS = {PLACE_ORDER.name: PLACE_ORDER}
+
+# which event starts which saga, and how the event becomes the saga's data
+STARTERS = {"OrderCreated": PLACE_ORDER.name}
+
+
+def saga_data(order_created: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-safe copy of the OrderCreated record (Decimal as string), kept with the saga."""
+    return {
+        "order_id": order_created["order_id"],
+        "customer_id": order_created["customer_id"],
+        "items": [{"sku": i["sku"], "quantity": i["quantity"], "unit_price": str(i["unit_price"])}
+                  for i in order_created["items"]],
+        "total_amount": str(order_created["total_amount"]),
+        "currency": order_created["currency"],
+        "payment_method": order_created["payment_method"],
+    }

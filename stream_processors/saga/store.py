@@ -1,0 +1,99 @@
+"""The saga database (its own Postgres cluster): instances, their history, the inbox and dead letters."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (BigInteger, Column, Connection, DateTime, Integer, MetaData, Table, Text, func, select)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from services.common.tables import dead_letter_table, inbox_table
+from stream_processors.saga.model import Awaiting, Command, SagaState, SagaStatus
+
+metadata = MetaData()
+inbox = inbox_table(metadata)
+dead_letters = dead_letter_table(metadata)
+
+instances = Table(
+    "saga_instance", metadata,
+    Column("saga_id", Text, primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("status", Text, nullable=False, index=True),
+    Column("step", Integer, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Column("awaiting_command_id", Text, nullable=True),
+    Column("awaiting_replies", JSONB, nullable=False),
+    Column("failure_reason", Text, nullable=True),
+    # the commands of the last decision, re-sent when the message that caused them is redelivered
+    Column("pending_commands", JSONB, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+history = Table(
+    "saga_history", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("saga_id", Text, nullable=False, index=True),
+    Column("message_type", Text, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def load(conn: Connection, saga_id: str) -> SagaState | None:
+    row = conn.execute(select(instances).where(instances.c.saga_id == saga_id).with_for_update()).first()
+    if row is None:
+        return None
+    awaiting = Awaiting(row.awaiting_command_id, tuple(row.awaiting_replies)) if row.awaiting_command_id else None
+    return SagaState(row.saga_id, row.definition, SagaStatus(row.status), row.step, row.data, awaiting,
+                     row.failure_reason, row.version)
+
+
+def save(conn: Connection, before: SagaState | None, after: SagaState, commands: tuple[Command, ...]) -> None:
+    values: dict[str, Any] = dict(
+        status=after.status.value, step=after.step, data=dict(after.data),
+        awaiting_command_id=after.awaiting.command_id if after.awaiting else None,
+        awaiting_replies=list(after.awaiting.replies) if after.awaiting else [],
+        failure_reason=after.failure_reason, pending_commands=[_command_json(c) for c in commands],
+        version=after.version)
+    if before is None:
+        conn.execute(instances.insert().values(saga_id=after.saga_id, definition=after.definition, **values))
+        return
+    result = conn.execute(instances.update()
+                          .where(instances.c.saga_id == after.saga_id, instances.c.version == before.version)
+                          .values(updated_at=func.now(), **values))
+    if result.rowcount != 1:
+        raise RuntimeError(f"saga {after.saga_id} changed under its row lock")
+
+
+def record(conn: Connection, saga_id: str, message_type: str, message_id: str, status: str, note: str) -> None:
+    conn.execute(history.insert().values(saga_id=saga_id, message_type=message_type, message_id=message_id,
+                                         status=status, note=note))
+
+
+def pending_commands(conn: Connection, saga_id: str) -> tuple[Command, ...]:
+    row = conn.execute(select(instances.c.pending_commands).where(instances.c.saga_id == saga_id)).first()
+    if row is None:
+        return ()
+    return tuple(Command(c["command_id"], c["participant"], c["command_type"], _from_json(c["record"]))
+                 for c in row.pending_commands)
+
+
+def _command_json(cmd: Command) -> dict[str, Any]:
+    return {"command_id": cmd.command_id, "participant": cmd.participant, "command_type": cmd.command_type,
+            "record": json.loads(json.dumps(cmd.record, default=lambda d: {"__decimal__": str(d)}))}
+
+
+def _from_json(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        if set(value) == {"__decimal__"}:
+            return Decimal(value["__decimal__"])
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value

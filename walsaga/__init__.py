@@ -1,0 +1,1 @@
+"""walsaga: the operator CLI and the local stack supervisor."""

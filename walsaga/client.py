@@ -1,0 +1,56 @@
+"""A small HTTP client for the gateway, used by the demo, the tests and the benchmarks."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+FINAL = {"CONFIRMED", "CANCELLED"}
+
+
+class Gateway:
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def set_stock(self, sku: str, available: int) -> dict[str, Any]:
+        resp = self.http.put(f"/inventory/{sku}", json={"available": available})
+        resp.raise_for_status()
+        return resp.json()
+
+    def stock(self, sku: str) -> dict[str, Any]:
+        resp = self.http.get(f"/inventory/{sku}")
+        resp.raise_for_status()
+        return resp.json()
+
+    def place_order(self, customer_id: str, items: list[dict[str, Any]], payment_method: str = "pm_card_visa",
+                    currency: str = "USD", key: str | None = None) -> httpx.Response:
+        return self.http.post("/orders", json={"customer_id": customer_id, "items": items, "currency": currency,
+                                               "payment_method": payment_method},
+                              headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        resp = self.http.get(f"/orders/{order_id}")
+        resp.raise_for_status()
+        return resp.json()
+
+    def payments(self, order_id: str) -> list[dict[str, Any]]:
+        resp = self.http.get("/payments", params={"order_id": order_id})
+        resp.raise_for_status()
+        return resp.json()
+
+    def notifications(self, order_id: str) -> list[dict[str, Any]]:
+        resp = self.http.get("/notifications", params={"order_id": order_id})
+        resp.raise_for_status()
+        return resp.json()
+
+    def wait_final(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] in FINAL:
+                return order
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"order {order_id} still {order['status']} after {timeout:.0f}s")
+            time.sleep(0.1)

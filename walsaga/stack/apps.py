@@ -1,0 +1,58 @@
+"""The Python processes: each service's API instances and command consumer, and the Faust workers."""
+from __future__ import annotations
+
+import sys
+import urllib.request
+
+from walsaga.stack import procs
+from walsaga.stack.config import REPO, SERVICES, StackConfig, db_url
+
+
+def _base_env(cfg: StackConfig) -> dict[str, str]:
+    return {"WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def process_names(cfg: StackConfig) -> list[str]:
+    names = [f"{svc}-api-{i}" for svc in SERVICES for i in range(cfg.api_instances)]
+    names += [f"{svc}-consumer" for svc in SERVICES]
+    names += [f"processors-{i}" for i in range(cfg.faust_instances)]
+    return names
+
+
+def start_services(cfg: StackConfig) -> None:
+    for svc in SERVICES:
+        env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc)}
+        for i in range(cfg.api_instances):
+            procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
+                                                str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
+                        cwd=REPO)
+        procs.start(cfg, f"{svc}-consumer", [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
+    for svc in SERVICES:
+        for i in range(cfg.api_instances):
+            port = cfg.ports.api(svc, i)
+            procs.wait_for(f"{svc}-api-{i}", lambda port=port: _healthy(port), timeout=60,
+                           log=cfg.logs / f"{svc}-api-{i}.log")
+
+
+def start_processors(cfg: StackConfig) -> None:
+    for i in range(cfg.faust_instances):
+        name = f"processors-{i}"
+        datadir = cfg.data / "faust" / name
+        datadir.mkdir(parents=True, exist_ok=True)
+        env = {**_base_env(cfg), "WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"),
+               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.faust_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir)}
+        procs.start(cfg, name, [sys.executable, "-m", "stream_processors.main", "worker", "--without-uvloop"],
+                    env, cwd=REPO)
+    for i in range(cfg.faust_instances):
+        procs.wait_for(f"processors-{i}", lambda i=i: _faust_ready(cfg, i), timeout=90,
+                       log=cfg.logs / f"processors-{i}.log")
+
+
+def _healthy(port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+        return resp.status == 200
+
+
+def _faust_ready(cfg: StackConfig, instance: int) -> bool:
+    log = (cfg.logs / f"processors-{instance}.log").read_text(errors="replace")
+    return procs.read_pid(cfg, f"processors-{instance}") is not None and "Worker ready" in log

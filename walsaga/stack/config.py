@@ -1,0 +1,157 @@
+"""Where the stack lives and which ports it uses: the one place both are decided.
+
+Ports are the project's own (not the tools' defaults) so a developer's other servers never clash. The test suite
+runs its stack with WALSAGA_PORT_OFFSET so a developer's running stack and the tests never share a port or a data dir.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+KAFKA_VERSION = "4.3.1"
+DEBEZIUM_VERSION = "3.6.1.Final"
+
+SERVICES = ("orders", "inventory", "payments", "notifications")
+# The saga orchestrator keeps its state in a cluster of its own, so no service's database outage stops sagas of others.
+DATABASES = SERVICES + ("saga",)
+PARTICIPANT_CONSUMERS = SERVICES  # every service consumes its command topic
+
+
+@dataclass(frozen=True)
+class Ports:
+    offset: int = 0
+
+    def _p(self, port: int) -> int:
+        return port + self.offset
+
+    @property
+    def gateway(self) -> int:
+        return self._p(8080)
+
+    def postgres(self, db: str) -> int:
+        return self._p(15432 + DATABASES.index(db))
+
+    @property
+    def kafka(self) -> int:
+        return self._p(19092)
+
+    @property
+    def kafka_controller(self) -> int:
+        return self._p(19093)
+
+    @property
+    def connect(self) -> int:
+        return self._p(18083)
+
+    def api(self, service: str, instance: int) -> int:
+        return self._p(18101 + SERVICES.index(service) + 10 * instance)
+
+    def faust_web(self, instance: int) -> int:
+        return self._p(18150 + instance)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path
+    ports: Ports
+    api_instances: int = 1
+    faust_instances: int = 1
+    lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
+    plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
+
+    @classmethod
+    def from_env(cls) -> "StackConfig":
+        home = Path(os.environ.get("WALSAGA_HOME", REPO / ".stack" / "home")).resolve()
+        return cls(
+            home=home,
+            ports=Ports(int(os.environ.get("WALSAGA_PORT_OFFSET", "0"))),
+            api_instances=int(os.environ.get("WALSAGA_API_INSTANCES", "2")),
+            faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", "1")),
+        )
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def etc(self) -> Path:
+        return self.home / "etc"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home / "secrets" / "secrets.properties"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    @property
+    def connect_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.connect}"
+
+    def dirs(self) -> list[Path]:
+        return [self.data, self.logs, self.run, self.etc, self.secrets_file.parent]
+
+
+class Secrets:
+    """Passwords generated on first start, kept in one 0600 file under the stack home; never printed or committed.
+
+    Kafka Connect reads the same file through its FileConfigProvider, so connector configs hold references, not values.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._values: dict[str, str] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if "=" in line and not line.startswith("#"):
+                    key, value = line.split("=", 1)
+                    self._values[key] = value
+
+    def get(self, key: str) -> str:
+        if key not in self._values:
+            self._values[key] = secrets.token_urlsafe(24)
+            self._save()
+        return self._values[key]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.chmod(0o700)
+        body = "".join(f"{k}={v}\n" for k, v in sorted(self._values.items()))
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(body)
+        tmp.chmod(0o600)
+        tmp.replace(self.path)
+
+    def ensure_all(self) -> None:
+        for db in DATABASES:
+            for role in ("admin", "app", "cdc"):
+                self.get(password_key(db, role))
+
+
+def password_key(db: str, role: str) -> str:
+    return f"{db}.{role}.password"
+
+
+def db_url(cfg: StackConfig, db: str, role: str = "app", driver: str = "postgresql+psycopg") -> str:
+    pw = Secrets(cfg.secrets_file).get(password_key(db, role))
+    return f"{driver}://{role_name(db, role)}:{pw}@127.0.0.1:{cfg.ports.postgres(db)}/{db}"
+
+
+def role_name(db: str, role: str) -> str:
+    return {"admin": "walsaga_admin", "app": f"{db}_app", "cdc": "walsaga_cdc"}[role]

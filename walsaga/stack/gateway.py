@@ -1,0 +1,48 @@
+"""nginx as the API gateway, configured from the stack's instances."""
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.request
+
+from walsaga.stack import procs
+from walsaga.stack.config import SERVICES, StackConfig
+from walsaga.stack.kafka import TEMPLATES
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if not found:
+        raise RuntimeError("nginx not found: run `make install` (installs Debian's nginx)")
+    return found
+
+
+def render(cfg: StackConfig) -> str:
+    upstreams, locations = [], []
+    for svc in SERVICES:
+        servers = "\n".join(f"        server 127.0.0.1:{cfg.ports.api(svc, i)} max_fails=1 fail_timeout=2s;"
+                            for i in range(cfg.api_instances))
+        upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n    }}")
+        locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
+    tmp = cfg.run / "nginx-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    user_line = ""
+    if os.geteuid() == 0:
+        user_line = "user www-data;"
+        shutil.chown(tmp, "www-data")
+    return (TEMPLATES / "nginx.conf").read_text().format(
+        user_line=user_line, run=cfg.run, logs=cfg.logs, tmp=tmp, port=cfg.ports.gateway,
+        upstreams="\n".join(upstreams), locations="\n".join(locations))
+
+
+def start(cfg: StackConfig) -> None:
+    conf = cfg.etc / "nginx.conf"
+    conf.write_text(render(cfg))
+    procs.start(cfg, "gateway", [nginx_binary(), "-c", str(conf), "-p", str(cfg.run), "-e",
+                                 str(cfg.logs / "nginx-error.log")])
+    procs.wait_for("gateway", lambda: _healthy(cfg), timeout=30, log=cfg.logs / "nginx-error.log")
+
+
+def _healthy(cfg: StackConfig) -> bool:
+    with urllib.request.urlopen(f"{cfg.gateway_url}/health", timeout=2) as resp:
+        return resp.status == 200

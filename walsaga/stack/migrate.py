@@ -1,0 +1,32 @@
+"""Runs each database's Alembic migrations (once, from the supervisor; instances never race to migrate)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from walsaga.stack.config import REPO
+
+SCRIPT_LOCATIONS = {
+    "orders": REPO / "services" / "orders" / "migrations",
+    "inventory": REPO / "services" / "inventory" / "migrations",
+    "payments": REPO / "services" / "payments" / "migrations",
+    "notifications": REPO / "services" / "notifications" / "migrations",
+    "saga": REPO / "stream_processors" / "saga" / "migrations",
+}
+
+
+def alembic_config(db: str, url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATIONS[db]))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(db: str, url: str) -> None:
+    command.upgrade(alembic_config(db, url), "head")
+
+
+def location(db: str) -> Path:
+    return SCRIPT_LOCATIONS[db]

@@ -1,0 +1,164 @@
+"""One PostgreSQL cluster per database (own port, own data dir), wal_level=logical, least-privileged roles."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from walsaga.stack.config import DATABASES, Secrets, StackConfig, db_url, password_key, role_name
+from walsaga.stack.procs import say, wait_for
+
+PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def pg_bin(tool: str) -> str:
+    for d in PG_BIN_CANDIDATES:
+        if (d / tool).exists():
+            return str(d / tool)
+    found = shutil.which(tool)
+    if not found:
+        raise RuntimeError(f"PostgreSQL's {tool} not found: run `make install` (installs Debian's postgresql)")
+    return found
+
+
+def _as_postgres_user() -> list[str]:
+    # postgres refuses to run as root; as root we run it as Debian's `postgres` user.
+    return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+
+def pg_root(cfg: StackConfig) -> Path:
+    """The clusters' parent dir. As root, it must be reachable by the postgres user, which a home under /root is not."""
+    inside = cfg.data / "pg"
+    if os.geteuid() != 0:
+        return inside
+    probe = subprocess.run(_as_postgres_user() + ["test", "-x", str(cfg.home.parent)], capture_output=True)
+    if probe.returncode == 0:
+        return inside
+    digest = hashlib.sha1(str(cfg.home).encode()).hexdigest()[:12]
+    return Path("/var/lib/walsaga") / digest / "pg"
+
+
+def cluster_dir(cfg: StackConfig, db: str) -> Path:
+    return pg_root(cfg) / db
+
+
+def _chown_to_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+
+
+def init_cluster(cfg: StackConfig, db: str, secrets: Secrets) -> None:
+    data = cluster_dir(cfg, db)
+    if (data / "PG_VERSION").exists():
+        return
+    say(f"postgres[{db}]: initdb")
+    data.mkdir(parents=True, exist_ok=True)
+    for p in (data, data.parent):
+        _chown_to_postgres(p)
+    pwfile = data.parent / f".{db}.pw"
+    pwfile.write_text(secrets.get(password_key(db, "admin")))
+    pwfile.chmod(0o600)
+    _chown_to_postgres(pwfile)
+    try:
+        subprocess.run(
+            _as_postgres_user() + [pg_bin("initdb"), "-D", str(data), "-U", role_name(db, "admin"),
+                                   f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
+                                   "--encoding=UTF8", "--no-instructions"],
+            check=True, capture_output=True)
+    finally:
+        pwfile.unlink(missing_ok=True)
+    conf = data / "walsaga.conf"
+    conf.write_text("\n".join([
+        "listen_addresses = '127.0.0.1'",
+        f"port = {cfg.ports.postgres(db)}",
+        f"unix_socket_directories = '{data}'",
+        "wal_level = logical",
+        "max_wal_senders = 10",
+        "max_replication_slots = 10",
+        "max_connections = 300",
+        "shared_buffers = 128MB",
+        # A stopped connector must not fill the disk: past this much retained WAL the slot is invalidated (loudly).
+        "max_slot_wal_keep_size = 4GB",
+        "shared_preload_libraries = 'pg_stat_statements'",
+        "",
+    ]))
+    _chown_to_postgres(conf)
+    with open(data / "postgresql.conf", "a") as f:
+        f.write("\ninclude 'walsaga.conf'\n")
+    with open(data / "pg_hba.conf", "a") as f:
+        f.write("host replication walsaga_cdc 127.0.0.1/32 scram-sha-256\n")
+
+
+def is_running(cfg: StackConfig, db: str) -> bool:
+    data = cluster_dir(cfg, db)
+    if not (data / "postmaster.pid").exists():
+        return False
+    res = subprocess.run(_as_postgres_user() + [pg_bin("pg_ctl"), "status", "-D", str(data)], capture_output=True)
+    return res.returncode == 0
+
+
+def start_cluster(cfg: StackConfig, db: str) -> None:
+    if is_running(cfg, db):
+        return
+    data = cluster_dir(cfg, db)
+    log = data.parent / f"{db}.log"
+    say(f"postgres[{db}]: starting on port {cfg.ports.postgres(db)}")
+    subprocess.run(_as_postgres_user() + [pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),
+                                          "-l", str(log)], check=True, capture_output=True)
+    link = cfg.logs / f"postgres-{db}.log"
+    if not link.exists():
+        link.symlink_to(log)
+
+
+def stop_cluster(cfg: StackConfig, db: str, mode: str = "fast") -> None:
+    if not is_running(cfg, db):
+        return
+    say(f"postgres[{db}]: stopping ({mode})")
+    subprocess.run(_as_postgres_user() + [pg_bin("pg_ctl"), "stop", "-w", "-m", mode, "-D",
+                                          str(cluster_dir(cfg, db))], capture_output=True)
+
+
+def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
+    """App role owns its database; the CDC role may only replicate (SELECT on the outbox is granted by migration)."""
+    admin_url = db_url(cfg, db, "admin", driver="postgresql").replace(f"/{db}", "/postgres")
+    wait_for(f"postgres[{db}] accepts connections", lambda: bool(psycopg.connect(admin_url, connect_timeout=2).close()
+                                                                 or True), timeout=60)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for role, attrs in ((role_name(db, "app"), "LOGIN"), (role_name(db, "cdc"), "LOGIN REPLICATION")):
+            pw = secrets.get(password_key(db, "app" if role.endswith("_app") else "cdc"))
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = "ALTER" if exists else "CREATE"
+            conn.execute(f'{verb} ROLE "{role}" WITH {attrs} PASSWORD %s'.replace("%s", _literal(pw)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{db}" OWNER "{role_name(db, "app")}"')
+    db_admin = db_url(cfg, db, "admin", driver="postgresql")
+    with psycopg.connect(db_admin, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def _literal(value: str) -> str:
+    # Passwords are token_urlsafe (letters, digits, - and _), so quoting is enough; DDL cannot take bind parameters.
+    assert all(c.isalnum() or c in "-_" for c in value)
+    return f"'{value}'"
+
+
+def up(cfg: StackConfig, secrets: Secrets) -> None:
+    for db in DATABASES:
+        init_cluster(cfg, db, secrets)
+        start_cluster(cfg, db)
+        ensure_roles(cfg, db, secrets)
+
+
+def down(cfg: StackConfig) -> None:
+    for db in DATABASES:
+        stop_cluster(cfg, db)
+
+
+def wipe(cfg: StackConfig) -> None:
+    root = pg_root(cfg)
+    if root.exists():
+        shutil.rmtree(root)

@@ -1,0 +1,123 @@
+"""Detached processes with pid files and logs: how the supervisor starts and stops every component."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from walsaga.stack.config import StackConfig
+
+
+def say(msg: str) -> None:
+    print(f"walsaga: {msg}", file=sys.stderr, flush=True)
+
+
+def pidfile(cfg: StackConfig, name: str) -> Path:
+    return cfg.run / f"{name}.pid"
+
+
+def read_pid(cfg: StackConfig, name: str) -> int | None:
+    path = pidfile(cfg, name)
+    if not path.exists():
+        return None
+    try:
+        pid = int(path.read_text().strip())
+    except ValueError:
+        return None
+    return pid if alive(pid) else None
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours still answers kill(0); reap it if so
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> int:
+    """Start `argv` detached in its own session; stdout+stderr go to logs/<name>.log. Idempotent."""
+    running = read_pid(cfg, name)
+    if running:
+        return running
+    log = open(cfg.logs / f"{name}.log", "ab")
+    proc = subprocess.Popen(
+        list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})}, cwd=str(cwd) if cwd else None, start_new_session=True,
+    )
+    pidfile(cfg, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def stop(cfg: StackConfig, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop a component started by `start`: SIGTERM to its process group, SIGKILL after `timeout`."""
+    pid = read_pid(cfg, name)
+    if pid is None:
+        pidfile(cfg, name).unlink(missing_ok=True)
+        return False
+    _signal_group(pid, sig)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid):
+        _signal_group(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.05)
+    pidfile(cfg, name).unlink(missing_ok=True)
+    return True
+
+
+def kill9(cfg: StackConfig, name: str) -> None:
+    stop(cfg, name, timeout=0.0, sig=signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0, interval: float = 0.25,
+             log: Path | None = None) -> None:
+    """Poll `check` until it is true; print progress every few seconds; fail with the log's tail on timeout."""
+    start_t = time.monotonic()
+    last_note = start_t
+    while True:
+        try:
+            if check():
+                say(f"{what}: ready ({time.monotonic() - start_t:.1f}s)")
+                return
+        except Exception as exc:  # noqa: BLE001 - a probe failing is the normal "not yet" answer
+            last_error = exc
+        else:
+            last_error = None
+        now = time.monotonic()
+        if now - start_t > timeout:
+            tail = ""
+            if log and log.exists():
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            raise RuntimeError(f"{what} not ready after {timeout:.0f}s (last error: {last_error})\n{tail}")
+        if now - last_note > 5:
+            say(f"{what}: waiting ({now - start_t:.0f}s)")
+            last_note = now
+        time.sleep(interval)
