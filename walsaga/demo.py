@@ -29,6 +29,7 @@ def run(cfg: StackConfig) -> int:
         order_id = resp.json()["order_id"]
         order = gw.wait_final(order_id)
         elapsed = time.monotonic() - t0
+        _wait_saga_closed(cfg, order_id)
         print(f"\n== {label}: order {order_id} -> {order['status']} {order['cancel_reason'] or ''} "
               f"({elapsed * 1000:.0f} ms)")
         for at, message_type, status, note in _history(cfg, order_id):
@@ -48,6 +49,17 @@ def _history(cfg: StackConfig, order_id: str) -> list[tuple]:
     with psycopg.connect(db_url(cfg, "saga", driver="postgresql")) as conn:
         return conn.execute("SELECT at, message_type, status, note FROM saga_history WHERE saga_id = %s ORDER BY id",
                             (order_id,)).fetchall()
+
+
+def _wait_saga_closed(cfg: StackConfig, order_id: str, timeout: float = 30.0) -> None:
+    # the order is final before the saga's last retriable steps (capture, commit stock) are done
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db_url(cfg, "saga", driver="postgresql"), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT status FROM saga_instance WHERE saga_id = %s", (order_id,)).fetchone()
+            if row and row[0] in ("COMPLETED", "FAILED"):
+                return
+            time.sleep(0.05)
 
 
 def _wait_notifications(gw: Gateway, order_id: str, timeout: float = 10.0) -> list[dict]:

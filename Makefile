@@ -1,0 +1,30 @@
+# The two commands a user needs: `make up` and `make test`. Everything else is a convenience around `walsaga`.
+SHELL := /bin/bash
+WALSAGA := .venv/bin/walsaga
+
+.PHONY: install up down status demo wipe test unit bench
+
+install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
+	@bash stack/install.sh
+
+up: install  ## start the whole stack, wait until healthy, run the demo, print the gateway URL
+	@$(WALSAGA) up
+	@$(WALSAGA) demo
+
+down:  ## stop everything, keeping data
+	@$(WALSAGA) down
+
+status:
+	@$(WALSAGA) status
+
+demo:
+	@$(WALSAGA) demo
+
+wipe:  ## stop everything and delete all data of the dev stack
+	@$(WALSAGA) wipe --yes
+
+test: install  ## the whole suite: starts its own stack (other ports, other data dir) and stops it at the end
+	@.venv/bin/python -m pytest -ra $(PYTEST_ARGS)
+
+unit: install  ## only the pure tests, no stack
+	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

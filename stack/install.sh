@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs everything walsaga needs on a fresh Debian-like machine, and nothing twice:
+#   Debian packages (PostgreSQL, nginx, Java 17, Maven, wrk), the Python virtualenv (.venv) with pinned deps,
+#   and the Kafka / Kafka Connect / Debezium jars from Maven Central (into .stack/, cached after the first time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+say() { printf 'walsaga install: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------------------------
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${need[*]} (run as root, or install them yourself)"; exit 1
+  fi
+  # walsaga runs its own clusters; the package must not create and start a default one on port 5432
+  mkdir -p /etc/postgresql-common
+  if ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf 2>/dev/null; then
+    echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+  fi
+  say "apt-get install ${need[*]} (first time only)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+  # Debian's nginx starts a default server on port 80; the stack runs its own instance on its own port
+  if [ -x /usr/sbin/nginx ] && pgrep -f 'nginx: master process /usr/sbin/nginx' >/dev/null 2>&1; then
+    /usr/sbin/nginx -s quit 2>/dev/null || true
+  fi
+fi
+
+# --- Python virtualenv -----------------------------------------------------------------------------------------
+PY=${WALSAGA_PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+stamp=.venv/.walsaga-deps
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "creating .venv and installing the pinned Python dependencies (first time only, ~1-2 min)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --progress-bar on -q --upgrade pip
+  .venv/bin/python -m pip install --progress-bar on -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+
+# --- Kafka, Kafka Connect and Debezium jars --------------------------------------------------------------------
+jstamp=.stack/.jars
+jwant=$(sha256sum stack/jvm/pom.xml | cut -d' ' -f1)
+if [ "$(cat "$jstamp" 2>/dev/null)" != "$jwant" ]; then
+  say "fetching Kafka 4.3.1, Kafka Connect and the Debezium 3.6.1 Postgres plugin from Maven Central (first time only)"
+  rm -rf .stack/lib .stack/plugins
+  mkdir -p .stack
+  (cd stack/jvm && mvn -B -ntp -Dstyle.color=never package | grep -E 'Downloaded|BUILD|ERROR' | \
+     awk '/Downloaded/ {n++; if (n % 25 == 0) printf "walsaga install: %d artifacts downloaded\n", n > "/dev/stderr"; next} {print}')
+  test -f .stack/lib/kafka-4.3.1/kafka_2.13-4.3.1.jar
+  test -d .stack/plugins/debezium-3.6.1.Final/debezium-connector-postgres
+  echo "$jwant" > "$jstamp"
+fi
+say "all dependencies present"

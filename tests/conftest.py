@@ -1,0 +1,58 @@
+"""Session fixtures. Tests that need the real stack ask for `stack`: it starts a stack of its own (port offset
++1000, data under .stack/test-home, so a developer's running stack is untouched), and stops and wipes it at the end
+(set WALSAGA_KEEP_TEST_STACK=1 to keep it for debugging)."""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from walsaga.client import Gateway
+from walsaga.stack import lifecycle
+from walsaga.stack.config import REPO, SERVICES, Ports, StackConfig, db_url
+
+TEST_PORT_OFFSET = 1000
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackConfig]:
+    cfg = StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET), api_instances=2,
+                      faust_instances=1)
+    lifecycle.wipe(cfg)
+    try:
+        try:
+            lifecycle.up(cfg)
+        except Exception:
+            _print_log_tails(cfg)
+            raise
+        yield cfg
+    finally:
+        if os.environ.get("WALSAGA_KEEP_TEST_STACK") == "1":
+            print(f"\nkeeping the test stack at {cfg.home}")
+        else:
+            lifecycle.wipe(cfg)
+
+
+@pytest.fixture(scope="session")
+def gateway(stack: StackConfig) -> Gateway:
+    return Gateway(stack.gateway_url)
+
+
+@pytest.fixture(scope="session")
+def engines(stack: StackConfig) -> Iterator[dict[str, Engine]]:
+    made = {db: create_engine(db_url(stack, db), pool_size=2, pool_pre_ping=True) for db in (*SERVICES, "saga")}
+    yield made
+    for engine in made.values():
+        engine.dispose()
+
+
+def _print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
+    """A failed start is wiped afterwards: show what each component said first (CI has nothing else)."""
+    for log in sorted(cfg.logs.glob("*.log")) if cfg.logs.exists() else []:
+        try:
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            continue
+        print(f"\n===== {log.name} =====\n" + "\n".join(tail))

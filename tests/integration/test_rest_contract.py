@@ -1,0 +1,112 @@
+"""The REST surface through the gateway: validation answers 4xx with a reason, idempotent POSTs, 404s, OpenAPI."""
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from walsaga.client import Gateway
+
+pytestmark = pytest.mark.stack
+
+ORDER = {"customer_id": "c-contract", "items": [{"sku": "sku-contract", "quantity": 2, "unit_price": "10.00"}],
+         "currency": "USD", "payment_method": "pm_card_visa"}
+
+
+@pytest.fixture()
+def http(gateway: Gateway) -> httpx.Client:
+    return gateway.http
+
+
+def test_post_order_without_idempotency_key_is_400(http: httpx.Client) -> None:
+    resp = http.post("/orders", json=ORDER)
+    assert resp.status_code == 400
+    assert "Idempotency-Key" in resp.text
+
+
+@pytest.mark.parametrize("change", [
+    {"items": []},
+    {"items": [{"sku": "a", "quantity": 0, "unit_price": "1.00"}]},
+    {"items": [{"sku": "a", "quantity": 1, "unit_price": "1.001"}]},
+    {"items": [{"sku": "a", "quantity": 1, "unit_price": 1.5}]},
+    {"items": [{"sku": "a", "quantity": 1, "unit_price": "1.00"}, {"sku": "a", "quantity": 1, "unit_price": "1.00"}]},
+    {"currency": "usd"},
+    {"payment_method": "visa"},
+    {"customer_id": ""},
+])
+def test_invalid_order_is_422_with_a_reason(http: httpx.Client, change: dict) -> None:
+    resp = http.post("/orders", json={**ORDER, **change}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["reason"]
+
+
+def test_malformed_json_is_4xx_not_500(http: httpx.Client) -> None:
+    resp = http.post("/orders", content=b"{not json", headers={"Idempotency-Key": str(uuid.uuid4()),
+                                                              "Content-Type": "application/json"})
+    assert 400 <= resp.status_code < 500
+
+
+def test_same_key_same_body_replays_the_first_response(http: httpx.Client) -> None:
+    key = str(uuid.uuid4())
+    first = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key})
+    second = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key})
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert first.headers["Location"] == f"/orders/{first.json()['order_id']}"
+
+
+def test_same_key_other_body_is_422(http: httpx.Client) -> None:
+    key = str(uuid.uuid4())
+    assert http.post("/orders", json=ORDER, headers={"Idempotency-Key": key}).status_code == 202
+    other = {**ORDER, "customer_id": "c-other"}
+    resp = http.post("/orders", json=other, headers={"Idempotency-Key": key})
+    assert resp.status_code == 422
+    assert "different request" in resp.json()["reason"]
+
+
+def test_keys_are_scoped_per_client(http: httpx.Client) -> None:
+    key = str(uuid.uuid4())
+    a = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key, "X-Client-Id": "client-a"})
+    b = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key, "X-Client-Id": "client-b"})
+    assert a.status_code == b.status_code == 202
+    assert a.json()["order_id"] != b.json()["order_id"]
+
+
+def test_order_answer_has_the_contract_fields(http: httpx.Client) -> None:
+    resp = http.post("/orders", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())})
+    body = resp.json()
+    assert body["status"] == "PENDING" and body["total_amount"] == "20.00"
+    got = http.get(f"/orders/{body['order_id']}")
+    assert got.status_code == 200
+    assert {"order_id", "customer_id", "status", "cancel_reason", "items", "total_amount", "currency",
+            "version"} <= set(got.json())
+    assert isinstance(got.json()["version"], int)
+
+
+def test_unknown_resources_are_404(http: httpx.Client) -> None:
+    assert http.get(f"/orders/{uuid.uuid4()}").status_code == 404
+    assert http.get(f"/inventory/no-such-{uuid.uuid4().hex[:6]}").status_code == 404
+    assert http.get("/nowhere").status_code == 404
+
+
+def test_stock_put_and_get(http: httpx.Client) -> None:
+    sku = f"put-{uuid.uuid4().hex[:8]}"
+    assert http.put(f"/inventory/{sku}", json={"available": -1}).status_code == 422
+    put = http.put(f"/inventory/{sku}", json={"available": 7})
+    assert put.status_code == 200
+    assert put.json() | {} == {**put.json(), "sku": sku, "available": 7, "reserved": 0}
+    assert http.get(f"/inventory/{sku}").json()["available"] == 7
+
+
+def test_list_endpoints_need_order_id(http: httpx.Client) -> None:
+    assert http.get("/payments").status_code == 422
+    assert http.get("/notifications").status_code == 422
+    assert http.get("/payments", params={"order_id": "none"}).json() == []
+
+
+@pytest.mark.parametrize("service", ["orders", "inventory", "payments", "notifications"])
+def test_each_service_serves_its_openapi(http: httpx.Client, service: str) -> None:
+    resp = http.get(f"/{service}/openapi.json")
+    assert resp.status_code == 200
+    assert any(path.startswith(f"/{service}") for path in resp.json()["paths"])

@@ -1,0 +1,64 @@
+"""Helpers for tests against the real stack: bounded polling and tailing Kafka topics."""
+from __future__ import annotations
+
+import uuid
+from typing import Callable, Iterator, TypeVar
+
+from confluent_kafka import Consumer, Message, TopicPartition
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+T = TypeVar("T")
+
+
+class NotYet(AssertionError):
+    """Raised by a probe that should be retried."""
+
+
+def eventually(probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.1) -> T:
+    """Call `probe` until it returns without raising AssertionError; re-raise the last failure at the deadline."""
+    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(interval), reraise=True,
+                            retry=retry_if_exception_type(AssertionError)):
+        with attempt:
+            return probe()
+    raise AssertionError("unreachable")
+
+
+class TopicTail:
+    """Reads a topic from its current end: only records produced after construction are seen."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
+                                  "enable.auto.commit": False, "log_level": 3})
+        md = self.consumer.list_topics(topic, timeout=10)
+        parts = []
+        for p in md.topics[topic].partitions:
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            parts.append(TopicPartition(topic, p, high))
+        self.consumer.assign(parts)
+        self.seen: list[Message] = []
+
+    def poll_until(self, match: Callable[[Message], bool], timeout: float = 30.0) -> Message:
+        def probe() -> Message:
+            for msg in self._drain():
+                if match(msg):
+                    return msg
+            raise NotYet("no matching record yet")
+
+        found = None
+        for msg in self.seen:
+            if match(msg):
+                found = msg
+        return found or eventually(probe, timeout)
+
+    def _drain(self) -> Iterator[Message]:
+        for msg in self.consumer.consume(num_messages=500, timeout=0.2):
+            if msg.error() is None:
+                self.seen.append(msg)
+                yield msg
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def headers_of(msg: Message) -> dict[str, str]:
+    return {k: (v.decode() if v is not None else "") for k, v in (msg.headers() or [])}
