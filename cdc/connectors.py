@@ -18,7 +18,7 @@ def load(service: str, placeholders: dict[str, str], directory: Path = CONNECTOR
     if "extends" in spec:
         config.update(json.loads((directory / spec["extends"]).read_text())["config"])
     config.update(spec["config"])
-    filled = {k: _fill(v, placeholders) for k, v in config.items()}
+    filled = {k: _fill(str(v).lower() if isinstance(v, bool) else str(v), placeholders) for k, v in config.items()}
     left = [k for k, v in filled.items() if "{{" in v]
     if left:
         raise ValueError(f"connector {spec['name']}: unfilled placeholders in {left}")

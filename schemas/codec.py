@@ -44,7 +44,7 @@ def latest_version(event_type: str) -> int:
 
 
 def encode(event_type: str, record: dict[str, Any], version: int | None = None) -> tuple[bytes, int]:
-    version = version or latest_version(event_type)
+    version = version if version is not None else latest_version(event_type)
     schema = _schema(event_type, version)
     buf = io.BytesIO()
     schemaless_writer(buf, schema, _quantize_money(record))
@@ -73,9 +73,12 @@ def _schema(event_type: str, version: int) -> Any:
 
 
 def _quantize_money(value: Any) -> Any:
-    # Avro decimals have a fixed scale (2); a Decimal with another exponent would be rejected by the writer.
+    # Avro decimals have a fixed scale (2). Money with finer precision is refused, never silently rounded.
     if isinstance(value, Decimal):
-        return value.quantize(MONEY_EXP)
+        exact = value.quantize(MONEY_EXP)
+        if exact != value:
+            raise ValueError(f"money {value} has more than 2 decimal places")
+        return exact
     if isinstance(value, dict):
         return {k: _quantize_money(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -43,9 +43,8 @@ class Envelope:
         missing = [n for n in (EVENT_ID, EVENT_TYPE, SCHEMA_VERSION, SAGA_ID) if not h.get(n)]
         if missing:
             raise ValueError(f"missing header(s): {', '.join(missing)}")
-        try:
-            version = int(h[SCHEMA_VERSION])
-        except ValueError:
-            raise ValueError(f"bad schemaVersion header {h[SCHEMA_VERSION]!r}") from None
+        if not h[SCHEMA_VERSION].isdigit() or not h[SCHEMA_VERSION].isascii() or int(h[SCHEMA_VERSION]) < 1:
+            raise ValueError(f"bad schemaVersion header {h[SCHEMA_VERSION]!r}")
+        version = int(h[SCHEMA_VERSION])
         return cls(h[EVENT_ID], h[EVENT_TYPE], version, h[SAGA_ID], h.get(CORRELATION_ID) or h[SAGA_ID],
                    h.get(CAUSATION_ID, ""))

@@ -50,6 +50,21 @@ class TopicTail:
                 found = msg
         return found or eventually(probe, timeout)
 
+    def drain_to_end(self, timeout: float = 30.0) -> None:
+        """Consume until every partition's position reaches the end it had when this was called."""
+        ends = {}
+        for tp in self.consumer.assignment():
+            _, high = self.consumer.get_watermark_offsets(tp, timeout=10)
+            ends[tp.partition] = high
+
+        def probe() -> None:
+            list(self._drain())
+            positions = {tp.partition: tp.offset for tp in self.consumer.position(self.consumer.assignment())}
+            behind = [p for p, end in ends.items() if positions.get(p, -1) < end]
+            assert not behind, f"partitions {behind} not read to their end yet"
+
+        eventually(probe, timeout)
+
     def _drain(self) -> Iterator[Message]:
         for msg in self.consumer.consume(num_messages=500, timeout=0.2):
             if msg.error() is None:

@@ -51,9 +51,18 @@ def set_available(current: StockLevel | None, sku: str, available: int) -> Stock
     return replace(current, available=available, version=current.version + 1)
 
 
+def merge_lines(lines: Sequence[Line]) -> list[Line]:
+    """One line per sku (quantities summed), so two lines of one sku can never each pass the check alone."""
+    totals: dict[str, int] = {}
+    for line in lines:
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    return [Line(sku, qty) for sku, qty in totals.items()]
+
+
 def reserve(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> ReserveOutcome:
+    lines = merge_lines(lines)
     short = sorted(line.sku for line in lines
-                   if line.sku not in levels or levels[line.sku].available < line.quantity)
+                   if line.quantity <= 0 or line.sku not in levels or levels[line.sku].available < line.quantity)
     if short:
         return ReserveOutcome({}, short)
     return ReserveOutcome({line.sku: _move(levels[line.sku], available=-line.quantity, reserved=line.quantity)
@@ -61,10 +70,12 @@ def reserve(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> ReserveO
 
 
 def release(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str, StockLevel]:
+    lines = merge_lines(lines)
     return {line.sku: _move(levels[line.sku], available=line.quantity, reserved=-line.quantity) for line in lines}
 
 
 def commit(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str, StockLevel]:
+    lines = merge_lines(lines)
     return {line.sku: _move(levels[line.sku], reserved=-line.quantity, committed=line.quantity) for line in lines}
 
 

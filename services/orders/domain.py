@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 MONEY_EXP = Decimal("0.01")
@@ -68,9 +68,11 @@ def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str
     for line in lines:
         if line.quantity <= 0:
             raise OrderRuleViolation(f"quantity of {line.sku} must be positive")
+        if not line.unit_price.is_finite():
+            raise OrderRuleViolation(f"unit_price of {line.sku} must be a finite number")
         if line.unit_price <= 0:
             raise OrderRuleViolation(f"unit_price of {line.sku} must be positive")
-        if line.unit_price != line.unit_price.quantize(MONEY_EXP):
+        if not _has_cents_precision(line.unit_price):
             raise OrderRuleViolation(f"unit_price of {line.sku} has more than 2 decimal places")
     if not CURRENCY.match(currency):
         raise OrderRuleViolation("currency must be an ISO 4217 code such as USD")
@@ -80,6 +82,13 @@ def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str
     if order.total_amount >= Decimal("1e16"):
         raise OrderRuleViolation("total amount too large")
     return order
+
+
+def _has_cents_precision(value: Decimal) -> bool:
+    try:
+        return value == value.quantize(MONEY_EXP)
+    except InvalidOperation:  # too many digits to quantize at all
+        return False
 
 
 def confirm(order: Order) -> Order | None:

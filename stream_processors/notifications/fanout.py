@@ -19,7 +19,7 @@ def commands_for(event_type: str, record: dict[str, Any], channels: Iterable[str
             # one command per (order, state, channel), whatever the number of times the event is seen
             command_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"notify:{order_id}:{event_type}:{channel}")),
             participant="notifications", command_type="SendNotification",
-            record={"notification_id": "", "order_id": order_id, "customer_id": record["customer_id"],
+            record={"order_id": order_id, "customer_id": record["customer_id"],
                     "type": event_type, "channel": channel, "detail": detail},
         )
         for channel in channels

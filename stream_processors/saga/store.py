@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Connection, DateTime, Integer, MetaData, Table, Text, func, select)
@@ -84,12 +85,16 @@ def pending_commands(conn: Connection, saga_id: str) -> tuple[Command, ...]:
 
 def _command_json(cmd: Command) -> dict[str, Any]:
     return {"command_id": cmd.command_id, "participant": cmd.participant, "command_type": cmd.command_type,
-            "record": json.loads(json.dumps(cmd.record, default=lambda d: {"__decimal__": str(d)}))}
+            "record": json.loads(json.dumps(cmd.record, default=_decimal_json))}
+
+
+def _decimal_json(value: Any) -> dict[str, str]:
+    if isinstance(value, Decimal):
+        return {"__decimal__": str(value)}
+    raise TypeError(f"command records hold JSON values and Decimals only, not {type(value).__name__}")
 
 
 def _from_json(value: Any) -> Any:
-    from decimal import Decimal
-
     if isinstance(value, dict):
         if set(value) == {"__decimal__"}:
             return Decimal(value["__decimal__"])

@@ -41,10 +41,18 @@ def test_duplicate_command_delivery_is_a_no_op(stack: StackConfig, gateway: Gate
             producer.produce(topics.INVENTORY_COMMANDS, key=order_id.encode(), value=v, headers=h)
         assert producer.flush(10) == 0
         tail.poll_until(lambda m: headers_of(m).get("causationId") == marker_id, timeout=60)
+        # replies are keyed by order, so the marker's reply may sit on another partition: read everything to the end
+        tail.poll_until(lambda m: headers_of(m).get("causationId") == command_id, timeout=30)
+        tail.drain_to_end()
         replies = [m for m in tail.seen if headers_of(m).get("causationId") == command_id]
         assert [headers_of(m)["eventType"] for m in replies] == ["StockReserved"]
     finally:
         tail.close()
+
+    with engines["inventory"].connect() as conn:
+        reply_rows = conn.execute(select(func.count()).select_from(inventory_db.outbox)
+                                  .where(inventory_db.outbox.c.causation_id == command_id)).scalar_one()
+    assert reply_rows == 1
 
     assert gateway.stock(sku)["reserved"] == 4  # 3 once, plus the marker's 1
     assert gateway.stock(sku)["available"] == 6

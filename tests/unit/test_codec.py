@@ -78,11 +78,17 @@ def test_encode_defaults_to_the_latest_version() -> None:
     assert codec.decode("CancelOrder", version, payload) == {"order_id": "o-1", "reason": "TIMEOUT"}
 
 
+def test_money_with_finer_precision_is_refused_not_rounded() -> None:
+    record = {"order_id": "o", "customer_id": "c", "amount": Decimal("10.006"), "currency": "USD",
+              "payment_method": "pm_x"}
+    with pytest.raises(ValueError, match="more than 2 decimal places"):
+        codec.encode("AuthorizePayment", record, 1)
+
+
 @pytest.mark.parametrize("amount, expected", [
     (Decimal("10"), "10.00"),
     (Decimal("10.5"), "10.50"),
     (Decimal("10.50"), "10.50"),
-    (Decimal("10.006"), "10.01"),
     (Decimal("0"), "0.00"),
     (Decimal("9999999999999999.99"), "9999999999999999.99"),
 ])

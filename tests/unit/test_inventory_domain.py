@@ -128,3 +128,13 @@ def test_next_status_on_commit_without_a_live_reservation_is_a_rule_violation(
     with pytest.raises(StockRuleViolation, match="cannot commit"):
         next_status_on_commit(current)
 
+
+
+def test_two_lines_of_one_sku_are_checked_together() -> None:
+    outcome = reserve({"a": StockLevel("a", 5)}, [Line("a", 3), Line("a", 3)])
+    assert not outcome.ok and outcome.short_skus == ["a"]
+
+
+def test_non_positive_quantities_are_short_not_reserved() -> None:
+    outcome = reserve({"a": StockLevel("a", 5)}, [Line("a", 0)])
+    assert outcome.short_skus == ["a"] and outcome.levels == {}

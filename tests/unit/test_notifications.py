@@ -49,7 +49,7 @@ def test_one_command_per_channel() -> None:
     assert {(c.participant, c.command_type) for c in cmds} == {("notifications", "SendNotification")}
     assert len({c.command_id for c in cmds}) == 2
     for c in cmds:
-        assert c.record == {"notification_id": "", "order_id": "o-1", "customer_id": "c-1",
+        assert c.record == {"order_id": "o-1", "customer_id": "c-1",
                             "type": "OrderConfirmed", "channel": c.record["channel"], "detail": ""}
 
 

@@ -11,7 +11,8 @@ import pytest
 from schemas import codec
 from services.orders.domain import CancelReason
 from stream_processors.saga import engine
-from stream_processors.saga.model import Command, Decision, SagaState, SagaStatus, Step, command_id
+from stream_processors.saga.model import (Action, Command, Decision, SagaDefinition, SagaState, SagaStatus, Step,
+                                          command_id)
 from stream_processors.saga.place_order import DEFINITIONS, PLACE_ORDER, STARTERS, saga_data
 
 ORDER_CREATED: dict[str, Any] = {
@@ -292,3 +293,33 @@ def test_engine_does_not_mutate_the_state_it_is_given() -> None:
     engine.on_reply(PLACE_ORDER, state, "StockReservationFailed", state.awaiting.command_id)
     assert (state.status, state.step, dict(state.data), state.awaiting, state.version) == snapshot
     assert "failure_reason" not in state.data
+
+
+# --- the engine's compensation walk on a made-up definition ------------------------------------------------------
+
+def _act(name: str) -> Action:
+    return Action("p", name, f"{name}Done", lambda data: {"id": data["id"]})
+
+
+MIXED = SagaDefinition(
+    name="mixed",
+    steps=(Step("a", _act("A"), compensation=_act("UndoA")),
+           Step("b", _act("B")),  # nothing to undo: the walk must skip it
+           Step("c", _act("C"), compensation=_act("UndoC")),
+           Step("d", _act("D"), failures={"DFailed": "D_FAILED"})),
+    failure_action=_act("Fail"),
+)
+
+
+def test_compensation_walk_skips_steps_without_a_compensation() -> None:
+    decision = engine.start(MIXED, "s-1", {"id": "s-1"})
+    sent = [only_command(decision).command_type]
+    for reply in ["ADone", "BDone", "CDone", "DFailed", "UndoCDone", "UndoADone", "FailDone"]:
+        state = decision.state
+        assert state.awaiting is not None
+        decision = engine.on_reply(MIXED, state, reply, state.awaiting.command_id)
+        assert decision.applied, decision.note
+        sent += [c.command_type for c in decision.commands]
+    assert sent == ["A", "B", "C", "D", "UndoC", "UndoA", "Fail"]
+    assert decision.state.status is SagaStatus.FAILED
+    assert decision.state.failure_reason == "D_FAILED"
