@@ -1,0 +1,123 @@
+"""The one-shot `init` job of docker-compose.yml: what `walsaga up` does between starting the servers and starting the
+Python processes (walsaga/stack/lifecycle.py up(), steps 2-4), with host names and passwords from the environment
+instead of the local stack's StackConfig on 127.0.0.1.
+
+Order: migrate every database, declare the topics, then register the outbox connectors and wait until they run, so
+each connector finds its publication, its grant and its destination topics in place. Every step is idempotent, so
+running the job again (`docker compose run --rm init`) is harmless.
+
+Environment, all set by docker-compose.yml:
+    WALSAGA_PG_HOST_<DB>, WALSAGA_PG_PORT_<DB> (default 5432)   where each database listens, for this job and Connect
+    WALSAGA_<DB>_APP_PASSWORD                                   the password of the role <db>_app
+    WALSAGA_KAFKA_BOOTSTRAP, WALSAGA_CONNECT_URL
+    WALSAGA_CONNECT_SECRETS_FILE   the secrets properties file as the Connect container sees it (the connectors'
+                                   passwords stay references into it, resolved by Connect's FileConfigProvider)
+"""
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.parse
+from dataclasses import dataclass, field
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
+
+from cdc import connectors
+from schemas import topics
+from walsaga.stack import migrate
+from walsaga.stack.config import DATABASES, SERVICES, role_name
+from walsaga.stack.procs import say
+
+
+def need(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise SystemExit(f"init: {name} is not set (docker-compose.yml sets it, from deploy/compose/.env for secrets)")
+    return value
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    host: str
+    port: str
+    app_password: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls, db: str) -> "Database":
+        key = db.upper()
+        return cls(db, need(f"WALSAGA_PG_HOST_{key}"), os.environ.get(f"WALSAGA_PG_PORT_{key}", "5432"),
+                   need(f"WALSAGA_{key}_APP_PASSWORD"))
+
+    @property
+    def url(self) -> str:
+        password = urllib.parse.quote(self.app_password, safe="")
+        return f"postgresql+psycopg://{role_name(self.name, 'app')}:{password}@{self.host}:{self.port}/{self.name}"
+
+
+def ensure_topics(bootstrap: str) -> None:
+    """walsaga/stack/topics.py ensure_topics(), which takes the local stack's config, for any bootstrap address."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    missing = [t for t in topics.ALL if t not in existing]
+    if not missing:
+        return
+    say(f"kafka: creating topics {', '.join(missing)}")
+    futures = admin.create_topics([NewTopic(t, num_partitions=topics.PARTITIONS, replication_factor=1)
+                                   for t in missing])
+    for fut in futures.values():
+        try:
+            fut.result(timeout=30)
+        except KafkaException as exc:
+            # only "already exists" (a concurrent init) is acceptable
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
+def _connect_busy(exc: BaseException) -> bool:
+    """A worker that answers /connector-plugins may still be joining its group: 409 (rebalancing), 5xx, refused."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code == 409 or exc.code >= 500
+    return isinstance(exc, (urllib.error.URLError, ConnectionError, TimeoutError))
+
+
+@retry(retry=retry_if_exception(_connect_busy), stop=stop_after_delay(90), wait=wait_fixed(1), reraise=True)
+def _put_config(client: connectors.ConnectClient, name: str, config: dict[str, str]) -> None:
+    client.put_config(name, config)
+
+
+def register_connectors(connect_url: str, secrets_file: str, databases: dict[str, Database]) -> None:
+    """walsaga/stack/lifecycle.py register_connectors(), with the databases' compose host names."""
+    client = connectors.ConnectClient(connect_url)
+    names: list[str] = []
+    for svc in SERVICES:
+        db = databases[svc]
+        name, config = connectors.load(svc, {"pg_host": db.host, "pg_port": db.port, "secrets_file": secrets_file})
+        _put_config(client, name, config)
+        names.append(name)
+    for name in names:
+        connectors.wait_running(client, name, progress=say)
+        say(f"connector {name}: RUNNING")
+
+
+def main() -> None:
+    databases = {db: Database.from_env(db) for db in DATABASES}
+    bootstrap = need("WALSAGA_KAFKA_BOOTSTRAP")
+    connect_url = need("WALSAGA_CONNECT_URL")
+    secrets_file = need("WALSAGA_CONNECT_SECRETS_FILE")
+
+    say("[1/3] schema migrations")
+    for db in DATABASES:
+        migrate.upgrade(db, databases[db].url)
+        say(f"migrations[{db}]: at head")
+    say("[2/3] Kafka topics")
+    ensure_topics(bootstrap)
+    say("[3/3] Debezium outbox connectors")
+    register_connectors(connect_url, secrets_file, databases)
+    say("init done")
+
+
+if __name__ == "__main__":
+    main()
