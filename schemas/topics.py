@@ -16,6 +16,9 @@ INVENTORY_COMMANDS = "walsaga.inventory.commands"
 PAYMENTS_COMMANDS = "walsaga.payments.commands"
 NOTIFICATIONS_COMMANDS = "walsaga.notifications.commands"
 
+# poison records of every consumer, with the reason and origin in headers (services/common/dead_letters.py)
+DEAD_LETTERS = "walsaga.deadletters"
+
 COMMAND_TOPIC = {
     "orders": ORDERS_COMMANDS,
     "inventory": INVENTORY_COMMANDS,
@@ -24,7 +27,7 @@ COMMAND_TOPIC = {
 }
 
 ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
-       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS]
+       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS]
 
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4

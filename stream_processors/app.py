@@ -6,19 +6,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 from dataclasses import dataclass
+from typing import Awaitable, Callable, TypeVar
 
 import faust
 from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from schemas import codec, topics
 from schemas.headers import Envelope
+from services.common.dead_letters import dead_letter_headers
+from services.common.faults import crash_point
 from stream_processors.commands import to_record
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
-from stream_processors.saga.model import Command
-from stream_processors.saga.orchestrator import Orchestrator, RawMessage
+from stream_processors.saga.model import RetryPolicy
+from stream_processors.saga.orchestrator import CONSUMER, Dispatch, Orchestrator, RawMessage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,8 @@ class ProcessorSettings:
     web_port: int
     data_dir: str
     notification_channels: tuple[str, ...] = ("log",)
+    step_timeout: float = 10.0
+    sweep_interval: float = 0.5
 
     @classmethod
     def from_env(cls) -> "ProcessorSettings":
@@ -54,13 +62,21 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         producer_acks=-1, producer_linger_ms=1,
         stream_wait_empty=False,
     )
-    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True))
+    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
+                                RetryPolicy(step_timeout=settings.step_timeout))
 
-    async def produce(commands: tuple[Command, ...], env: Envelope) -> None:
-        for cmd in commands:
-            rec = to_record(cmd, env.saga_id, env.correlation_id, env.event_id)
+    async def produce(dispatch: Dispatch) -> None:
+        for cmd in dispatch.commands:
+            rec = to_record(cmd, dispatch.saga_id, dispatch.correlation_id, dispatch.causation_id)
             # awaited: the source offset is only committed after the command is on the broker
             await app.producer.send_and_wait(rec.topic, rec.key, rec.value, None, None, rec.headers)
+
+    async def dead_letter(msg: RawMessage, reason: str, consumer: str) -> None:
+        log.error("%s: dead-lettering %s[%d]@%d: %s", consumer, msg.topic, msg.partition, msg.offset, reason)
+        await app.producer.send_and_wait(
+            topics.DEAD_LETTERS, msg.key, msg.value, None, None,
+            dead_letter_headers(msg.headers, reason=reason, consumer=consumer, topic=msg.topic,
+                                partition=msg.partition, offset=msg.offset))
 
     saga_sources = app.topic(topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES,
                              key_serializer="raw", value_serializer="raw")
@@ -69,9 +85,24 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     async def drive_sagas(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = _raw(event)
-            env, commands = await asyncio.to_thread(orchestrator.handle, msg)
-            if env is not None and commands:
-                await produce(commands, env)
+            outcome = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle, msg))
+            crash_point("processors:after-commit")
+            if isinstance(outcome, str):
+                await dead_letter(msg, outcome, CONSUMER)
+                await retry_transient(lambda: asyncio.to_thread(orchestrator.count_dead_letter))
+            elif outcome is not None:
+                await produce(outcome)
+
+    @app.timer(interval=settings.sweep_interval)
+    async def sweep_deadlines() -> None:
+        # every worker sweeps; the row locks (SKIP LOCKED) keep two workers off the same saga
+        try:
+            dispatches = await asyncio.to_thread(orchestrator.sweep_deadlines)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("deadline sweep skipped: saga database unavailable (%s)", type(exc).__name__)
+            return
+        for dispatch in dispatches:
+            await produce(dispatch)
 
     order_events = app.topic(topics.ORDERS_EVENTS, key_serializer="raw", value_serializer="raw")
 
@@ -85,13 +116,29 @@ def create_app(settings: ProcessorSettings) -> faust.App:
                     continue
                 record = codec.decode(env.event_type, env.schema_version, msg.value)
             except (ValueError, codec.UnknownSchema) as exc:
-                # the orchestrator dead-letters the same record from the same topic; here it is only skipped
+                # the orchestrator reads the same topic and dead-letters this record; one copy is enough
                 log.error("fan-out: skipping undecodable %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc)
                 continue
-            await produce(commands_for(env.event_type, record, settings.notification_channels), env)
+            commands = commands_for(env.event_type, record, settings.notification_channels)
+            await produce(Dispatch(env.saga_id, env.correlation_id, env.event_id, commands))
 
     app.walsaga_orchestrator = orchestrator  # type: ignore[attr-defined]
     return app
+
+
+async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:
+    """Retries while the database is unreachable (exponential backoff with jitter); the record is not acknowledged
+    meanwhile, so nothing is skipped. Any other error propagates."""
+    delay = 0.1
+    while True:
+        try:
+            return await call()
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+                raise
+            log.warning("saga database unavailable (%s); retrying in ~%.1fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 5.0)
 
 
 def _raw(event: faust.EventT) -> RawMessage:

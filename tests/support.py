@@ -35,6 +35,7 @@ class TopicTail:
             _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             parts.append(TopicPartition(topic, p, high))
         self.consumer.assign(parts)
+        self.start = {tp.partition: tp.offset for tp in parts}
         self.seen: list[Message] = []
 
     def poll_until(self, match: Callable[[Message], bool], timeout: float = 30.0) -> Message:
@@ -59,8 +60,10 @@ class TopicTail:
 
         def probe() -> None:
             list(self._drain())
-            positions = {tp.partition: tp.offset for tp in self.consumer.position(self.consumer.assignment())}
-            behind = [p for p, end in ends.items() if positions.get(p, -1) < end]
+            # a partition nothing was fetched from has no position yet; it is done if nothing arrived on it
+            positions = {tp.partition: max(tp.offset, self.start[tp.partition])
+                         for tp in self.consumer.position(self.consumer.assignment())}
+            behind = [p for p, end in ends.items() if positions[p] < end]
             assert not behind, f"partitions {behind} not read to their end yet"
 
         eventually(probe, timeout)

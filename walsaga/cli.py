@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from stream_processors.saga.model import SagaStatus
 from walsaga.stack import lifecycle
 from walsaga.stack.config import StackConfig
 
@@ -19,8 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run three orders (confirmed, declined, out of stock) and print their journeys")
     wp = sub.add_parser("wipe", help="stop everything and delete all stack data")
     wp.add_argument("--yes", action="store_true", help="really delete")
+    sg = sub.add_parser("sagas", help="list sagas in a status (default: PARKED)")
+    sg.add_argument("--status", default="PARKED", choices=[s.value for s in SagaStatus])
+    one = sub.add_parser("saga", help="one saga: show its history, re-drive or skip its awaited step when parked")
+    one.add_argument("action", choices=["show", "redrive", "skip"])
+    one.add_argument("saga_id")
+    dlq = sub.add_parser("dlq", help="dead letters: list them, or replay one to its origin topic")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--partition", type=int)
+    dlq.add_argument("--offset", type=int)
+    dlq.add_argument("--limit", type=int, default=100)
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
+    if args.cmd in ("sagas", "saga", "dlq"):
+        return _operate(cfg, args)
 
     if args.cmd == "up":
         lifecycle.up(cfg)
@@ -43,6 +56,36 @@ def main(argv: list[str] | None = None) -> int:
             print("walsaga wipe deletes every database, topic and log of this stack; add --yes", file=sys.stderr)
             return 2
         lifecycle.wipe(cfg)
+    return 0
+
+
+def _operate(cfg: StackConfig, args: argparse.Namespace) -> int:
+    from walsaga import operate
+
+    if args.cmd == "sagas":
+        for line in operate.list_sagas(cfg, SagaStatus(args.status)):
+            print(line)
+    elif args.cmd == "saga" and args.action == "show":
+        print("\n".join(operate.show_saga(cfg, args.saga_id)))
+    elif args.cmd == "saga":
+        dispatch = operate.act_on_saga(cfg, args.saga_id, args.action)
+        sent = ", ".join(c.command_type for c in dispatch.commands) or "nothing"
+        print(f"saga {args.saga_id}: {args.action} done; sent {sent}")
+    elif args.action == "list":
+        letters = operate.read_dead_letters(cfg, args.limit)
+        for letter in letters:
+            print(letter.describe())
+        print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+    else:
+        if args.partition is None or args.offset is None:
+            print("walsaga dlq replay needs --partition and --offset (see walsaga dlq list)", file=sys.stderr)
+            return 2
+        matches = [d for d in operate.read_dead_letters(cfg, 100_000)
+                   if (d.partition, d.offset) == (args.partition, args.offset)]
+        if not matches:
+            print(f"no dead letter at {args.partition}:{args.offset}", file=sys.stderr)
+            return 1
+        print(f"replayed to {operate.replay_dead_letter(cfg, matches[0])}")
     return 0
 
 

@@ -18,6 +18,10 @@ def create_inbox_and_dead_letters() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("consumer", "message_id"),
     )
+    create_dead_letter_table()
+
+
+def create_dead_letter_table() -> None:
     op.create_table(
         "dead_letter",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
@@ -73,3 +77,20 @@ def drop_service_tables() -> None:
     op.execute(f"DROP PUBLICATION IF EXISTS {PUBLICATION}")
     for table in ("outbox", "idempotency_key", "dead_letter", "inbox"):
         op.drop_table(table)
+
+
+def dead_letters_to_topic() -> None:
+    """Revision 0002 everywhere: dead letters moved to the Kafka topic; delivery counters appear."""
+    op.drop_table("dead_letter")
+    op.create_table(
+        "delivery_counter",
+        sa.Column("consumer", sa.Text(), nullable=False),
+        sa.Column("counter", sa.Text(), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("consumer", "counter"),
+    )
+
+
+def undo_dead_letters_to_topic() -> None:
+    op.drop_table("delivery_counter")
+    create_dead_letter_table()

@@ -1,10 +1,11 @@
 """Tables every service database has: the outbox Debezium reads, the inbox that makes consumers idempotent,
-the idempotency keys of REST writes, and dead letters."""
+the idempotency keys of REST writes, and delivery counters. Dead letters go to a Kafka topic, not a table."""
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, Table,
-                        Text, Uuid, func)
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, Table, Text, Uuid, func
 from sqlalchemy.dialects.postgresql import JSONB
+
+from services.common.counters import counters_table
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -48,26 +49,10 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
-def dead_letter_table(metadata: MetaData) -> Table:
-    return Table(
-        "dead_letter", metadata,
-        Column("id", BigInteger, primary_key=True, autoincrement=True),
-        Column("consumer", Text, nullable=False),
-        Column("topic", Text, nullable=False),
-        Column("partition", Integer, nullable=False),
-        Column("offset", BigInteger, nullable=False),
-        Column("key", LargeBinary, nullable=True),
-        Column("headers", JSONB, nullable=False),
-        Column("value", LargeBinary, nullable=True),
-        Column("reason", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
-
-
 def add_common_tables(metadata: MetaData) -> dict[str, Table]:
     return {
         "outbox": outbox_table(metadata),
         "inbox": inbox_table(metadata),
         "idempotency_key": idempotency_table(metadata),
-        "dead_letter": dead_letter_table(metadata),
+        "delivery_counter": counters_table(metadata),
     }

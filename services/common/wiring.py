@@ -22,9 +22,9 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None]) ->
     return app
 
 
-def build_consumer(settings: Settings, inbox: Table, dead_letters: Table, handlers: dict[str, Any]) -> CommandConsumer:
+def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any]) -> CommandConsumer:
     return CommandConsumer(
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4),
-        inbox=inbox, dead_letters=dead_letters, handlers=handlers,
+        inbox=inbox, counters=counters, handlers=handlers,
         kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
                       "client.id": f"{settings.service}-consumer-{settings.instance}"})

@@ -11,8 +11,8 @@ from services.inventory.domain import Line, ReservationStatus, StockLevel
 
 metadata = MetaData()
 common = add_common_tables(metadata)
-outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
-                                            common["dead_letter"])
+outbox, inbox, idempotency, counters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                        common["delivery_counter"])
 
 stock = Table(
     "stock", metadata,

@@ -7,8 +7,8 @@ from services.common.tables import add_common_tables
 
 metadata = MetaData()
 common = add_common_tables(metadata)
-outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
-                                            common["dead_letter"])
+outbox, inbox, idempotency, counters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                        common["delivery_counter"])
 
 notifications = Table(
     "notifications", metadata,

@@ -21,7 +21,7 @@ def create_consumer(settings: Settings) -> CommandConsumer:
     channels: dict[Channel, ChannelPort] = {Channel.LOG: LogChannel()}
     if settings.webhook_url:
         channels[Channel.WEBHOOK] = WebhookChannel(settings.webhook_url)
-    return build_consumer(settings, db.inbox, db.dead_letters, NotificationHandlers(channels).table())
+    return build_consumer(settings, db.inbox, db.counters, NotificationHandlers(channels).table())
 
 
 if __name__ == "__main__":

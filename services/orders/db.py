@@ -9,8 +9,8 @@ from services.orders.domain import CancelReason, Order, OrderLine, OrderStatus
 
 metadata = MetaData()
 common = add_common_tables(metadata)
-outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
-                                            common["dead_letter"])
+outbox, inbox, idempotency, counters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                        common["delivery_counter"])
 
 orders = Table(
     "orders", metadata,

@@ -25,7 +25,7 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
     for attempt in (1, 2):
         try:
             with engine.begin() as conn:
-                earlier = idempotency.replay(conn, db.idempotency, client_id, idempotency_key, req_hash)
+                earlier = idempotency.begin(conn, db.idempotency, client_id, idempotency_key, req_hash)
                 if earlier is not None:
                     return earlier
                 order = domain.place(

@@ -15,7 +15,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:
-    return build_consumer(settings, db.inbox, db.dead_letters, handlers.COMMAND_HANDLERS)
+    return build_consumer(settings, db.inbox, db.counters, handlers.COMMAND_HANDLERS)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Numeric, Table, Text, func,
                         select)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
 from services.payments.domain import Payment, PaymentStatus
 
 metadata = MetaData()
 common = add_common_tables(metadata)
-outbox, inbox, idempotency, dead_letters = (common["outbox"], common["inbox"], common["idempotency_key"],
-                                            common["dead_letter"])
+outbox, inbox, idempotency, counters = (common["outbox"], common["inbox"], common["idempotency_key"],
+                                        common["delivery_counter"])
 
 payments = Table(
     "payments", metadata,
@@ -26,6 +27,21 @@ payments = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('AUTHORIZED','CAPTURED','DECLINED','VOIDED','REFUNDED')", name="payments_status_valid"),
 )
+
+
+barriers = Table(
+    "payment_barrier", metadata,
+    Column("order_id", Text, primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+def has_barrier(conn: Connection, order_id: str) -> bool:
+    return conn.execute(select(barriers.c.order_id).where(barriers.c.order_id == order_id)).first() is not None
+
+
+def add_barrier(conn: Connection, order_id: str) -> None:
+    conn.execute(pg_insert(barriers).values(order_id=order_id).on_conflict_do_nothing())
 
 
 def from_row(row) -> Payment:  # type: ignore[no-untyped-def]

@@ -21,6 +21,11 @@ class PaymentHandlers:
 
     def authorize(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
         order_id = record["order_id"]
+        if db.has_barrier(conn, order_id):
+            # the saga already voided this order's payment (the void overtook this command): never charge now
+            self._reply(conn, env, "PaymentDeclined", {"order_id": order_id, "payment_id": "",
+                                                       "decline_code": "voided_before_authorization"})
+            return
         existing = db.by_order(conn, order_id, for_update=True)
         if existing is None:
             # keyed by order: a redelivered or resent command never authorizes twice at the provider
@@ -48,7 +53,9 @@ class PaymentHandlers:
 
     def void(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
         payment = db.by_order(conn, record["order_id"], for_update=True)
-        if payment is not None and payment.status is not PaymentStatus.DECLINED:
+        if payment is None:
+            db.add_barrier(conn, record["order_id"])
+        elif payment.status is not PaymentStatus.DECLINED:
             after = domain.move(payment, PaymentStatus.VOIDED)
             if after is not None:
                 self.provider.void(f"void:{payment.order_id}", payment.provider_ref or "")

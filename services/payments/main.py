@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.common.api import make_engine
 from services.common.consumer import CommandConsumer
 from services.common.runner import main
 from services.common.settings import Settings
@@ -17,8 +18,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:
-    handlers = PaymentHandlers(provider=SimulatedProvider())
-    return build_consumer(settings, db.inbox, db.dead_letters, handlers.table())
+    handlers = PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2)))
+    return build_consumer(settings, db.inbox, db.counters, handlers.table())
 
 
 if __name__ == "__main__":

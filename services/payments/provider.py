@@ -6,12 +6,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, Numeric, Table, Text, select
+from sqlalchemy.dialects.postgresql import insert
+
 APPROVING = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_visa_debit"}
 DECLINING = {
     "pm_card_chargeDeclined": "card_declined",
     "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
     "pm_card_chargeDeclinedExpiredCard": "expired_card",
 }
+# Fault injection for the fault suite: the provider charges, then the call times out (an ambiguous answer).
+CHARGE_THEN_TIMEOUT = "pm_card_visa_chargeThenTimeout"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,10 @@ class Authorization:
     approved: bool
     provider_ref: str
     decline_code: str | None = None
+
+
+class ProviderTimeout(Exception):
+    """The provider did not answer in time; it may or may not have acted. Retry with the same idempotency key."""
 
 
 class PaymentProvider(Protocol):
@@ -32,17 +41,59 @@ class PaymentProvider(Protocol):
     def void(self, idempotency_key: str, provider_ref: str) -> None: ...
 
 
+def simulated_authorization(idempotency_key: str, payment_method: str) -> Authorization:
+    """The simulated provider's answer, a pure function of the key and the method (Stripe's test methods)."""
+    ref = f"sim_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex[:24]}"
+    if payment_method in APPROVING or payment_method == CHARGE_THEN_TIMEOUT:
+        return Authorization(True, ref)
+    return Authorization(False, ref, DECLINING.get(payment_method, "unsupported_payment_method"))
+
+
+ledger_metadata = MetaData()
+ledger = Table(
+    "sim_provider_ledger", ledger_metadata,
+    Column("idempotency_key", Text, primary_key=True),
+    Column("provider_ref", Text, nullable=False),
+    Column("approved", Boolean, nullable=False),
+    Column("decline_code", Text, nullable=True),
+    Column("amount", Numeric(18, 2), nullable=True),
+    Column("calls", Integer, nullable=False),
+)
+
+
 class SimulatedProvider:
-    """Deterministic: the same key gives the same reference, as a real provider's idempotency would."""
+    """Behaves like an external provider with idempotency keys: it keeps its own ledger (committed on its own
+    connection, outside the caller's transaction, as a remote system would), answers a repeated key with the first
+    result, and counts the calls so tests can prove a retried key never charged twice."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def authorize(self, idempotency_key: str, amount: Decimal, currency: str, payment_method: str) -> Authorization:
-        ref = f"sim_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex[:24]}"
-        if payment_method in APPROVING:
-            return Authorization(True, ref)
-        return Authorization(False, ref, DECLINING.get(payment_method, "unsupported_payment_method"))
+        answer = simulated_authorization(idempotency_key, payment_method)
+        stmt = insert(ledger).values(idempotency_key=idempotency_key, provider_ref=answer.provider_ref,
+                                     approved=answer.approved, decline_code=answer.decline_code, amount=amount,
+                                     calls=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
+        with self.engine.begin() as conn:
+            row = conn.execute(stmt.returning(ledger)).one()
+        if payment_method == CHARGE_THEN_TIMEOUT and row.calls == 1:
+            raise ProviderTimeout(f"provider timed out after charging {idempotency_key}")
+        return Authorization(row.approved, row.provider_ref, row.decline_code)
 
     def capture(self, idempotency_key: str, provider_ref: str) -> None:
-        return None
+        self._record(idempotency_key, provider_ref)
 
     def void(self, idempotency_key: str, provider_ref: str) -> None:
-        return None
+        self._record(idempotency_key, provider_ref)
+
+    def calls(self, idempotency_key: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(ledger.c.calls).where(ledger.c.idempotency_key == idempotency_key)).scalar() or 0
+
+    def _record(self, idempotency_key: str, provider_ref: str) -> None:
+        stmt = insert(ledger).values(idempotency_key=idempotency_key, provider_ref=provider_ref, approved=True,
+                                     calls=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
+        with self.engine.begin() as conn:
+            conn.execute(stmt)

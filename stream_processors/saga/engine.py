@@ -1,4 +1,10 @@
-"""The saga engine: pure functions from (definition, state, message) to a decision. No I/O."""
+"""The saga engine: pure functions from (definition, state, message or deadline) to a decision. No I/O.
+
+Every decision that sends a command also sets a deadline for its reply. A missed deadline re-sends the same command
+(same id, so a participant that did get it drops the copy). A compensatable step that keeps missing its deadline
+fails the saga with TIMEOUT and is itself compensated too, because the participant may have acted late; the
+participants' barriers refuse such a late action. Compensations and retriable steps never give up silently: past
+their budget the saga is PARKED for an operator, with its reason."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -6,6 +12,8 @@ from typing import Any, Mapping
 
 from stream_processors.saga.model import (Action, Awaiting, Command, Decision, SagaDefinition, SagaState, SagaStatus,
                                           command_id)
+
+IN_FLIGHT = (SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILING)
 
 
 def start(defn: SagaDefinition, saga_id: str, data: Mapping[str, Any]) -> Decision:
@@ -23,9 +31,7 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply_type: str, causation_
             if state.step + 1 == len(defn.steps):
                 return Decision(_bump(state, status=SagaStatus.COMPLETED, awaiting=None), (), "completed")
             return _run_step(defn, state, state.step + 1, f"{step.name} done")
-        reason = step.failures[reply_type]
-        failed = _bump(state, failure_reason=reason, data={**state.data, "failure_reason": reason})
-        return _compensate_from(defn, failed, state.step - 1, f"{step.name} failed: {reason}")
+        return _fail(defn, state, step.failures[reply_type], state.step - 1, f"{step.name} failed")
     if state.status is SagaStatus.COMPENSATING:
         return _compensate_from(defn, state, state.step - 1, f"{defn.steps[state.step].name} compensated")
     if state.status is SagaStatus.FAILING:
@@ -33,30 +39,104 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply_type: str, causation_
     return Decision(state, (), f"ignored {reply_type} (saga {state.status})", applied=False)
 
 
+def on_deadline(defn: SagaDefinition, state: SagaState) -> Decision:
+    """The awaited reply is overdue: re-send, give up on the step (compensate with TIMEOUT), or park."""
+    if state.status not in IN_FLIGHT or state.awaiting is None:
+        return Decision(state, (), f"no deadline in status {state.status}", applied=False)
+    policy = defn.policy
+    step = defn.steps[state.step] if state.status is not SagaStatus.FAILING else None
+    compensatable_forward = state.status is SagaStatus.RUNNING and step is not None and not step.retriable
+    budget = policy.forward_attempts if compensatable_forward else policy.compensation_attempts
+    if state.attempt < budget:
+        return _resend(defn, state)
+    what = _awaited_label(defn, state)
+    if compensatable_forward:
+        # the step itself may have been applied late: compensate it as well as every completed step before it
+        return _fail(defn, state, defn.timeout_reason, state.step, f"{what} timed out after {state.attempt} attempts")
+    return park(state, f"{what} unanswered after {state.attempt} attempts")
+
+
+def park(state: SagaState, reason: str) -> Decision:
+    parked = _bump(state, status=SagaStatus.PARKED, parked_reason=reason, parked_from=state.status)
+    return Decision(parked, (), f"parked: {reason}")
+
+
+def redrive(defn: SagaDefinition, state: SagaState) -> Decision:
+    """Operator: resume a parked saga where it stopped, with a fresh retry budget (re-sends the awaited command)."""
+    if state.status is not SagaStatus.PARKED or state.parked_from is None:
+        raise ValueError(f"saga {state.saga_id} is {state.status}, not PARKED")
+    resumed = replace(state, status=state.parked_from, parked_reason=None, parked_from=None, attempt=0)
+    decision = _resend(defn, resumed)
+    return replace(decision, note=f"re-driven by operator; {decision.note}")
+
+
+def skip(defn: SagaDefinition, state: SagaState) -> Decision:
+    """Operator: treat the awaited command as done (the operator fixed it by hand) and move on."""
+    if state.status is not SagaStatus.PARKED or state.parked_from is None or state.awaiting is None:
+        raise ValueError(f"saga {state.saga_id} is {state.status}, not PARKED")
+    resumed = replace(state, status=state.parked_from, parked_reason=None, parked_from=None)
+    success_reply = state.awaiting.replies[0]
+    decision = on_reply(defn, resumed, success_reply, state.awaiting.command_id)
+    return replace(decision, note=f"operator skipped {_awaited_label(defn, state)}; {decision.note}")
+
+
+def _awaited_label(defn: SagaDefinition, state: SagaState) -> str:
+    if state.status is SagaStatus.FAILING or state.parked_from is SagaStatus.FAILING:
+        return defn.failure_action.command
+    step = defn.steps[state.step]
+    compensating = SagaStatus.COMPENSATING in (state.status, state.parked_from)
+    action = step.compensation if compensating and step.compensation else step.action
+    return f"{step.name}: {action.command}"
+
+
+def _fail(defn: SagaDefinition, state: SagaState, reason: str, compensate_from: int, note: str) -> Decision:
+    failed = replace(state, failure_reason=reason, data={**state.data, "failure_reason": reason})
+    return _compensate_from(defn, failed, compensate_from, f"{note}: {reason}")
+
+
+def _resend(defn: SagaDefinition, state: SagaState) -> Decision:
+    """The same command again (same id): harmless for a participant that already applied it."""
+    if state.status is SagaStatus.FAILING:
+        cmd = _command(state, "failure", "failure", defn.failure_action)
+    elif state.status is SagaStatus.COMPENSATING:
+        step = defn.steps[state.step]
+        assert step.compensation is not None
+        cmd = _command(state, "compensate", step.name, step.compensation)
+    else:
+        step = defn.steps[state.step]
+        cmd = _command(state, "forward", step.name, step.action)
+    new = _bump(state, attempt=state.attempt + 1)
+    return Decision(new, (cmd,), f"re-sent {cmd.command_type} (attempt {new.attempt})",
+                    deadline_in=defn.policy.deadline_after(new.attempt))
+
+
 def _run_step(defn: SagaDefinition, state: SagaState, index: int, note: str) -> Decision:
     step = defn.steps[index]
     cmd = _command(state, "forward", step.name, step.action)
     replies = (step.action.reply, *step.failures)
-    new = _bump(state, status=SagaStatus.RUNNING, step=index, awaiting=Awaiting(cmd.command_id, replies))
-    return Decision(new, (cmd,), f"{note}; {step.name}: {step.action.command}")
+    new = _bump(state, status=SagaStatus.RUNNING, step=index, awaiting=Awaiting(cmd.command_id, replies), attempt=1)
+    return Decision(new, (cmd,), f"{note}; {step.name}: {step.action.command}",
+                    deadline_in=defn.policy.deadline_after(1))
 
 
 def _compensate_from(defn: SagaDefinition, state: SagaState, index: int, note: str) -> Decision:
-    """Compensate the completed step at `index` or the nearest earlier one that has a compensation; when none is
-    left, run the failure action."""
+    """Compensate the step at `index` or the nearest earlier one that has a compensation; when none is left, run
+    the failure action."""
     while index >= 0 and defn.steps[index].compensation is None:
         index -= 1
     if index < 0:
         cmd = _command(state, "failure", "failure", defn.failure_action)
-        new = _bump(state, status=SagaStatus.FAILING, step=-1,
+        new = _bump(state, status=SagaStatus.FAILING, step=-1, attempt=1,
                     awaiting=Awaiting(cmd.command_id, (defn.failure_action.reply,)))
-        return Decision(new, (cmd,), f"{note}; {defn.failure_action.command}")
+        return Decision(new, (cmd,), f"{note}; {defn.failure_action.command}",
+                        deadline_in=defn.policy.deadline_after(1))
     step = defn.steps[index]
     assert step.compensation is not None
     cmd = _command(state, "compensate", step.name, step.compensation)
-    new = _bump(state, status=SagaStatus.COMPENSATING, step=index,
+    new = _bump(state, status=SagaStatus.COMPENSATING, step=index, attempt=1,
                 awaiting=Awaiting(cmd.command_id, (step.compensation.reply,)))
-    return Decision(new, (cmd,), f"{note}; compensate {step.name}: {step.compensation.command}")
+    return Decision(new, (cmd,), f"{note}; compensate {step.name}: {step.compensation.command}",
+                    deadline_in=defn.policy.deadline_after(1))
 
 
 def _command(state: SagaState, phase: str, step_name: str, action: Action) -> Command:

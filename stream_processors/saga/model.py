@@ -15,6 +15,7 @@ class SagaStatus(StrEnum):
     FAILING = "FAILING"            # compensations done; the failure action (e.g. cancel the order) is in flight
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"              # compensated and closed with a reason
+    PARKED = "PARKED"              # out of retries; waits for an operator (walsaga saga redrive / skip)
 
     @property
     def terminal(self) -> bool:
@@ -32,12 +33,27 @@ class Action:
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """Deadlines per attempt grow exponentially: step_timeout * 2**(attempt-1), capped at max_backoff seconds."""
+
+    step_timeout: float = 10.0
+    max_backoff: float = 60.0
+    forward_attempts: int = 3        # a compensatable step's attempts before the saga compensates with TIMEOUT
+    compensation_attempts: int = 8   # attempts of a compensation / retriable step before the saga is parked
+
+    def deadline_after(self, attempt: int) -> float:
+        return min(self.step_timeout * 2 ** (attempt - 1), self.max_backoff)
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     action: Action
     # reply types that mean the step failed for a business reason, with the reason the saga fails with
     failures: Mapping[str, str] = field(default_factory=dict)
     compensation: Action | None = None
+    # after the pivot a step may not fail: on a missed deadline it is only retried (then parked), never compensated
+    retriable: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,8 @@ class SagaDefinition:
     name: str
     steps: tuple[Step, ...]
     failure_action: Action  # runs once after all compensations, with data["failure_reason"] set
+    timeout_reason: str = "TIMEOUT"
+    policy: "RetryPolicy" = field(default_factory=lambda: RetryPolicy())
 
     def reply_types(self) -> set[str]:
         types = {self.failure_action.reply}
@@ -79,6 +97,9 @@ class SagaState:
     awaiting: Awaiting | None
     failure_reason: str | None = None
     version: int = 0
+    attempt: int = 1                      # attempts of the awaited command so far
+    parked_reason: str | None = None
+    parked_from: SagaStatus | None = None  # the status to resume in when an operator re-drives the saga
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,7 @@ class Decision:
     commands: tuple[Command, ...]
     note: str
     applied: bool = True  # False: the message did not match what the saga waits for (stale or duplicate)
+    deadline_in: float | None = None  # seconds until the awaited reply is overdue; None when nothing is awaited
 
 
 def command_id(saga_id: str, phase: str, step: str, command: str) -> str:

@@ -2,22 +2,22 @@
 (inbox + saga state + history), then the decided commands are produced to Kafka.
 
 A crash after the commit and before the produce is healed by redelivery: the inbox recognises the message and the
-saga's pending commands are re-sent (their ids are deterministic, so participants drop any second copy)."""
+saga's pending commands are re-sent (their ids are deterministic, so participants drop any second copy). Deadlines
+cover the rest: a sweep re-sends overdue commands, compensates or parks (see engine.on_deadline)."""
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from schemas import codec
 from schemas.headers import Envelope
 from services.common import inbox
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
-from stream_processors.saga.model import Command, Decision, SagaDefinition
+from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState
 from stream_processors.saga.place_order import DEFINITIONS, STARTERS, saga_data
 
 log = logging.getLogger(__name__)
@@ -34,57 +34,103 @@ class RawMessage:
     headers: list[tuple[str, bytes]]
 
 
+@dataclass(frozen=True)
+class Dispatch:
+    """Commands to produce, with the ids their envelopes carry."""
+
+    saga_id: str
+    correlation_id: str
+    causation_id: str
+    commands: tuple[Command, ...]
+
+
 @dataclass
 class OrchestratorStats:
     applied: int = 0
     ignored: int = 0
     duplicates: int = 0
-    dead_letters: int = 0
+    deadlines: int = 0
 
 
 @dataclass
 class Orchestrator:
     engine: Engine
-    definitions: dict[str, SagaDefinition] = field(default_factory=lambda: dict(DEFINITIONS))
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: OrchestratorStats = field(default_factory=OrchestratorStats)
+    definitions: dict[str, SagaDefinition] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.definitions = {name: replace(d, policy=self.policy) for name, d in DEFINITIONS.items()}
 
     def reply_types(self) -> set[str]:
         return set().union(*(d.reply_types() for d in self.definitions.values()))
 
-    def handle(self, msg: RawMessage) -> tuple[Envelope | None, tuple[Command, ...]]:
-        """Returns the commands to produce (possibly a re-send). Poison is dead-lettered, never raised."""
+    def handle(self, msg: RawMessage) -> Dispatch | str | None:
+        """The commands to produce (possibly a re-send), None when there is nothing to do, or the reason the record
+        is poison (the caller dead-letters it). Database errors propagate: the caller retries the same record."""
         try:
             env = Envelope.from_headers(msg.headers)
         except ValueError as exc:
-            self._dead_letter(msg, f"undecodable: {exc}")
-            return None, ()
+            return f"undecodable: {exc}"
         if env.event_type not in STARTERS and env.event_type not in self.reply_types():
-            return env, ()  # an event no saga listens to (e.g. OrderConfirmed's notification twin): not ours
+            return f"unknown event type {env.event_type!r} on a saga topic"
         try:
             record = codec.decode(env.event_type, env.schema_version, msg.value)
         except (ValueError, codec.UnknownSchema) as exc:
-            self._dead_letter(msg, f"undecodable: {exc}")
-            return env, ()
+            return f"undecodable: {exc}"
         with self.engine.begin() as conn:
             if not inbox.claim(conn, store.inbox, consumer=CONSUMER, message_id=env.event_id,
                                message_type=env.event_type):
                 self.stats.duplicates += 1
-                return env, store.pending_commands(conn, env.saga_id)
+                store.count(conn, CONSUMER, "duplicates")
+                return Dispatch(env.saga_id, env.correlation_id, env.event_id,
+                                store.pending_commands(conn, env.saga_id))
             before = store.load(conn, env.saga_id)
             decision = self._decide(env, record, before)
             if decision is None:
-                return env, ()
-            if decision.applied:
-                store.save(conn, before, decision.state, decision.commands)
-                self.stats.applied += 1
-            else:
-                self.stats.ignored += 1
-            store.record(conn, env.saga_id, env.event_type, env.event_id, decision.state.status.value,
-                         decision.note)
-        log.info("saga %s: %s -> %s (%s)", env.saga_id, env.event_type, decision.state.status.value, decision.note)
-        return env, decision.commands
+                return None
+            self._apply(conn, before, decision, env.event_type, env.event_id)
+        return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
 
-    def _decide(self, env: Envelope, record: dict[str, Any], before: Any) -> Decision | None:
+    def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:
+        """One transaction: every overdue saga (that no other worker holds) gets its deadline decision."""
+        out: list[Dispatch] = []
+        with self.engine.begin() as conn:
+            for state in store.overdue(conn, limit):
+                decision = saga_engine.on_deadline(self.definitions[state.definition], state)
+                if not decision.applied:
+                    continue
+                self.stats.deadlines += 1
+                store.count(conn, CONSUMER, "deadline_retries" if decision.commands else "deadline_parked")
+                self._apply(conn, state, decision, "Deadline", f"deadline:{state.version}")
+                out.append(Dispatch(state.saga_id, state.saga_id, state.saga_id, decision.commands))
+        return out
+
+    def operate(self, saga_id: str, action: str) -> Dispatch:
+        """Operator actions on a parked saga: 'redrive' or 'skip'."""
+        ops: dict[str, Callable[[SagaDefinition, SagaState], Decision]] = {
+            "redrive": saga_engine.redrive, "skip": saga_engine.skip}
+        with self.engine.begin() as conn:
+            state = store.load(conn, saga_id)
+            if state is None:
+                raise LookupError(f"no saga {saga_id}")
+            decision = ops[action](self.definitions[state.definition], state)
+            self._apply(conn, state, decision, f"Operator{action.title()}", f"operator:{action}:{state.version}")
+        return Dispatch(saga_id, saga_id, saga_id, decision.commands)
+
+    def _apply(self, conn: Connection, before: SagaState | None, decision: Decision, message_type: str,
+               message_id: str) -> None:
+        if decision.applied:
+            store.save(conn, before, decision.state, decision.commands, decision.deadline_in)
+            self.stats.applied += 1
+        else:
+            self.stats.ignored += 1
+        store.record(conn, decision.state.saga_id, message_type, message_id, decision.state.status.value,
+                     decision.note)
+        log.info("saga %s: %s -> %s (%s)", decision.state.saga_id, message_type, decision.state.status.value,
+                 decision.note)
+
+    def _decide(self, env: Envelope, record: dict[str, Any], before: SagaState | None) -> Decision | None:
         if env.event_type in STARTERS:
             if before is not None:
                 return None  # the saga exists: a second OrderCreated with a new event id changes nothing
@@ -94,11 +140,6 @@ class Orchestrator:
             return None
         return saga_engine.on_reply(self.definitions[before.definition], before, env.event_type, env.causation_id)
 
-    def _dead_letter(self, msg: RawMessage, reason: str) -> None:
-        log.error("saga: dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
-        headers = {k: (v.decode(errors="replace") if isinstance(v, bytes) else v) for k, v in msg.headers}
+    def count_dead_letter(self) -> None:
         with self.engine.begin() as conn:
-            conn.execute(store.dead_letters.insert().values(
-                consumer=CONSUMER, topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
-                headers=json.loads(json.dumps(headers, default=str)), value=msg.value, reason=reason))
-        self.stats.dead_letters += 1
+            store.count(conn, CONSUMER, "dead_letters")

@@ -2,7 +2,8 @@
 
   reserve stock  --(out of stock)-------------------------------> cancel order OUT_OF_STOCK
   authorize payment --(declined)--> release stock ---------------> cancel order PAYMENT_DECLINED
-  confirm order  (pivot: after it, every step only retries forward)
+  (either of the two --(no reply by its last deadline)--> void/release what may have happened -> TIMEOUT)
+  confirm order  (pivot: from here on, steps only retry forward; a missed deadline never compensates them)
   capture payment
   commit stock
 """
@@ -47,9 +48,9 @@ PLACE_ORDER = SagaDefinition(
         # a customer's cancel that won the race makes the orders service answer OrderCancelled
         Step("confirm_order",
              Action("orders", "ConfirmOrder", "OrderConfirmed", _order_only),
-             failures={"OrderCancelled": "CUSTOMER_CANCELLED"}),
-        Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only)),
-        Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only)),
+             failures={"OrderCancelled": "CUSTOMER_CANCELLED"}, retriable=True),
+        Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only), retriable=True),
+        Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only), retriable=True),
     ),
     failure_action=Action("orders", "CancelOrder", "OrderCancelled", _cancel),
 )

@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Connection, DateTime, Integer, MetaData, Table, Text, func, select)
 from sqlalchemy.dialects.postgresql import JSONB
 
-from services.common.tables import dead_letter_table, inbox_table
+from services.common.counters import counter_add, counters_table
+from services.common.tables import inbox_table
+from stream_processors.saga.engine import IN_FLIGHT
 from stream_processors.saga.model import Awaiting, Command, SagaState, SagaStatus
 
 metadata = MetaData()
 inbox = inbox_table(metadata)
-dead_letters = dead_letter_table(metadata)
+counters = counters_table(metadata)
 
 instances = Table(
     "saga_instance", metadata,
@@ -30,6 +33,10 @@ instances = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempt", Integer, nullable=False, server_default="1"),
+    Column("deadline_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("parked_reason", Text, nullable=True),
+    Column("parked_from", Text, nullable=True),
 )
 
 history = Table(
@@ -50,11 +57,16 @@ def load(conn: Connection, saga_id: str) -> SagaState | None:
         return None
     awaiting = Awaiting(row.awaiting_command_id, tuple(row.awaiting_replies)) if row.awaiting_command_id else None
     return SagaState(row.saga_id, row.definition, SagaStatus(row.status), row.step, row.data, awaiting,
-                     row.failure_reason, row.version)
+                     row.failure_reason, row.version, row.attempt, row.parked_reason,
+                     SagaStatus(row.parked_from) if row.parked_from else None)
 
 
-def save(conn: Connection, before: SagaState | None, after: SagaState, commands: tuple[Command, ...]) -> None:
+def save(conn: Connection, before: SagaState | None, after: SagaState, commands: tuple[Command, ...],
+         deadline_in: float | None) -> None:
     values: dict[str, Any] = dict(
+        attempt=after.attempt, parked_reason=after.parked_reason,
+        parked_from=after.parked_from.value if after.parked_from else None,
+        deadline_at=func.now() + timedelta(seconds=deadline_in) if deadline_in is not None else None,
         status=after.status.value, step=after.step, data=dict(after.data),
         awaiting_command_id=after.awaiting.command_id if after.awaiting else None,
         awaiting_replies=list(after.awaiting.replies) if after.awaiting else [],
@@ -68,6 +80,31 @@ def save(conn: Connection, before: SagaState | None, after: SagaState, commands:
                           .values(updated_at=func.now(), **values))
     if result.rowcount != 1:
         raise RuntimeError(f"saga {after.saga_id} changed under its row lock")
+
+
+def overdue(conn: Connection, limit: int = 100) -> list[SagaState]:
+    """Sagas whose awaited reply is late, locked; SKIP LOCKED lets several workers sweep without colliding."""
+    rows = conn.execute(select(instances.c.saga_id)
+                        .where(instances.c.deadline_at < func.now(),
+                               instances.c.status.in_([s.value for s in IN_FLIGHT]))
+                        .order_by(instances.c.deadline_at).limit(limit)
+                        .with_for_update(skip_locked=True)).all()
+    return [state for state in (load(conn, r.saga_id) for r in rows) if state is not None]
+
+
+def by_status(conn: Connection, status: SagaStatus, limit: int = 100) -> list[Any]:
+    return conn.execute(select(instances.c.saga_id, instances.c.status, instances.c.step, instances.c.attempt,
+                               instances.c.failure_reason, instances.c.parked_reason, instances.c.updated_at)
+                        .where(instances.c.status == status.value).order_by(instances.c.updated_at)
+                        .limit(limit)).all()
+
+
+def history_of(conn: Connection, saga_id: str) -> list[Any]:
+    return conn.execute(select(history).where(history.c.saga_id == saga_id).order_by(history.c.id)).all()
+
+
+def count(conn: Connection, consumer: str, counter: str, by: int = 1) -> None:
+    counter_add(conn, counters, consumer, counter, by)
 
 
 def record(conn: Connection, saga_id: str, message_type: str, message_id: str, status: str, note: str) -> None:

@@ -6,6 +6,7 @@ import uuid
 import httpx
 import pytest
 
+from services.common import idempotency
 from walsaga.client import Gateway
 
 pytestmark = pytest.mark.stack
@@ -110,3 +111,16 @@ def test_each_service_serves_its_openapi(http: httpx.Client, service: str) -> No
     resp = http.get(f"/{service}/openapi.json")
     assert resp.status_code == 200
     assert any(path.startswith(f"/{service}") for path in resp.json()["paths"])
+
+
+def test_same_key_while_the_first_request_is_in_flight_is_409(http: httpx.Client, engines: dict) -> None:
+    key = str(uuid.uuid4())
+    with engines["orders"].connect() as conn:
+        with conn.begin():
+            # hold the key exactly as an in-flight request holds it
+            assert idempotency.lock_key(conn, "anonymous", key)
+            resp = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key})
+            assert resp.status_code == 409, resp.text
+            assert "in flight" in resp.json()["reason"]
+    # once the first request is gone, the key works
+    assert http.post("/orders", json=ORDER, headers={"Idempotency-Key": key}).status_code == 202

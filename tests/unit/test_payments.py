@@ -7,7 +7,7 @@ from itertools import product
 import pytest
 
 from services.payments.domain import Payment, PaymentRuleViolation, PaymentStatus, move
-from services.payments.provider import Authorization, SimulatedProvider
+from services.payments.provider import CHARGE_THEN_TIMEOUT, Authorization, simulated_authorization
 
 S = PaymentStatus
 ALLOWED = {(S.AUTHORIZED, S.CAPTURED), (S.AUTHORIZED, S.VOIDED), (S.CAPTURED, S.REFUNDED)}
@@ -45,7 +45,7 @@ def test_the_transition_tables_cover_every_pair() -> None:
 
 @pytest.mark.parametrize("method", ["pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_visa_debit"])
 def test_simulated_provider_approves_the_approving_test_cards(method: str) -> None:
-    result = SimulatedProvider().authorize("authorize:o1", Decimal("10.00"), "USD", method)
+    result = simulated_authorization("authorize:o1", method)
     assert result.approved
     assert result.decline_code is None
     assert result.provider_ref.startswith("sim_")
@@ -58,21 +58,19 @@ def test_simulated_provider_approves_the_approving_test_cards(method: str) -> No
     ("pm_card_unknown", "unsupported_payment_method"),
 ])
 def test_simulated_provider_declines_with_a_code(method: str, code: str) -> None:
-    result = SimulatedProvider().authorize("authorize:o1", Decimal("10.00"), "USD", method)
+    result = simulated_authorization("authorize:o1", method)
     assert result == Authorization(False, result.provider_ref, code)
     assert not result.approved
 
 
 def test_same_idempotency_key_gives_the_same_provider_ref() -> None:
-    first = SimulatedProvider().authorize("authorize:o1", Decimal("10.00"), "USD", "pm_card_visa")
-    again = SimulatedProvider().authorize("authorize:o1", Decimal("10.00"), "USD", "pm_card_visa")
-    other = SimulatedProvider().authorize("authorize:o2", Decimal("10.00"), "USD", "pm_card_visa")
+    first = simulated_authorization("authorize:o1", "pm_card_visa")
+    again = simulated_authorization("authorize:o1", "pm_card_visa")
+    other = simulated_authorization("authorize:o2", "pm_card_visa")
     assert first == again
     assert other.provider_ref != first.provider_ref
     assert len(first.provider_ref) == len("sim_") + 24
 
 
-def test_capture_and_void_are_accepted_no_ops() -> None:
-    provider = SimulatedProvider()
-    assert provider.capture("capture:o1", "sim_x") is None
-    assert provider.void("void:o1", "sim_x") is None
+def test_the_ambiguous_fault_method_approves() -> None:
+    assert simulated_authorization("authorize:o1", CHARGE_THEN_TIMEOUT).approved

@@ -26,7 +26,7 @@ def start_services(cfg: StackConfig) -> None:
             procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                 str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
                         cwd=REPO)
-        procs.start(cfg, f"{svc}-consumer", [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
+        start_consumer(cfg, svc)
     for svc in SERVICES:
         for i in range(cfg.api_instances):
             port = cfg.ports.api(svc, i)
@@ -34,18 +34,27 @@ def start_services(cfg: StackConfig) -> None:
                            log=cfg.logs / f"{svc}-api-{i}.log")
 
 
-def start_processors(cfg: StackConfig) -> None:
-    for i in range(cfg.faust_instances):
+def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None) -> None:
+    env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), **(extra_env or {})}
+    procs.start(cfg, f"{svc}-consumer", [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
+
+
+def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None) -> None:
+    instances = instances if instances is not None else range(cfg.faust_instances)
+    for i in instances:
         name = f"processors-{i}"
+        if procs.read_pid(cfg, name):
+            continue
         datadir = cfg.data / "faust" / name
         datadir.mkdir(parents=True, exist_ok=True)
         env = {**_base_env(cfg), "WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"),
-               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.faust_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir)}
+               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.faust_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir),
+               "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout), **(extra_env or {})}
+        log = cfg.logs / f"{name}.log"
+        start_mark = log.stat().st_size if log.exists() else 0
         procs.start(cfg, name, [sys.executable, "-m", "stream_processors.main", "worker", "--without-uvloop"],
                     env, cwd=REPO)
-    for i in range(cfg.faust_instances):
-        procs.wait_for(f"processors-{i}", lambda i=i: _faust_ready(cfg, i), timeout=90,
-                       log=cfg.logs / f"processors-{i}.log")
+        procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
 
 
 def _healthy(port: int) -> bool:
@@ -53,6 +62,9 @@ def _healthy(port: int) -> bool:
         return resp.status == 200
 
 
-def _faust_ready(cfg: StackConfig, instance: int) -> bool:
-    log = (cfg.logs / f"processors-{instance}.log").read_text(errors="replace")
-    return procs.read_pid(cfg, f"processors-{instance}") is not None and "Worker ready" in log
+def _faust_ready(cfg: StackConfig, name: str, since: int) -> bool:
+    """Ready once this start (not an earlier one in the same log) has printed Faust's ready line."""
+    with open(cfg.logs / f"{name}.log", "rb") as f:
+        f.seek(since)
+        fresh = f.read().decode(errors="replace")
+    return procs.read_pid(cfg, name) is not None and "Worker ready" in fresh
