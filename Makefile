@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit bench
+.PHONY: install up down status demo wipe test unit faults
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -28,3 +28,6 @@ test: install  ## the whole suite: starts its own stack (other ports, other data
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)
+
+faults: install  ## the fault suite alone, and (re)write docs/reliability/REPORT.md
+	@WALSAGA_WRITE_REPORT=1 .venv/bin/python -m pytest -ra tests/faults $(PYTEST_ARGS)

@@ -25,6 +25,9 @@ def on_reply(defn: SagaDefinition, state: SagaState, reply_type: str, causation_
     """Apply a participant's reply. Replies to anything but the awaited command are ignored (stale or duplicate)."""
     if state.awaiting is None or causation_id != state.awaiting.command_id or reply_type not in state.awaiting.replies:
         return Decision(state, (), f"ignored {reply_type} (not awaited)", applied=False)
+    if state.status is SagaStatus.PARKED and state.parked_from is not None:
+        # the awaited reply came late, after the saga was parked: it un-parks the saga (else it would be lost)
+        state = replace(state, status=state.parked_from, parked_reason=None, parked_from=None)
     if state.status is SagaStatus.RUNNING:
         step = defn.steps[state.step]
         if reply_type == step.action.reply:

@@ -39,7 +39,8 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
     procs.start(cfg, f"{svc}-consumer", [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
 
 
-def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None) -> None:
+def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None,
+                     wait: bool = True) -> None:
     instances = instances if instances is not None else range(cfg.faust_instances)
     for i in instances:
         name = f"processors-{i}"
@@ -54,7 +55,8 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
         start_mark = log.stat().st_size if log.exists() else 0
         procs.start(cfg, name, [sys.executable, "-m", "stream_processors.main", "worker", "--without-uvloop"],
                     env, cwd=REPO)
-        procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
+        if wait:
+            procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
 
 
 def _healthy(port: int) -> bool:
