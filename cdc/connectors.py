@@ -56,6 +56,25 @@ class ConnectClient:
                 return None
             raise
 
+    def has_offsets(self, name: str) -> bool:
+        """Whether the connector has committed source offsets (it streamed before). GET .../offsets is KIP-875."""
+        try:
+            return bool(self._call("GET", f"/connectors/{name}/offsets").get("offsets"))
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return False
+            raise
+
+    def stop(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/stop")
+
+    def reset_offsets(self, name: str) -> None:
+        """Forget where the connector was (it must be STOPPED); it then starts from a fresh slot."""
+        self._call("DELETE", f"/connectors/{name}/offsets")
+
+    def resume(self, name: str) -> None:
+        self._call("PUT", f"/connectors/{name}/resume")
+
     def restart(self, name: str) -> None:
         self._call("POST", f"/connectors/{name}/restart?includeTasks=true&onlyFailed=true")
 
@@ -78,13 +97,21 @@ def state_of(status: dict[str, Any] | None) -> str:
 
 def wait_running(client: ConnectClient, name: str, timeout: float = 90.0,
                  progress: Callable[[str], None] = lambda _m: None) -> None:
+    """A connector that failed before (e.g. under an older config) is restarted once; failing again is fatal."""
     deadline = time.monotonic() + timeout
     last = ""
+    restarted = False
     while time.monotonic() < deadline:
         status = client.status(name)
         state = state_of(status)
         if state == "RUNNING":
             return
+        if state == "FAILED" and not restarted:
+            progress(f"connector {name}: FAILED; restarting it once")
+            client.restart(name)
+            restarted = True
+            time.sleep(1.0)
+            continue
         if state == "FAILED" and status:
             traces = [t.get("trace", "") for t in status.get("tasks", []) if t.get("state") == "FAILED"]
             trace = (status["connector"].get("trace") or (traces[0] if traces else ""))[:2000]

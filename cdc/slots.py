@@ -13,6 +13,19 @@ class SlotState:
     active: bool = False
     lag_bytes: int | None = None
     wal_status: str | None = None
+    plugin: str | None = None
+    database: str | None = None
+
+    def problem(self, expected_database: str, connector_has_offsets: bool) -> str | None:
+        """Why this slot cannot be trusted, or None. A slot that vanished after the connector had streamed would be
+        silently re-created at the current WAL position by Debezium, skipping every event in between."""
+        if not self.exists:
+            return "LOST: the connector has streamed before, events may be missing" if connector_has_offsets else None
+        if self.plugin != "pgoutput" or self.database != expected_database:
+            return f"MISMATCHED: plugin {self.plugin}, database {self.database}"
+        if self.wal_status == "lost":
+            return "LOST: its WAL was removed (max_slot_wal_keep_size exceeded)"
+        return None
 
     def describe(self) -> str:
         if not self.exists:
@@ -24,8 +37,8 @@ class SlotState:
 def slot_state(admin_url: str, slot: str) -> SlotState:
     with psycopg.connect(admin_url, connect_timeout=3) as conn:
         row = conn.execute(
-            "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, wal_status "
-            "FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, wal_status, plugin, "
+            "database FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
     if row is None:
         return SlotState(slot, exists=False)
-    return SlotState(slot, True, bool(row[0]), row[1], row[2])
+    return SlotState(slot, True, bool(row[0]), row[1], row[2], row[3], row[4])

@@ -53,9 +53,11 @@ jstamp=.stack/.jars
 jwant=$(sha256sum stack/jvm/pom.xml | cut -d' ' -f1)
 if [ "$(cat "$jstamp" 2>/dev/null)" != "$jwant" ]; then
   say "fetching Kafka 4.3.1, Kafka Connect and the Debezium 3.6.1 Postgres plugin from Maven Central (first time only)"
-  rm -rf .stack/lib .stack/plugins
+  # the dependency plugin skips an unpack it remembers (target/ markers): start clean
+  rm -rf .stack/lib .stack/plugins stack/jvm/target
   mkdir -p .stack
-  (cd stack/jvm && mvn -B -ntp -Dstyle.color=never package | grep -E 'Downloaded|BUILD|ERROR' | \
+  (cd stack/jvm && mvn -B -ntp -Dstyle.color=never package | sed 's/\x1b\[[0-9;]*m//g' | \
+     grep -E 'Downloaded|BUILD|ERROR' | \
      awk '/Downloaded/ {n++; if (n % 25 == 0) printf "walsaga install: %d artifacts downloaded\n", n > "/dev/stderr"; next} {print}')
   test -f .stack/lib/kafka-4.3.1/kafka_2.13-4.3.1.jar
   test -d .stack/plugins/debezium-3.6.1.Final/debezium-connector-postgres

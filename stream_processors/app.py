@@ -35,6 +35,8 @@ class ProcessorSettings:
     data_dir: str
     notification_channels: tuple[str, ...] = ("log",)
     step_timeout: float = 10.0
+    forward_attempts: int = 3
+    compensation_attempts: int = 8
     sweep_interval: float = 0.5
 
     @classmethod
@@ -46,6 +48,9 @@ class ProcessorSettings:
             data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-faust"),
             notification_channels=tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",")
                                         if c),
+            step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
+            forward_attempts=int(os.environ.get("WALSAGA_FORWARD_ATTEMPTS", "3")),
+            compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
         )
 
 
@@ -63,7 +68,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         stream_wait_empty=False,
     )
     orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
-                                RetryPolicy(step_timeout=settings.step_timeout))
+                                RetryPolicy(step_timeout=settings.step_timeout,
+                                            forward_attempts=settings.forward_attempts,
+                                            compensation_attempts=settings.compensation_attempts))
 
     async def produce(dispatch: Dispatch) -> None:
         for cmd in dispatch.commands:

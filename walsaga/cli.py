@@ -7,7 +7,7 @@ import sys
 
 from stream_processors.saga.model import SagaStatus
 from walsaga.stack import lifecycle
-from walsaga.stack.config import StackConfig
+from walsaga.stack.config import SERVICES, StackConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,8 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--partition", type=int)
     dlq.add_argument("--offset", type=int)
     dlq.add_argument("--limit", type=int, default=100)
+    cdc = sub.add_parser("cdc", help="CDC operations: accept the gap after a lost replication slot")
+    cdc.add_argument("action", choices=["accept-gap"])
+    cdc.add_argument("service", choices=list(SERVICES))
+    cdc.add_argument("--yes", action="store_true", help="really restart the connector from a fresh slot")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
+    if args.cmd == "cdc":
+        if not args.yes:
+            print("events committed while the slot was lost will not be published; add --yes", file=sys.stderr)
+            return 2
+        lifecycle.accept_slot_gap(cfg, args.service)
+        return 0
     if args.cmd in ("sagas", "saga", "dlq"):
         return _operate(cfg, args)
 

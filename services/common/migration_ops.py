@@ -94,3 +94,25 @@ def dead_letters_to_topic() -> None:
 def undo_dead_letters_to_topic() -> None:
     op.drop_table("delivery_counter")
     create_dead_letter_table()
+
+
+def add_cdc_heartbeat() -> None:
+    """A one-row table in the publication that the connector itself updates every heartbeat interval
+    (heartbeat.action.query): the change flows through the slot, so the slot's confirmed LSN keeps moving even when
+    the outbox is idle and other WAL (vacuum, other tables) piles up behind it."""
+    op.create_table(
+        "cdc_heartbeat",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.execute(f"ALTER PUBLICATION {PUBLICATION} ADD TABLE cdc_heartbeat")
+    op.execute(f"""DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_ROLE}') THEN
+            GRANT SELECT, INSERT, UPDATE ON cdc_heartbeat TO {CDC_ROLE};
+        END IF; END $$""")
+
+
+def drop_cdc_heartbeat() -> None:
+    op.execute(f"ALTER PUBLICATION {PUBLICATION} DROP TABLE cdc_heartbeat")
+    op.drop_table("cdc_heartbeat")

@@ -124,11 +124,25 @@ def consumer_lag(cfg: StackConfig) -> dict[str, int]:
             total = 0
             for tp in parts:
                 _, high = probe.get_watermark_offsets(tp, timeout=10)
-                total += max(0, high - max(offsets.get((tp.topic, tp.partition), 0), 0))
+                committed_at = max(offsets.get((tp.topic, tp.partition), 0), 0)
+                if high > committed_at:
+                    total += _records_between(probe, tp, committed_at, high)
             lag[group] = total
     finally:
         probe.close()
     return lag
+
+
+def _records_between(probe: Consumer, tp: TopicPartition, start: int, end: int) -> int:
+    """Data records in [start, end). Offsets alone overcount: Kafka Connect's exactly-once transactions leave commit
+    markers that take an offset but are never delivered, so a fully caught-up consumer sits one below the end."""
+    probe.assign([TopicPartition(tp.topic, tp.partition, start)])
+    count = 0
+    for msg in probe.consume(num_messages=max(1, end - start), timeout=1.0):
+        if msg.error() is None and msg.offset() < end:
+            count += 1
+    probe.unassign()
+    return count
 
 
 def drain(cfg: StackConfig, engines_admin: Callable[[], dict[str, int]], timeout: float = 120.0) -> None:

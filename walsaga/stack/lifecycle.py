@@ -46,11 +46,33 @@ def register_connectors(cfg: StackConfig) -> None:
     for svc in SERVICES:
         name, config = cdc_connectors.load(svc, {
             "pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)), "secrets_file": str(cfg.secrets_file)})
+        problem = slot_problem(cfg, client, svc, name, config["slot.name"])
+        if problem:
+            # never let Debezium quietly create a fresh slot past a gap: stop here, loudly
+            raise RuntimeError(f"replication slot {config['slot.name']} of {svc}: {problem}. "
+                               "See README (CDC slots) before starting this connector again.")
         client.put_config(name, config)
     for svc in SERVICES:
         name, _ = cdc_connectors.load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
         cdc_connectors.wait_running(client, name, progress=say)
         say(f"connector {name}: RUNNING")
+
+
+def slot_problem(cfg: StackConfig, client: cdc_connectors.ConnectClient, svc: str, connector: str,
+                 slot: str) -> str | None:
+    state = slot_state(db_url(cfg, svc, "admin", driver="postgresql"), slot)
+    return state.problem(svc, client.has_offsets(connector) if not state.exists else False)
+
+
+def accept_slot_gap(cfg: StackConfig, svc: str) -> None:
+    """Operator: after a LOST slot, start the connector over from a fresh slot. Events committed while no slot
+    existed are not published; `walsaga reconcile` (when available) or the outbox table must cover them."""
+    client = cdc_connectors.ConnectClient(cfg.connect_url)
+    name, _ = cdc_connectors.load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+    client.stop(name)
+    client.reset_offsets(name)
+    client.resume(name)
+    register_connectors(cfg)
 
 
 def down(cfg: StackConfig) -> None:
@@ -108,9 +130,11 @@ def _cdc_health(cfg: StackConfig) -> list[Health]:
         except OSError as exc:
             state = f"UNREACHABLE ({exc.__class__.__name__})"
         try:
-            slot = slot_state(db_url(cfg, svc, "admin", driver="postgresql"), config["slot.name"]).describe()
-            slot_ok = "MISSING" not in slot
-        except Exception as exc:  # noqa: BLE001 - a down database is a status to show, not a crash
+            slot_info = slot_state(db_url(cfg, svc, "admin", driver="postgresql"), config["slot.name"])
+            problem = slot_info.problem(svc, not slot_info.exists and client.has_offsets(name))
+            slot = slot_info.describe() + (f" -- {problem}" if problem else "")
+            slot_ok = slot_info.exists and problem is None
+        except Exception as exc:  # noqa: BLE001 - a down database or Connect is a status to show, not a crash
             slot, slot_ok = f"{config['slot.name']}: unknown ({exc.__class__.__name__})", False
         out.append(Health(f"cdc[{svc}]", state == "RUNNING" and slot_ok, f"connector {state}; slot {slot}"))
     return out
