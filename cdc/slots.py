@@ -6,6 +6,10 @@ from dataclasses import dataclass
 import psycopg
 
 
+# Heartbeats keep a healthy slot within a few KB of the WAL end; this much retained WAL means it is stuck.
+BEHIND_BYTES = 256 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class SlotState:
     slot: str
@@ -25,6 +29,8 @@ class SlotState:
             return f"MISMATCHED: plugin {self.plugin}, database {self.database}"
         if self.wal_status == "lost":
             return "LOST: its WAL was removed (max_slot_wal_keep_size exceeded)"
+        if self.lag_bytes is not None and self.lag_bytes > BEHIND_BYTES:
+            return f"BEHIND: holds {self.lag_bytes} bytes of WAL (connector down or not confirming)"
         return None
 
     def describe(self) -> str:

@@ -77,6 +77,7 @@ def report() -> Iterator[Report]:
 
 @pytest.fixture(scope="session")
 def slot_lags(stack: StackConfig) -> Callable[[], dict[str, int]]:
+    """Bytes of WAL each slot still holds back (0 when its confirmed LSN is at the end of the WAL)."""
     def read() -> dict[str, int]:
         out = {}
         for svc in SERVICES:
