@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit faults
+.PHONY: install up down status demo wipe test unit faults bench
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -31,3 +31,6 @@ unit: install  ## only the pure tests, no stack
 
 faults: install  ## the fault suite alone, and (re)write docs/reliability/REPORT.md
 	@WALSAGA_WRITE_REPORT=1 .venv/bin/python -m pytest -ra tests/faults $(PYTEST_ARGS)
+
+bench: install  ## open-loop saga benchmark on a stack of its own; writes docs/benchmarks/REPORT.md
+	@.venv/bin/python -m bench.run

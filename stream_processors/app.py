@@ -65,6 +65,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100, broker_commit_interval=0.5,
         producer_acks=-1, producer_linger_ms=1,
+        # a dead worker's partitions move after 10 s, not Faust's default 60 s
+        broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
     )
     orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),

@@ -1,0 +1,56 @@
+"""Open-loop load: requests leave at scheduled instants whatever the server does, and each latency is measured from
+its scheduled instant (not from when a busy client got around to sending it), so coordinated omission cannot hide a
+slow server."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class StepResult:
+    rate: float
+    duration: float
+    accepted: list[str] = field(default_factory=list)     # order ids
+    errors: dict[str, int] = field(default_factory=dict)  # status or exception name -> count
+    accept_latencies_ms: list[float] = field(default_factory=list)
+    send_lag_ms: list[float] = field(default_factory=list)  # how late the client sent vs. its schedule
+
+
+async def _one(client: httpx.AsyncClient, scheduled: float, body: dict, result: StepResult) -> None:
+    result.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
+    try:
+        resp = await client.post("/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+    except httpx.HTTPError as exc:
+        result.errors[type(exc).__name__] = result.errors.get(type(exc).__name__, 0) + 1
+        return
+    result.accept_latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+    if resp.status_code == 202:
+        result.accepted.append(resp.json()["order_id"])
+    else:
+        key = str(resp.status_code)
+        result.errors[key] = result.errors.get(key, 0) + 1
+
+
+async def run_step(base_url: str, rate: float, duration: float, skus: list[str]) -> StepResult:
+    result = StepResult(rate, duration)
+    total = max(1, int(rate * duration))
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = {"customer_id": f"bench-{i % 100}", "currency": "USD",
+                    "payment_method": "pm_card_visa" if i % 10 else "pm_card_chargeDeclined",
+                    "items": [{"sku": skus[i % len(skus)], "quantity": 1, "unit_price": "9.99"}]}
+            tasks.append(asyncio.create_task(_one(client, scheduled, body, result)))
+        await asyncio.gather(*tasks)
+    return result

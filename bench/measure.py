@@ -1,0 +1,100 @@
+"""Latencies read from where they happen: database commit clocks and Kafka record timestamps."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterable
+
+from confluent_kafka import Consumer, TopicPartition
+from sqlalchemy import Engine, text
+
+from schemas import topics
+
+
+def percentiles(values: Iterable[float], points: tuple[float, ...] = (50, 95, 99, 100)) -> dict[str, float]:
+    data = sorted(values)
+    if not data:
+        return {f"p{int(p)}": float("nan") for p in points}
+    out = {}
+    for p in points:
+        idx = min(len(data) - 1, max(0, int(round(p / 100 * len(data) + 0.5)) - 1))
+        out[f"p{int(p)}" if p != 100 else "max"] = round(data[idx], 1)
+    return out
+
+
+def wait_settled(saga: Engine, order_ids: list[str], timeout: float) -> int:
+    """Waits (bounded) for the sagas to end; returns how many are still open at the deadline."""
+    deadline = time.monotonic() + timeout
+    open_ = len(order_ids)
+    while time.monotonic() < deadline:
+        with saga.connect() as c:
+            open_ = len(order_ids) - c.execute(text(
+                "SELECT count(*) FROM saga_instance WHERE saga_id = ANY(:ids) AND status IN ('COMPLETED','FAILED')"),
+                {"ids": order_ids}).scalar_one()
+        if open_ == 0:
+            return 0
+        time.sleep(0.25)
+    return open_
+
+
+def saga_latencies_ms(orders: Engine, saga: Engine, order_ids: list[str]) -> tuple[list[float], float]:
+    """Per order: its saga's end (saga database clock) minus the order's commit-time stamp (orders database clock;
+    both clusters run on this machine's clock). Also the completed sagas per second over the step."""
+    with orders.connect() as c:
+        created = dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
+                                 {"ids": order_ids}).all())
+    with saga.connect() as c:
+        ended = dict(c.execute(text("SELECT saga_id, updated_at FROM saga_instance WHERE saga_id = ANY(:ids) "
+                                    "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).all())
+    lat = [(ended[o] - created[o]).total_seconds() * 1000 for o in ended if o in created]
+    if len(ended) < 2:
+        return lat, 0.0
+    span = (max(ended.values()) - min(created[o] for o in ended)).total_seconds()
+    return lat, len(ended) / span if span > 0 else 0.0
+
+
+def cdc_hop_ms(bootstrap: str, orders: Engine, order_ids: list[str]) -> list[float]:
+    """Outbox row stamp (transaction clock in the orders database) to the Kafka record's timestamp (set by Kafka
+    Connect's producer when Debezium handed it over), for each order's OrderCreated."""
+    with orders.connect() as c:
+        stamped = {str(r.id): r.created_at for r in c.execute(text(
+            "SELECT id, created_at FROM outbox WHERE aggregateid = ANY(:ids) AND type = 'OrderCreated'"),
+            {"ids": order_ids})}
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-bench-hop", "log_level": 3,
+                         "enable.auto.commit": False})
+    hops: list[float] = []
+    try:
+        first_ms = int(min(stamped.values()).timestamp() * 1000) - 1000 if stamped else 0
+        parts = [TopicPartition(topics.ORDERS_EVENTS, p, first_ms) for p in range(topics.PARTITIONS)]
+        consumer.assign(consumer.offsets_for_times(parts, timeout=10))
+        deadline = time.monotonic() + 30
+        while stamped and len(hops) < len(stamped) and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error():
+                    continue
+                headers = {k: v.decode() for k, v in (msg.headers() or []) if v is not None}
+                at = stamped.get(headers.get("id", ""))
+                if at is not None:
+                    hops.append(msg.timestamp()[1] - at.timestamp() * 1000)
+    finally:
+        consumer.close()
+    return hops
+
+
+def stack_rss_bytes(markers: Iterable[str]) -> int:
+    """Resident memory of every process whose command line names the stack (its home, its jars, its code)."""
+    total = 0
+    marks = [m for m in markers if m]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not any(m in cmdline for m in marks):
+                continue
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
