@@ -23,7 +23,7 @@ from walsaga.stack import lifecycle
 from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
-RATES = [25, 50, 100, 150, 200, 300]
+RATES = [10, 20, 30, 40]
 STEP_SECONDS = 20.0
 
 

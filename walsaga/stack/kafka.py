@@ -42,7 +42,9 @@ def start_broker(cfg: StackConfig) -> None:
     data = cfg.data / "kafka"
     if not (data / "meta.properties").exists():
         procs.say("kafka: formatting KRaft storage")
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while not cluster_id[0].isalnum():  # one starting with "-" would be read as an option by StorageTool
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(_java(cfg, "kafka.tools.StorageTool", "-Xmx256m", "format", "--standalone", "-t",
                              cluster_id, "-c", str(props)), check=True, capture_output=True)
     procs.start(cfg, "kafka", _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
