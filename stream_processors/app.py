@@ -34,11 +34,10 @@ class ProcessorSettings:
     web_port: int
     data_dir: str
     notification_channels: tuple[str, ...] = ("log",)
-    step_timeout: float = 30.0
+    step_timeout: float = 10.0
     forward_attempts: int = 3
     compensation_attempts: int = 8
     sweep_interval: float = 0.5
-    concurrency: int = 8
 
     @classmethod
     def from_env(cls) -> "ProcessorSettings":
@@ -49,8 +48,7 @@ class ProcessorSettings:
             data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-faust"),
             notification_channels=tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",")
                                         if c),
-            step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "30")),
-            concurrency=int(os.environ.get("WALSAGA_SAGA_CONCURRENCY", "8")),
+            step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             forward_attempts=int(os.environ.get("WALSAGA_FORWARD_ATTEMPTS", "3")),
             compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
         )
@@ -67,12 +65,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100, broker_commit_interval=0.5,
         producer_acks=-1, producer_linger_ms=1,
-        # a dead worker's partitions move after 10 s, not Faust's default 60 s
-        broker_session_timeout=10.0, broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
     )
-    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=settings.concurrency + 2,
-                                              pool_pre_ping=True),
+    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
                                             compensation_attempts=settings.compensation_attempts))
@@ -93,9 +88,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     saga_sources = app.topic(topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES,
                              key_serializer="raw", value_serializer="raw")
 
-    # Several records in flight per worker: one saga never has two, and its row lock + version + inbox keep
-    # concurrent records of different sagas independent; Faust commits an offset only below every unacked record.
-    @app.agent(saga_sources, name="saga-orchestrator", concurrency=settings.concurrency)
+    @app.agent(saga_sources, name="saga-orchestrator")
     async def drive_sagas(stream: faust.StreamT) -> None:
         async for event in stream.events():
             msg = _raw(event)

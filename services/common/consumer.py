@@ -60,9 +60,6 @@ class CommandConsumer:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
-            # a crashed instance's partitions move after 10 s instead of the default 45 s
-            "session.timeout.ms": 10000,
-            "heartbeat.interval.ms": 2000,
         })
         self._producer = Producer({**self.kafka_config, "enable.idempotence": True, "linger.ms": 1})
         signal.signal(signal.SIGTERM, lambda *_: self.stop())

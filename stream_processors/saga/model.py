@@ -36,8 +36,8 @@ class Action:
 class RetryPolicy:
     """Deadlines per attempt grow exponentially: step_timeout * 2**(attempt-1), capped at max_backoff seconds."""
 
-    step_timeout: float = 30.0
-    max_backoff: float = 120.0
+    step_timeout: float = 10.0
+    max_backoff: float = 60.0
     forward_attempts: int = 3        # a compensatable step's attempts before the saga compensates with TIMEOUT
     compensation_attempts: int = 8   # attempts of a compensation / retriable step before the saga is parked
 

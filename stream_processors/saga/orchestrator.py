@@ -92,7 +92,7 @@ class Orchestrator:
             self._apply(conn, before, decision, env.event_type, env.event_id)
         return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
 
-    def sweep_deadlines(self, limit: int = 25) -> list[Dispatch]:
+    def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:
         """One transaction: every overdue saga (that no other worker holds) gets its deadline decision."""
         out: list[Dispatch] = []
         with self.engine.begin() as conn:

@@ -107,7 +107,7 @@ IN_FLIGHT: dict[str, Callable[[], Decision]] = {
 
 def test_deadline_doubles_per_attempt_and_is_capped_at_max_backoff() -> None:
     assert [POLICY.deadline_after(a) for a in range(1, 7)] == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
-    assert [RetryPolicy().deadline_after(a) for a in range(1, 6)] == [30.0, 60.0, 120.0, 120.0, 120.0]
+    assert [RetryPolicy().deadline_after(a) for a in range(1, 6)] == [10.0, 20.0, 40.0, 60.0, 60.0]
 
 
 def test_only_the_steps_after_the_pivot_are_retriable() -> None:

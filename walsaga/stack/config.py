@@ -59,7 +59,7 @@ class StackConfig:
     ports: Ports
     api_instances: int = 1
     faust_instances: int = 1
-    step_timeout: float = 30.0
+    step_timeout: float = 10.0
     lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
@@ -71,7 +71,7 @@ class StackConfig:
             ports=Ports(int(os.environ.get("WALSAGA_PORT_OFFSET", "0"))),
             api_instances=int(os.environ.get("WALSAGA_API_INSTANCES", "2")),
             faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", "1")),
-            step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "30")),
+            step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
         )
 
     @property
