@@ -51,8 +51,8 @@ class Report:
             f"Generated {stamp} by `make faults` on a {os.cpu_count()}-core "
             f"{platform.machine()} machine, Python {platform.python_version()}, Kafka {KAFKA_VERSION}, "
             f"Debezium {DEBEZIUM_VERSION}. Each case runs a mixed batch of orders (approvals, declines, out of "
-            "stock, three hot SKUs), injects the fault in the middle, heals, drains (consumer lag 0, slots caught "
-            "up) and checks I1-I4 (see tests/faults/harness.py). A row exists only for a case that passed.",
+            "stock, three hot SKUs), injects the fault in the middle, heals, drains (consumer lag 0, every slot "
+            "present and bounded) and checks I1-I4 (see tests/faults/harness.py). A row exists only for a case that passed.",
             "",
             "| fault | orders | in flight at fault | outcomes | parked | dedup hits | transient retries | "
             "dead letters | deadline re-sends | recovery (s) | the fault bit because |",
