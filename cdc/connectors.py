@@ -25,6 +25,11 @@ def load(service: str, placeholders: dict[str, str], directory: Path = CONNECTOR
     return spec["name"], filled
 
 
+def identity(service: str) -> tuple[str, dict[str, str]]:
+    """The connector's name and config with placeholders blanked: enough to know its name and slot."""
+    return load(service, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+
+
 def _fill(value: str, placeholders: dict[str, str]) -> str:
     for key, replacement in placeholders.items():
         value = value.replace("{{" + key + "}}", replacement)

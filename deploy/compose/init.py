@@ -20,13 +20,11 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from cdc import connectors
-from schemas import topics
 from walsaga.stack import migrate
+from walsaga.stack.topics import ensure_topics
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
 
@@ -55,25 +53,6 @@ class Database:
     def url(self) -> str:
         password = urllib.parse.quote(self.app_password, safe="")
         return f"postgresql+psycopg://{role_name(self.name, 'app')}:{password}@{self.host}:{self.port}/{self.name}"
-
-
-def ensure_topics(bootstrap: str) -> None:
-    """walsaga/stack/topics.py ensure_topics(), which takes the local stack's config, for any bootstrap address."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
-    missing = [t for t in topics.ALL if t not in existing]
-    if not missing:
-        return
-    say(f"kafka: creating topics {', '.join(missing)}")
-    futures = admin.create_topics([NewTopic(t, num_partitions=topics.PARTITIONS, replication_factor=1)
-                                   for t in missing])
-    for fut in futures.values():
-        try:
-            fut.result(timeout=30)
-        except KafkaException as exc:
-            # only "already exists" (a concurrent init) is acceptable
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
 
 
 def _connect_busy(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from cdc.connectors import load
+from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
 from walsaga.stack.config import KAFKA_VERSION, REPO, SERVICES, DEBEZIUM_VERSION, StackConfig, db_url
 
@@ -81,7 +81,7 @@ def slot_lags(stack: StackConfig) -> Callable[[], dict[str, int]]:
     def read() -> dict[str, int]:
         out = {}
         for svc in SERVICES:
-            _, config = load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+            _, config = cdc_connectors.identity(svc)
             state = slot_state(db_url(stack, svc, "admin", driver="postgresql"), config["slot.name"])
             out[svc] = state.lag_bytes if state.lag_bytes is not None else 1 << 40
         return out

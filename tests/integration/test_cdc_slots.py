@@ -21,7 +21,7 @@ def _cdc_health(stack: StackConfig) -> lifecycle.Health:
 
 def test_lost_slot_is_reported_and_refused_until_an_operator_accepts_the_gap(stack: StackConfig) -> None:
     client = cdc_connectors.ConnectClient(stack.connect_url)
-    name, config = cdc_connectors.load(SERVICE, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+    name, config = cdc_connectors.identity(SERVICE)
     assert client.has_offsets(name)
     client.stop(name)
     admin = create_engine(db_url(stack, SERVICE, "admin"))

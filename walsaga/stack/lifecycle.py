@@ -26,7 +26,7 @@ def up(cfg: StackConfig) -> None:
         say(f"migrations[{db}]: at head")
     step(3, "Kafka broker (KRaft) and topics")
     kafka.start_broker(cfg)
-    topics.ensure_topics(cfg)
+    topics.ensure_topics(cfg.kafka_bootstrap)
     step(4, "Kafka Connect and the Debezium outbox connectors")
     kafka.start_connect(cfg)
     register_connectors(cfg)
@@ -53,7 +53,7 @@ def register_connectors(cfg: StackConfig) -> None:
                                "See README (CDC slots) before starting this connector again.")
         client.put_config(name, config)
     for svc in SERVICES:
-        name, _ = cdc_connectors.load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+        name, _ = cdc_connectors.identity(svc)
         cdc_connectors.wait_running(client, name, progress=say)
         say(f"connector {name}: RUNNING")
 
@@ -68,7 +68,7 @@ def accept_slot_gap(cfg: StackConfig, svc: str) -> None:
     """Operator: after a LOST slot, start the connector over from a fresh slot. Events committed while no slot
     existed are not published; `walsaga reconcile` (when available) or the outbox table must cover them."""
     client = cdc_connectors.ConnectClient(cfg.connect_url)
-    name, _ = cdc_connectors.load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+    name, _ = cdc_connectors.identity(svc)
     client.stop(name)
     client.reset_offsets(name)
     client.resume(name)
@@ -124,7 +124,7 @@ def _cdc_health(cfg: StackConfig) -> list[Health]:
     out: list[Health] = []
     client = cdc_connectors.ConnectClient(cfg.connect_url, timeout=3)
     for svc in SERVICES:
-        name, config = cdc_connectors.load(svc, {"pg_host": "", "pg_port": "", "secrets_file": ""})
+        name, config = cdc_connectors.identity(svc)
         try:
             state = cdc_connectors.state_of(client.status(name))
         except OSError as exc:

@@ -1,15 +1,15 @@
-"""Declares the topics in schemas/topics.py on the broker (idempotent)."""
+"""Declares the topics in schemas/topics.py on the broker (idempotent); used by `walsaga up` and compose's init."""
 from __future__ import annotations
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import topics
-from walsaga.stack.config import StackConfig
 from walsaga.stack.procs import say
 
 
-def ensure_topics(cfg: StackConfig) -> None:
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap})
+def ensure_topics(bootstrap: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics.ALL if t not in existing]
     if not missing:
@@ -17,9 +17,10 @@ def ensure_topics(cfg: StackConfig) -> None:
     say(f"kafka: creating topics {', '.join(missing)}")
     futures = admin.create_topics([NewTopic(t, num_partitions=topics.PARTITIONS, replication_factor=1)
                                    for t in missing])
-    for name, fut in futures.items():
+    for fut in futures.values():
         try:
             fut.result(timeout=30)
-        except Exception as exc:  # noqa: BLE001 - only "already exists" (a concurrent `up`) is acceptable
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+        except KafkaException as exc:
+            # only "already exists" (a concurrent `up` or init) is acceptable
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
