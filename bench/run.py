@@ -12,7 +12,6 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 

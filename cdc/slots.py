@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import psycopg
 
 
-# Heartbeats keep a healthy slot within a few KB of the WAL end; this much retained WAL means it is stuck.
+# Heartbeats (an outbox row every heartbeat interval) keep a healthy slot within a few hundred bytes of the WAL end
+# once a heartbeat has passed; this much retained WAL means it is stuck.
 BEHIND_BYTES = 256 * 1024 * 1024
 
 
@@ -19,6 +20,7 @@ class SlotState:
     wal_status: str | None = None
     plugin: str | None = None
     database: str | None = None
+    confirmed_lsn: int | None = None  # as a byte position, comparable with pg_current_wal_lsn()
 
     def problem(self, expected_database: str, connector_has_offsets: bool) -> str | None:
         """Why this slot cannot be trusted, or None. A slot that vanished after the connector had streamed would be
@@ -44,7 +46,14 @@ def slot_state(admin_url: str, slot: str) -> SlotState:
     with psycopg.connect(admin_url, connect_timeout=3) as conn:
         row = conn.execute(
             "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint, wal_status, plugin, "
-            "database FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            "database, pg_wal_lsn_diff(confirmed_flush_lsn, '0/0')::bigint "
+            "FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
     if row is None:
         return SlotState(slot, exists=False)
-    return SlotState(slot, True, bool(row[0]), row[1], row[2], row[3], row[4])
+    return SlotState(slot, True, bool(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+
+def wal_end(admin_url: str) -> int:
+    """The current end of the WAL as a byte position (compare with SlotState.confirmed_lsn)."""
+    with psycopg.connect(admin_url, connect_timeout=3) as conn:
+        return int(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").fetchone()[0])

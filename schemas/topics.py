@@ -19,6 +19,10 @@ NOTIFICATIONS_COMMANDS = "walsaga.notifications.commands"
 # poison records of every consumer, with the reason and origin in headers (services/common/dead_letters.py)
 DEAD_LETTERS = "walsaga.deadletters"
 
+# every service's connector writes one record per heartbeat interval (keyed by database) through its outbox, so its
+# replication slot keeps advancing while the service is idle (docs/cdc.md); nobody needs to consume it
+CDC_HEARTBEATS = "walsaga.cdc-heartbeats"
+
 COMMAND_TOPIC = {
     "orders": ORDERS_COMMANDS,
     "inventory": INVENTORY_COMMANDS,
@@ -27,10 +31,15 @@ COMMAND_TOPIC = {
 }
 
 ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
-       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS]
+       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS]
 
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4
+
+# topics that differ from the defaults above: partitions and topic configs
+OVERRIDES: dict[str, dict] = {
+    CDC_HEARTBEATS: {"partitions": 1, "config": {"retention.ms": str(24 * 3600 * 1000)}},
+}
 
 
 def outbox_destination(topic: str) -> str:

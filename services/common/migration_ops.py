@@ -5,8 +5,12 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from schemas import topics
+
 CDC_ROLE = "walsaga_cdc"
 PUBLICATION = "walsaga_outbox"
+HEARTBEAT_FUNCTION = "walsaga_cdc_heartbeat"
+HEARTBEAT_AGGREGATE = topics.outbox_destination(topics.CDC_HEARTBEATS)
 
 
 def create_inbox_and_dead_letters() -> None:
@@ -116,3 +120,35 @@ def add_cdc_heartbeat() -> None:
 def drop_cdc_heartbeat() -> None:
     op.execute(f"ALTER PUBLICATION {PUBLICATION} DROP TABLE cdc_heartbeat")
     op.drop_table("cdc_heartbeat")
+
+
+def heartbeat_through_outbox() -> None:
+    """Revision 0004 everywhere: the connector's heartbeat becomes an outbox row.
+
+    A heartbeat that only touched a side table did not move the slot: Debezium confirms the LSN of records that reached
+    Kafka, and the side table's records were dropped by an SMT (docs/cdc.md). An outbox row is routed like any event
+    (to walsaga.cdc-heartbeats), so each heartbeat confirms every WAL byte written before it. The CDC role may only
+    execute this function; it keeps one hour of heartbeats. The publication streams inserts only, so that clean-up
+    (and any other DELETE on the outbox) never reaches Kafka."""
+    op.drop_table("cdc_heartbeat")  # which also takes it out of the publication
+    op.execute(f"ALTER PUBLICATION {PUBLICATION} SET (publish = 'insert')")
+    op.execute(f"""
+        CREATE FUNCTION public.{HEARTBEAT_FUNCTION}() RETURNS void
+        LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $fn$
+            DELETE FROM outbox WHERE aggregatetype = '{HEARTBEAT_AGGREGATE}' AND created_at < now() - interval '1 hour';
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, schema_version, saga_id, correlation_id, payload)
+            VALUES (gen_random_uuid(), '{HEARTBEAT_AGGREGATE}', current_database(), 'CdcHeartbeat', 1, '', '',
+                    convert_to(to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8'));
+        $fn$""")
+    op.execute(f"REVOKE ALL ON FUNCTION public.{HEARTBEAT_FUNCTION}() FROM PUBLIC")
+    op.execute(f"""DO $$ BEGIN
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CDC_ROLE}') THEN
+            GRANT EXECUTE ON FUNCTION public.{HEARTBEAT_FUNCTION}() TO {CDC_ROLE};
+        END IF; END $$""")
+
+
+def undo_heartbeat_through_outbox() -> None:
+    op.execute(f"DROP FUNCTION public.{HEARTBEAT_FUNCTION}()")
+    op.execute(f"DELETE FROM outbox WHERE aggregatetype = '{HEARTBEAT_AGGREGATE}'")
+    op.execute(f"ALTER PUBLICATION {PUBLICATION} SET (publish = 'insert, update, delete, truncate')")
+    add_cdc_heartbeat()

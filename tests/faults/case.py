@@ -8,7 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import Engine, text
 
 from tests.faults.conftest import CaseResult, Report
-from tests.faults.harness import Batch, check_invariants, counters, delta, drain, make_batch, settle
+from tests.faults.harness import Batch, Slots, check_invariants, counters, delta, drain, make_batch, settle
 from walsaga.client import Gateway
 from walsaga.stack.config import StackConfig
 
@@ -24,7 +24,7 @@ def pending(engines: dict[str, Engine], batch: Batch) -> int:
 
 
 def run_case(name: str, stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
-             slot_lags: Callable[[], dict[str, int]], report: Report, fault: Fault, evidence: Evidence,
+             slots: Slots, report: Report, fault: Fault, evidence: Evidence,
              n: int = 40, extra_methods: tuple[str, ...] = ()) -> dict[str, Any]:
     before = counters(engines)
     batch = make_batch(stack, gateway, n, extra_methods)
@@ -39,7 +39,7 @@ def run_case(name: str, stack: StackConfig, gateway: Gateway, engines: dict[str,
 
     batch.run(in_the_middle)
     statuses = settle(batch, engines)
-    drain(stack, slot_lags)
+    drain(stack, slots)
     recovery = time.monotonic() - info["healed_at"]
     outcome = check_invariants(batch, engines, statuses)
     after = counters(engines)

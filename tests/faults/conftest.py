@@ -1,4 +1,4 @@
-"""Fault-suite fixtures: the shared test stack (see tests/conftest.py), slot lags, and the reliability report.
+"""Fault-suite fixtures: the shared test stack (see tests/conftest.py), the replication slots, and the reliability report.
 
 `make faults` sets WALSAGA_WRITE_REPORT=1, and the report is written to docs/reliability/ at the end of the run."""
 from __future__ import annotations
@@ -8,13 +8,12 @@ import os
 import platform
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
-from cdc import connectors as cdc_connectors
-from cdc.slots import slot_state
-from walsaga.stack.config import KAFKA_VERSION, REPO, SERVICES, DEBEZIUM_VERSION, StackConfig, db_url
+from tests.faults.harness import Slots
+from walsaga.stack.config import KAFKA_VERSION, REPO, DEBEZIUM_VERSION, StackConfig
 
 REPORT_DIR = REPO / "docs" / "reliability"
 
@@ -76,13 +75,5 @@ def report() -> Iterator[Report]:
 
 
 @pytest.fixture(scope="session")
-def slot_lags(stack: StackConfig) -> Callable[[], dict[str, int]]:
-    """Bytes of WAL each slot still holds back (0 when its confirmed LSN is at the end of the WAL)."""
-    def read() -> dict[str, int]:
-        out = {}
-        for svc in SERVICES:
-            _, config = cdc_connectors.identity(svc)
-            state = slot_state(db_url(stack, svc, "admin", driver="postgresql"), config["slot.name"])
-            out[svc] = state.lag_bytes if state.lag_bytes is not None else 1 << 40
-        return out
-    return read
+def slots(stack: StackConfig) -> Slots:
+    return Slots(stack)

@@ -15,10 +15,12 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, text
 
+from cdc import connectors as cdc_connectors
+from cdc.slots import SlotState, slot_state, wal_end
 from schemas import topics
 from tests.support import eventually
 from walsaga.client import Gateway
-from walsaga.stack.config import SERVICES, StackConfig
+from walsaga.stack.config import SERVICES, StackConfig, db_url
 
 GROUPS = {**{f"walsaga-{svc}": [topics.COMMAND_TOPIC[svc]] for svc in SERVICES},
           "walsaga-processors": [topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES]}
@@ -145,22 +147,43 @@ def _records_between(probe: Consumer, tp: TopicPartition, start: int, end: int) 
     return count
 
 
-# Observed: a slot's confirmed LSN follows the outbox events; WAL written after the last one (vacuum, the heartbeat
-# table) is not confirmed until the next outbox event, so after a batch a healthy slot can sit a few hundred KB
-# behind the WAL end (docs/cdc.md). Completeness is proven by consumer lag 0 and I1-I3, not by this bound, which
-# only catches a slot that is missing or running away.
-SLOT_BOUND_BYTES = 64 * 1024 * 1024
+class Slots:
+    """Every service's replication slot, read from its database."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.urls = {svc: db_url(cfg, svc, "admin", driver="postgresql") for svc in SERVICES}
+        self.names = {svc: cdc_connectors.identity(svc)[1]["slot.name"] for svc in SERVICES}
+
+    def states(self) -> dict[str, SlotState]:
+        return {svc: slot_state(self.urls[svc], self.names[svc]) for svc in SERVICES}
+
+    def lags(self) -> dict[str, int]:
+        """Bytes of WAL each slot still holds back (0 when its confirmed LSN is at the end of the WAL)."""
+        return {svc: s.lag_bytes if s.lag_bytes is not None else 1 << 40 for svc, s in self.states().items()}
+
+    def wal_ends(self) -> dict[str, int]:
+        return {svc: wal_end(url) for svc, url in self.urls.items()}
 
 
-def drain(cfg: StackConfig, slot_lags: Callable[[], dict[str, int]], timeout: float = 120.0) -> None:
-    """Consumer lag 0 in every group; every replication slot present and within SLOT_BOUND_BYTES."""
-    def probe() -> None:
+def drain(cfg: StackConfig, slots: Slots, timeout: float = 120.0) -> None:
+    """Consumer lag 0 in every group; then every slot confirms all the WAL written until then ("slot lag ~ 0").
+    The services are idle by then, so it is the connectors' heartbeat (an outbox row every heartbeat interval) that
+    carries each slot past the WAL end seen here: a slot that only follows business events would fail."""
+    deadline = time.monotonic() + timeout
+
+    def consumers_caught_up() -> None:
         lag = consumer_lag(cfg)
         assert not any(lag.values()), f"consumer lag {lag}"
-        slots = slot_lags()
-        assert all(v <= SLOT_BOUND_BYTES for v in slots.values()), f"slot lag {slots}"
 
-    eventually(probe, timeout, interval=1.0)
+    eventually(consumers_caught_up, timeout, interval=1.0)
+    targets = slots.wal_ends()
+
+    def slots_caught_up() -> None:
+        behind = {svc: targets[svc] - (s.confirmed_lsn if s.confirmed_lsn is not None else -(1 << 40))
+                  for svc, s in slots.states().items()}
+        assert all(b <= 0 for b in behind.values()), f"bytes of WAL not yet confirmed per slot: {behind}"
+
+    eventually(slots_caught_up, max(deadline - time.monotonic(), 30.0), interval=1.0)
 
 
 # --- invariants ---------------------------------------------------------------------------------------------------

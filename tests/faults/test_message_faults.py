@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
@@ -17,7 +17,7 @@ from schemas.headers import Envelope
 from services.payments.provider import CHARGE_THEN_TIMEOUT
 from tests.faults.case import run_case
 from tests.faults.conftest import Report
-from tests.faults.harness import Batch, delta
+from tests.faults.harness import Batch, Slots, delta
 from tests.support import eventually
 from walsaga import operate
 from walsaga.stack import apps, procs
@@ -26,14 +26,14 @@ from walsaga.client import Gateway
 
 pytestmark = pytest.mark.stack
 
-Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Callable[[], dict[str, int]], Report]
+Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]
 REWIND_PER_PARTITION = 5
 
 
 @pytest.fixture()
 def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
-        slot_lags: Callable[[], dict[str, int]], report: Report) -> Ctx:
-    return stack, gateway, engines, slot_lags, report
+        slots: Slots, report: Report) -> Ctx:
+    return stack, gateway, engines, slots, report
 
 
 def _no_fault_bit(info: dict[str, Any]) -> None:

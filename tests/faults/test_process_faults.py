@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from tests.faults.case import run_case
 from tests.faults.conftest import Report
-from tests.faults.harness import Batch, OrderSpec, delta
+from tests.faults.harness import Batch, OrderSpec, Slots, delta
 from tests.support import eventually
 from walsaga.client import Gateway
 from walsaga.stack import apps, kafka, lifecycle, postgres, procs
@@ -20,13 +20,13 @@ from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
 
-Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Callable[[], dict[str, int]], Report]
+Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]
 
 
 @pytest.fixture()
 def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
-        slot_lags: Callable[[], dict[str, int]], report: Report) -> Ctx:
-    return stack, gateway, engines, slot_lags, report
+        slots: Slots, report: Report) -> Ctx:
+    return stack, gateway, engines, slots, report
 
 
 def _probe_order(batch: Batch) -> None:
@@ -154,7 +154,7 @@ def test_restart_the_kafka_broker(ctx: Ctx) -> None:
 
 
 def test_kafka_connect_down_for_a_while_under_load(ctx: Ctx) -> None:
-    stack, slot_lags = ctx[0], ctx[3]
+    stack, slots = ctx[0], ctx[3]
 
     def fault(info: dict[str, Any]) -> None:
         procs.stop(stack, "connect", timeout=30)
@@ -163,7 +163,7 @@ def test_kafka_connect_down_for_a_while_under_load(ctx: Ctx) -> None:
         for spec in extra:  # load while CDC is down: accepted, committed, waiting in the WAL
             batch.specs.append(spec)
             batch.submit(spec)
-        info["retained"] = eventually(lambda: _retained(slot_lags), timeout=30)
+        info["retained"] = eventually(lambda: _retained(slots), timeout=30)
         kafka.start_connect(stack)
         lifecycle.register_connectors(stack)
 
@@ -175,8 +175,8 @@ def test_kafka_connect_down_for_a_while_under_load(ctx: Ctx) -> None:
     run_case("10. Kafka Connect down under load, then back", *ctx, fault=fault, evidence=evidence)
 
 
-def _retained(slot_lags: Callable[[], dict[str, int]]) -> int:
-    lag = slot_lags()["orders"]
+def _retained(slots: Slots) -> int:
+    lag = slots.lags()["orders"]
     assert lag > 0, "no WAL retained yet"
     return lag
 

@@ -15,8 +15,7 @@ def ensure_topics(bootstrap: str) -> None:
     if not missing:
         return
     say(f"kafka: creating topics {', '.join(missing)}")
-    futures = admin.create_topics([NewTopic(t, num_partitions=topics.PARTITIONS, replication_factor=1)
-                                   for t in missing])
+    futures = admin.create_topics([_new_topic(t) for t in missing])
     for fut in futures.values():
         try:
             fut.result(timeout=30)
@@ -24,3 +23,9 @@ def ensure_topics(bootstrap: str) -> None:
             # only "already exists" (a concurrent `up` or init) is acceptable
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+def _new_topic(name: str) -> NewTopic:
+    override = topics.OVERRIDES.get(name, {})
+    return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS), replication_factor=1,
+                    config=override.get("config", {}))
