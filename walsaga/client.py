@@ -30,6 +30,12 @@ class Gateway:
                                                "payment_method": payment_method},
                               headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
+    def cancel(self, order_id: str, key: str | None = None, if_match: int | str | None = None) -> httpx.Response:
+        headers = {"Idempotency-Key": key or str(uuid.uuid4())}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        return self.http.post(f"/orders/{order_id}/cancel", headers=headers)
+
     def order(self, order_id: str) -> dict[str, Any]:
         resp = self.http.get(f"/orders/{order_id}")
         resp.raise_for_status()

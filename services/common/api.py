@@ -6,9 +6,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, create_engine
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine, Table, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+
+from services.common.counters import read_counters
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +60,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.get("/health", include_in_schema=False)
     async def _health() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str) -> None:
+    """GET /metrics (Prometheus text format): the service database's counters (duplicates dropped, retries, dead
+    letters, conflicts). They live in the database, so every instance reports the service-wide totals."""
+    @app.get("/metrics", include_in_schema=False)
+    def _metrics() -> PlainTextResponse:
+        with engine.connect() as conn:
+            values = read_counters(conn, counters)
+        lines = ["# HELP walsaga_counter_total Service-wide counters kept in the service database.",
+                 "# TYPE walsaga_counter_total counter"]
+        lines += [f'walsaga_counter_total{{service="{service}",consumer="{consumer}",counter="{counter}"}} {value}'
+                  for (consumer, counter), value in sorted(values.items())]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

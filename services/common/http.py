@@ -30,3 +30,15 @@ def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = N
 def client_scope(x_client_id: Annotated[str | None, Header()] = None) -> str:
     """Idempotency keys are scoped per client; without authentication the client names itself."""
     return (x_client_id or "anonymous")[:128]
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """An If-Match header naming one version as its ETag ("3", W/"3" or 3); None when absent. Lists and `*` are not
+    supported: a cancel targets exactly one version."""
+    if value is None:
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isascii() or not tag.isdigit() or len(tag) > 9:
+        raise HTTPException(400, detail={"error": "invalid_if_match",
+                                         "reason": 'If-Match must be one ETag such as "3" (the order version)'})
+    return int(tag)

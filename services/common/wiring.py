@@ -7,17 +7,18 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
-from services.common.api import install_error_handlers, make_engine
+from services.common.api import install_error_handlers, install_metrics, make_engine
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
 
 
-def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None]) -> FastAPI:
+def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], counters: Table) -> FastAPI:
     engine = make_engine(settings.db_url)
     app = FastAPI(title=f"walsaga {settings.service}", version="1",
                   openapi_url=f"/{settings.service}/openapi.json", docs_url=f"/{settings.service}/docs",
                   redoc_url=None)
     install_error_handlers(app)
+    install_metrics(app, engine, counters, settings.service)
     include(app, engine)
     return app
 

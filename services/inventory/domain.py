@@ -12,6 +12,7 @@ class ReservationStatus(StrEnum):
     COMMITTED = "COMMITTED"
     RELEASED = "RELEASED"
     REJECTED = "REJECTED"
+    RETURNED = "RETURNED"  # committed units came back (the order was cancelled after confirmation and refunded)
 
 
 class StockRuleViolation(Exception):
@@ -79,6 +80,12 @@ def commit(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str,
     return {line.sku: _move(levels[line.sku], reserved=-line.quantity, committed=line.quantity) for line in lines}
 
 
+def give_back(levels: Mapping[str, StockLevel], lines: Sequence[Line]) -> dict[str, StockLevel]:
+    """Committed units back to available (a refunded order's goods return to the shelf)."""
+    lines = merge_lines(lines)
+    return {line.sku: _move(levels[line.sku], committed=-line.quantity, available=line.quantity) for line in lines}
+
+
 def _move(level: StockLevel, available: int = 0, reserved: int = 0, committed: int = 0) -> StockLevel:
     after = replace(level, available=level.available + available, reserved=level.reserved + reserved,
                     committed=level.committed + committed, version=level.version + 1)
@@ -110,8 +117,18 @@ def next_status_on_release(current: ReservationStatus | None) -> str:
 
 
 def next_status_on_commit(current: ReservationStatus | None) -> str:
-    if current is ReservationStatus.RESERVED:
-        return "commit"
-    if current is ReservationStatus.COMMITTED:
+    return _forward(current, ReservationStatus.RESERVED, ReservationStatus.COMMITTED, "commit")
+
+
+def next_status_on_return(current: ReservationStatus | None) -> str:
+    return _forward(current, ReservationStatus.COMMITTED, ReservationStatus.RETURNED, "return")
+
+
+def _forward(current: ReservationStatus | None, source: ReservationStatus, target: ReservationStatus,
+             action: str) -> str:
+    """`action` when the reservation is in `source`, 'noop' when it already is in `target`, else a violation."""
+    if current is source:
+        return action
+    if current is target:
         return "noop"
-    raise StockRuleViolation(f"cannot commit a reservation that is {current}")
+    raise StockRuleViolation(f"cannot {action} a reservation that is {current}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection
 
@@ -10,7 +10,7 @@ from schemas import topics
 from schemas.headers import Envelope
 from services.common import outbox
 from services.inventory import db, domain
-from services.inventory.domain import Line, ReservationStatus
+from services.inventory.domain import Line, ReservationStatus, StockLevel
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,7 @@ def release_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> No
     status, lines = db.reservation(conn, order_id)
     action = domain.next_status_on_release(status)
     if action == "release":
-        before = db.lock_levels(conn, (line.sku for line in lines))
-        db.save_levels(conn, before, domain.release(before, lines))
-        db.set_reservation_status(conn, order_id, ReservationStatus.RELEASED)
+        _move_reserved_units(conn, order_id, lines, domain.release, ReservationStatus.RELEASED)
     elif action == "barrier":
         log.warning("release of order %s arrived before its reservation; remembering it", order_id)
         db.insert_reservation(conn, order_id, ReservationStatus.RELEASED, [])
@@ -57,10 +55,24 @@ def commit_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> Non
     order_id = record["order_id"]
     status, lines = db.reservation(conn, order_id)
     if domain.next_status_on_commit(status) == "commit":
-        before = db.lock_levels(conn, (line.sku for line in lines))
-        db.save_levels(conn, before, domain.commit(before, lines))
-        db.set_reservation_status(conn, order_id, ReservationStatus.COMMITTED)
+        _move_reserved_units(conn, order_id, lines, domain.commit, ReservationStatus.COMMITTED)
     _reply(conn, env, order_id, "StockCommitted", {"order_id": order_id})
+
+
+def return_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    order_id = record["order_id"]
+    status, lines = db.reservation(conn, order_id)
+    if domain.next_status_on_return(status) == "return":
+        _move_reserved_units(conn, order_id, lines, domain.give_back, ReservationStatus.RETURNED)
+    _reply(conn, env, order_id, "StockReturned", {"order_id": order_id})
+
+
+def _move_reserved_units(conn: Connection, order_id: str, lines: list[Line],
+                         move: Callable[[dict[str, StockLevel], list[Line]], dict[str, StockLevel]],
+                         status: ReservationStatus) -> None:
+    before = db.lock_levels(conn, (line.sku for line in lines))
+    db.save_levels(conn, before, move(before, lines))
+    db.set_reservation_status(conn, order_id, status)
 
 
 def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, record: dict[str, Any]) -> None:
@@ -69,4 +81,5 @@ def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, re
                   causation_id=cause.event_id)
 
 
-COMMAND_HANDLERS = {"ReserveStock": reserve_stock, "ReleaseStock": release_stock, "CommitStock": commit_stock}
+COMMAND_HANDLERS = {"ReserveStock": reserve_stock, "ReleaseStock": release_stock, "CommitStock": commit_stock,
+                    "ReturnStock": return_stock}

@@ -11,7 +11,7 @@ from services.inventory import api, db, handlers
 
 
 def create_app(settings: Settings) -> FastAPI:
-    return build_app(settings, api.include)
+    return build_app(settings, api.include, db.counters)
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:

@@ -14,7 +14,7 @@ from services.notifications.handlers import NotificationHandlers
 
 
 def create_app(settings: Settings) -> FastAPI:
-    return build_app(settings, api.include)
+    return build_app(settings, api.include, db.counters)
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:

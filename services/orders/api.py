@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from services.common.api import InvalidRequest
-from services.common.http import Identifier, MoneyString, client_scope, money, require_idempotency_key
+from services.common.api import Conflict, InvalidRequest
+from services.common.http import (Identifier, MoneyString, client_scope, money, parse_if_match,
+                                  require_idempotency_key)
 from services.orders import db, handlers
-from services.orders.domain import OrderRuleViolation
+from services.orders.domain import AlreadyCancelled, OrderRuleViolation, StaleVersion
 
 
 class ItemIn(BaseModel):
@@ -42,6 +43,23 @@ def router(engine: Engine) -> APIRouter:
             raise InvalidRequest(str(exc)) from exc
         return JSONResponse(result.body, status_code=result.status_code,
                             headers={"Location": f"/orders/{result.body['order_id']}"})
+
+    @r.post("/{order_id}/cancel", status_code=202)
+    def cancel_order(order_id: Identifier, key: Annotated[str, Depends(require_idempotency_key)],
+                     client: Annotated[str, Depends(client_scope)],
+                     if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+        try:
+            result = handlers.request_cancellation(engine, client_id=client, idempotency_key=key, order_id=order_id,
+                                                   if_match=parse_if_match(if_match))
+        except LookupError as exc:
+            raise HTTPException(404, detail={"error": "not_found", "reason": str(exc)}) from exc
+        except StaleVersion as exc:
+            raise HTTPException(412, detail={"error": "precondition_failed", "reason": str(exc),
+                                             "current_version": exc.actual}) from exc
+        except AlreadyCancelled as exc:
+            raise Conflict(str(exc)) from exc
+        return JSONResponse(result.body, status_code=result.status_code,
+                            headers={"ETag": f'"{result.body["version"]}"'})
 
     @r.get("/{order_id}")
     def get_order(order_id: str) -> JSONResponse:

@@ -24,7 +24,7 @@ orders = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("status IN ('PENDING','CONFIRMED','CANCELLED')", name="orders_status_valid"),
+    CheckConstraint("status IN ('PENDING','CONFIRMED','CANCELLING','CANCELLED')", name="orders_status_valid"),
 )
 
 order_lines = Table(

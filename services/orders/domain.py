@@ -14,6 +14,7 @@ PAYMENT_METHOD = re.compile(r"^pm_[A-Za-z0-9_]{1,64}$")
 class OrderStatus(StrEnum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
+    CANCELLING = "CANCELLING"  # a confirmed order the customer cancelled: its refund is in progress
     CANCELLED = "CANCELLED"
 
 
@@ -30,6 +31,18 @@ class OrderRuleViolation(ValueError):
 
 class InvalidTransition(Exception):
     """A state change that the order's current state forbids (e.g. confirming a cancelled order)."""
+
+
+class StaleVersion(Exception):
+    """The caller's If-Match names a version the order no longer has (API: 412)."""
+
+    def __init__(self, order_id: str, expected: int, actual: int) -> None:
+        super().__init__(f"order {order_id} is at version {actual}, not {expected}")
+        self.expected, self.actual = expected, actual
+
+
+class AlreadyCancelled(Exception):
+    """A customer cancellation of an order that is already cancelled or being cancelled (API: 409)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,9 @@ def _has_cents_precision(value: Decimal) -> bool:
 
 
 def confirm(order: Order) -> Order | None:
-    """The confirmed order, or None when it already is (a duplicate command changes nothing)."""
-    if order.status is OrderStatus.CONFIRMED:
+    """The confirmed order, or None when it already is (a duplicate command changes nothing; a CANCELLING order was
+    confirmed before the customer cancelled it)."""
+    if order.status in (OrderStatus.CONFIRMED, OrderStatus.CANCELLING):
         return None
     if order.status is OrderStatus.CANCELLED:
         raise InvalidTransition(f"order {order.order_id} is cancelled; it cannot be confirmed")
@@ -101,9 +115,29 @@ def confirm(order: Order) -> Order | None:
 
 
 def cancel(order: Order, reason: CancelReason) -> Order | None:
-    """The cancelled order, or None when it already is cancelled."""
+    """The cancelled order, or None when it already is cancelled. A CANCELLING order (refunded by now) closes with
+    the customer's reason, whatever `reason` says."""
     if order.status is OrderStatus.CANCELLED:
         return None
     if order.status is OrderStatus.CONFIRMED:
         raise InvalidTransition(f"order {order.order_id} is confirmed; cancelling it needs a refund")
+    if order.status is OrderStatus.CANCELLING:
+        reason = CancelReason.CUSTOMER_CANCELLED
     return replace(order, status=OrderStatus.CANCELLED, cancel_reason=reason, version=order.version + 1)
+
+
+def request_cancellation(order: Order, if_match: int | None = None) -> Order:
+    """A customer's cancel. Precedence: the order row decides. Whatever committed first on it wins:
+    - PENDING (the saga has not confirmed yet): cancelled now; the saga sees it and compensates, and a ConfirmOrder
+      arriving later is refused.
+    - CONFIRMED (the confirmation won the race): CANCELLING; a refund saga refunds the payment, returns the stock and
+      then closes the order as CANCELLED.
+    Raises StaleVersion when `if_match` is not the current version, AlreadyCancelled for a second cancel."""
+    if if_match is not None and if_match != order.version:
+        raise StaleVersion(order.order_id, if_match, order.version)
+    if order.status in (OrderStatus.CANCELLED, OrderStatus.CANCELLING):
+        raise AlreadyCancelled(f"order {order.order_id} is already {order.status.value}")
+    if order.status is OrderStatus.CONFIRMED:
+        return replace(order, status=OrderStatus.CANCELLING, version=order.version + 1)
+    return replace(order, status=OrderStatus.CANCELLED, cancel_reason=CancelReason.CUSTOMER_CANCELLED,
+                   version=order.version + 1)

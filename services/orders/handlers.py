@@ -12,11 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from schemas import topics
 from schemas.headers import Envelope
 from services.common import idempotency, outbox
+from services.common.counters import counter_add
 from services.common.idempotency import StoredResponse
 from services.orders import db, domain
 from services.orders.domain import CancelReason, Order, OrderLine
 
 log = logging.getLogger(__name__)
+API_CONSUMER = "orders-api"  # the counters row the REST API's conflicts are counted under
 
 
 def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: dict[str, Any]) -> StoredResponse:
@@ -47,6 +49,42 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def request_cancellation(engine: Engine, *, client_id: str, idempotency_key: str, order_id: str,
+                         if_match: int | None) -> StoredResponse:
+    """A customer's cancel, decided on the order row under its lock (domain.request_cancellation has the precedence).
+    A stale If-Match or a second cancel is a conflict: counted and logged with both versions, then raised."""
+    req_hash = idempotency.request_hash("POST", f"/orders/{order_id}/cancel", {"if_match": if_match})
+    try:
+        with engine.begin() as conn:
+            earlier = idempotency.begin(conn, db.idempotency, client_id, idempotency_key, req_hash)
+            if earlier is not None:
+                return earlier
+            order = db.load(conn, order_id, for_update=True)
+            if order is None:
+                raise LookupError(f"no order {order_id}")
+            after = domain.request_cancellation(order, if_match)
+            db.update_state(conn, order, after)
+            if after.status is domain.OrderStatus.CANCELLED:
+                _publish(conn, after, "OrderCancelled", _cancelled(after))
+            else:
+                _publish(conn, after, "OrderCancellationRequested", _confirmed(after))
+            response = StoredResponse(202, db.to_json(after))
+            idempotency.remember(conn, db.idempotency, client_id, idempotency_key, req_hash, response)
+            return response
+    except domain.StaleVersion as exc:
+        _conflict(engine, "stale_if_match", f"cancel of {order_id}: If-Match {exc.expected}, current {exc.actual}")
+        raise
+    except domain.AlreadyCancelled as exc:
+        _conflict(engine, "cancel_conflicts", str(exc))
+        raise
+
+
+def _conflict(engine: Engine, counter: str, detail: str) -> None:
+    log.warning("conflict (%s): %s", counter, detail)
+    with engine.begin() as conn:
+        counter_add(conn, db.counters, API_CONSUMER, counter)
 
 
 def confirm_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:

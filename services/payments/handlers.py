@@ -62,6 +62,15 @@ class PaymentHandlers:
                 db.update(conn, payment, after)
         self._reply(conn, env, "PaymentVoided", {"order_id": record["order_id"]})
 
+    def refund(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+        """Refunds a captured payment in full (the refund saga of a cancelled confirmed order); a repeat is a no-op."""
+        payment = self._require(conn, record["order_id"])
+        after = domain.move(payment, PaymentStatus.REFUNDED)
+        if after is not None:
+            self.provider.refund(f"refund:{payment.order_id}", payment.provider_ref or "", payment.amount)
+            db.update(conn, payment, after)
+        self._reply(conn, env, "PaymentRefunded", {"order_id": payment.order_id, "payment_id": payment.payment_id})
+
     def _require(self, conn: Connection, order_id: str) -> Payment:
         payment = db.by_order(conn, order_id, for_update=True)
         if payment is None:
@@ -74,4 +83,5 @@ class PaymentHandlers:
                       correlation_id=cause.correlation_id, causation_id=cause.event_id)
 
     def table(self) -> dict[str, Any]:
-        return {"AuthorizePayment": self.authorize, "CapturePayment": self.capture, "VoidPayment": self.void}
+        return {"AuthorizePayment": self.authorize, "CapturePayment": self.capture, "VoidPayment": self.void,
+                "RefundPayment": self.refund}

@@ -40,6 +40,8 @@ class PaymentProvider(Protocol):
 
     def void(self, idempotency_key: str, provider_ref: str) -> None: ...
 
+    def refund(self, idempotency_key: str, provider_ref: str, amount: Decimal) -> None: ...
+
 
 def simulated_authorization(idempotency_key: str, payment_method: str) -> Authorization:
     """The simulated provider's answer, a pure function of the key and the method (Stripe's test methods)."""
@@ -87,13 +89,16 @@ class SimulatedProvider:
     def void(self, idempotency_key: str, provider_ref: str) -> None:
         self._record(idempotency_key, provider_ref)
 
+    def refund(self, idempotency_key: str, provider_ref: str, amount: Decimal) -> None:
+        self._record(idempotency_key, provider_ref, amount)
+
     def calls(self, idempotency_key: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(ledger.c.calls).where(ledger.c.idempotency_key == idempotency_key)).scalar() or 0
 
-    def _record(self, idempotency_key: str, provider_ref: str) -> None:
+    def _record(self, idempotency_key: str, provider_ref: str, amount: Decimal | None = None) -> None:
         stmt = insert(ledger).values(idempotency_key=idempotency_key, provider_ref=provider_ref, approved=True,
-                                     calls=1)
+                                     amount=amount, calls=1)
         stmt = stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
         with self.engine.begin() as conn:
             conn.execute(stmt)

@@ -59,6 +59,33 @@ def on_deadline(defn: SagaDefinition, state: SagaState) -> Decision:
     return park(state, f"{what} unanswered after {state.attempt} attempts")
 
 
+def interrupt(defn: SagaDefinition, state: SagaState, reason: str) -> Decision:
+    """An outside event stops the saga (e.g. the customer cancelled the order). Before the pivot the in-flight step
+    is compensated along with every completed one, exactly as on a timeout: the participants' barriers refuse an
+    action that arrives after its compensation. From the pivot on it changes nothing here: the pivot's participant
+    answers with the failure itself (a cancelled order refuses ConfirmOrder), or a follow-up saga handles it."""
+    if state.status is not SagaStatus.RUNNING or defn.steps[state.step].retriable:
+        return Decision(state, (), f"{reason} changes nothing here (saga {state.status})", applied=False)
+    return _fail(defn, state, reason, state.step, f"interrupted at {defn.steps[state.step].name}")
+
+
+def queue_followup(state: SagaState, followup: str) -> Decision:
+    """Remember to run `followup` on this instance once the current saga completes (see chain)."""
+    if state.data.get("followup") == followup:
+        return Decision(state, (), f"{followup} already queued", applied=False)
+    queued = _bump(state, data={**state.data, "followup": followup})
+    return Decision(queued, (), f"{followup} queued until {state.definition} completes")
+
+
+def chain(nxt: SagaDefinition, state: SagaState, note: str) -> Decision:
+    """Start `nxt` on a completed saga instance: same id, same data, its history continues."""
+    if state.status is not SagaStatus.COMPLETED:
+        raise ValueError(f"saga {state.saga_id} is {state.status}; only a completed saga can chain")
+    data = {k: v for k, v in state.data.items() if k != "followup"}
+    started = replace(state, definition=nxt.name, data=data, failure_reason=None)
+    return _run_step(nxt, started, 0, f"{note}; {nxt.name} started")
+
+
 def park(state: SagaState, reason: str) -> Decision:
     parked = _bump(state, status=SagaStatus.PARKED, parked_reason=reason, parked_from=state.status)
     return Decision(parked, (), f"parked: {reason}")
@@ -85,7 +112,7 @@ def skip(defn: SagaDefinition, state: SagaState) -> Decision:
 
 def _awaited_label(defn: SagaDefinition, state: SagaState) -> str:
     if state.status is SagaStatus.FAILING or state.parked_from is SagaStatus.FAILING:
-        return defn.failure_action.command
+        return defn.failure_action.command if defn.failure_action else "failure action"
     step = defn.steps[state.step]
     compensating = SagaStatus.COMPENSATING in (state.status, state.parked_from)
     action = step.compensation if compensating and step.compensation else step.action
@@ -100,6 +127,7 @@ def _fail(defn: SagaDefinition, state: SagaState, reason: str, compensate_from: 
 def _resend(defn: SagaDefinition, state: SagaState) -> Decision:
     """The same command again (same id): harmless for a participant that already applied it."""
     if state.status is SagaStatus.FAILING:
+        assert defn.failure_action is not None
         cmd = _command(state, "failure", "failure", defn.failure_action)
     elif state.status is SagaStatus.COMPENSATING:
         step = defn.steps[state.step]
@@ -128,6 +156,8 @@ def _compensate_from(defn: SagaDefinition, state: SagaState, index: int, note: s
     while index >= 0 and defn.steps[index].compensation is None:
         index -= 1
     if index < 0:
+        if defn.failure_action is None:
+            raise ValueError(f"saga {defn.name} failed ({state.failure_reason}) but declares no failure action")
         cmd = _command(state, "failure", "failure", defn.failure_action)
         new = _bump(state, status=SagaStatus.FAILING, step=-1, attempt=1,
                     awaiting=Awaiting(cmd.command_id, (defn.failure_action.reply,)))

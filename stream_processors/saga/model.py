@@ -60,12 +60,17 @@ class Step:
 class SagaDefinition:
     name: str
     steps: tuple[Step, ...]
-    failure_action: Action  # runs once after all compensations, with data["failure_reason"] set
+    # runs once after all compensations, with data["failure_reason"] set; None for a saga whose steps cannot fail
+    failure_action: Action | None
     timeout_reason: str = "TIMEOUT"
     policy: "RetryPolicy" = field(default_factory=lambda: RetryPolicy())
+    # unsolicited events that stop the saga before its pivot, with the reason it fails with (engine.interrupt)
+    interrupts: Mapping[str, str] = field(default_factory=dict)
+    # unsolicited events that queue another saga on the same instance, run once this one completes (engine.chain)
+    followups: Mapping[str, str] = field(default_factory=dict)
 
     def reply_types(self) -> set[str]:
-        types = {self.failure_action.reply}
+        types = {self.failure_action.reply} if self.failure_action else set()
         for s in self.steps:
             types |= {s.action.reply, *s.failures}
             if s.compensation:

@@ -17,8 +17,9 @@ from schemas.headers import Envelope
 from services.common import inbox
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
-from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState
-from stream_processors.saga.place_order import DEFINITIONS, STARTERS, saga_data
+from stream_processors.saga.catalog import DEFINITIONS, STARTERS
+from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState, SagaStatus
+from stream_processors.saga.place_order import saga_data
 
 log = logging.getLogger(__name__)
 CONSUMER = "saga-orchestrator"
@@ -63,7 +64,9 @@ class Orchestrator:
         self.definitions = {name: replace(d, policy=self.policy) for name, d in DEFINITIONS.items()}
 
     def reply_types(self) -> set[str]:
-        return set().union(*(d.reply_types() for d in self.definitions.values()))
+        """Every event type the orchestrator acts on besides the starters: replies, interrupts, follow-up requests."""
+        return set().union(*(d.reply_types() | set(d.interrupts) | set(d.followups)
+                             for d in self.definitions.values()))
 
     def handle(self, msg: RawMessage) -> Dispatch | str | None:
         """The commands to produce (possibly a re-send), None when there is nothing to do, or the reason the record
@@ -114,7 +117,7 @@ class Orchestrator:
             state = store.load(conn, saga_id)
             if state is None:
                 raise LookupError(f"no saga {saga_id}")
-            decision = ops[action](self.definitions[state.definition], state)
+            decision = self._chain_if_due(ops[action](self.definitions[state.definition], state))
             self._apply(conn, state, decision, f"Operator{action.title()}", f"operator:{action}:{state.version}")
         return Dispatch(saga_id, saga_id, saga_id, decision.commands)
 
@@ -138,7 +141,21 @@ class Orchestrator:
         if before is None:
             log.warning("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)
             return None
-        return saga_engine.on_reply(self.definitions[before.definition], before, env.event_type, env.causation_id)
+        defn = self.definitions[before.definition]
+        decision = saga_engine.on_reply(defn, before, env.event_type, env.causation_id)
+        if not decision.applied and env.event_type in defn.interrupts:
+            decision = saga_engine.interrupt(defn, before, defn.interrupts[env.event_type])
+        elif not decision.applied and env.event_type in defn.followups:
+            decision = saga_engine.queue_followup(before, defn.followups[env.event_type])
+        return self._chain_if_due(decision)
+
+    def _chain_if_due(self, decision: Decision) -> Decision:
+        """A saga that completed with a follow-up queued starts it at once, in the same transaction."""
+        state = decision.state
+        followup = state.data.get("followup")
+        if state.status is not SagaStatus.COMPLETED or not followup:
+            return decision
+        return saga_engine.chain(self.definitions[followup], state, decision.note)
 
     def count_dead_letter(self) -> None:
         with self.engine.begin() as conn:

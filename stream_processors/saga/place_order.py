@@ -6,6 +6,9 @@
   confirm order  (pivot: from here on, steps only retry forward; a missed deadline never compensates them)
   capture payment
   commit stock
+
+A customer's cancel before the pivot interrupts it (compensate, then CancelOrder); a cancel after it (the order is
+CANCELLING) queues the refund_order saga, which runs on the same instance once this one has completed.
 """
 from __future__ import annotations
 
@@ -53,12 +56,11 @@ PLACE_ORDER = SagaDefinition(
         Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only), retriable=True),
     ),
     failure_action=Action("orders", "CancelOrder", "OrderCancelled", _cancel),
+    # the customer cancelled while the order was PENDING (an OrderCancelled the saga did not ask for)
+    interrupts={"OrderCancelled": "CUSTOMER_CANCELLED"},
+    # the customer cancelled a CONFIRMED order
+    followups={"OrderCancellationRequested": "refund_order"},
 )
-
-DEFINITIONS = {PLACE_ORDER.name: PLACE_ORDER}
-
-# which event starts which saga, and how the event becomes the saga's data
-STARTERS = {"OrderCreated": PLACE_ORDER.name}
 
 
 def saga_data(order_created: Mapping[str, Any]) -> dict[str, Any]:

@@ -71,9 +71,9 @@ def save(conn: Connection, before: SagaState | None, after: SagaState, commands:
         awaiting_command_id=after.awaiting.command_id if after.awaiting else None,
         awaiting_replies=list(after.awaiting.replies) if after.awaiting else [],
         failure_reason=after.failure_reason, pending_commands=[_command_json(c) for c in commands],
-        version=after.version)
+        version=after.version, definition=after.definition)
     if before is None:
-        conn.execute(instances.insert().values(saga_id=after.saga_id, definition=after.definition, **values))
+        conn.execute(instances.insert().values(saga_id=after.saga_id, **values))
         return
     result = conn.execute(instances.update()
                           .where(instances.c.saga_id == after.saga_id, instances.c.version == before.version)

@@ -27,6 +27,10 @@ def check_order_consistency(gw: Gateway, order_id: str) -> dict:
         assert [p["status"] for p in payments] == ["CAPTURED"], payments
         assert Decimal(payments[0]["amount"]) == Decimal(order["total_amount"])
         assert [(n["type"], n["channel"]) for n in notes] == [("OrderConfirmed", "log")], notes
+    elif [p["status"] for p in payments] == ["REFUNDED"]:  # confirmed, then cancelled by the customer
+        assert order["cancel_reason"] == "CUSTOMER_CANCELLED", order
+        assert sorted((n["type"], n["channel"]) for n in notes) == [("OrderCancelled", "log"),
+                                                                    ("OrderConfirmed", "log")], notes
     else:
         assert all(p["status"] in ("DECLINED", "VOIDED") for p in payments), payments
         assert [(n["type"], n["channel"]) for n in notes] == [("OrderCancelled", "log")], notes

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.inventory.domain import (Line, ReservationStatus, StockLevel, StockRuleViolation, commit,
-                                       next_status_on_commit, next_status_on_release, next_status_on_reserve, release,
-                                       reserve, set_available)
+from services.inventory.domain import (Line, ReservationStatus, StockLevel, StockRuleViolation, commit, give_back,
+                                       next_status_on_commit, next_status_on_release, next_status_on_reserve,
+                                       next_status_on_return, release, reserve, set_available)
 
 
 def _levels(**available: int) -> dict[str, StockLevel]:
@@ -138,3 +138,25 @@ def test_two_lines_of_one_sku_are_checked_together() -> None:
 def test_non_positive_quantities_are_short_not_reserved() -> None:
     outcome = reserve({"a": StockLevel("a", 5)}, [Line("a", 0)])
     assert outcome.short_skus == ["a"] and outcome.levels == {}
+
+
+# --- returning the stock of a refunded order ----------------------------------------------------------------------
+
+def test_give_back_moves_committed_units_to_available() -> None:
+    after = give_back({"a": StockLevel("a", available=1, reserved=0, committed=3, version=4)}, [Line("a", 2)])
+    assert after["a"] == StockLevel("a", available=3, reserved=0, committed=1, version=5)
+    with pytest.raises(StockRuleViolation):
+        give_back({"a": StockLevel("a", available=1, committed=1)}, [Line("a", 2)])
+
+
+@pytest.mark.parametrize("current, expected", [(ReservationStatus.COMMITTED, "return"),
+                                               (ReservationStatus.RETURNED, "noop")])
+def test_only_committed_stock_returns_and_a_repeat_is_a_noop(current: ReservationStatus, expected: str) -> None:
+    assert next_status_on_return(current) == expected
+
+
+@pytest.mark.parametrize("current", [None, ReservationStatus.RESERVED, ReservationStatus.RELEASED,
+                                     ReservationStatus.REJECTED])
+def test_returning_stock_that_never_left_is_a_violation(current: ReservationStatus | None) -> None:
+    with pytest.raises(StockRuleViolation):
+        next_status_on_return(current)

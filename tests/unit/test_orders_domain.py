@@ -8,6 +8,7 @@ import pytest
 
 from services.orders.domain import (CancelReason, InvalidTransition, Order, OrderLine, OrderRuleViolation, OrderStatus,
                                     cancel, confirm, place)
+from services.orders import domain
 
 
 def _line(sku: str = "sku-1", quantity: int = 1, unit_price: str = "10.00") -> OrderLine:
@@ -125,3 +126,45 @@ def test_cancel_of_a_confirmed_order_is_an_invalid_transition() -> None:
     confirmed = replace(_place(), status=OrderStatus.CONFIRMED)
     with pytest.raises(InvalidTransition, match="order-1 is confirmed"):
         cancel(confirmed, CancelReason.CUSTOMER_CANCELLED)
+
+
+# --- customer cancellation --------------------------------------------------------------------------------------
+
+def _order(status: OrderStatus, version: int = 1) -> Order:
+    return replace(_place(), status=status, version=version)
+
+
+def test_cancelling_a_pending_order_cancels_it_with_the_customer_reason() -> None:
+    after = domain.request_cancellation(_order(OrderStatus.PENDING, 1), if_match=1)
+    assert (after.status, after.cancel_reason, after.version) == (OrderStatus.CANCELLED,
+                                                                    CancelReason.CUSTOMER_CANCELLED, 2)
+
+
+def test_cancelling_a_confirmed_order_starts_its_refund() -> None:
+    after = domain.request_cancellation(_order(OrderStatus.CONFIRMED, 2))
+    assert (after.status, after.cancel_reason, after.version) == (OrderStatus.CANCELLING, None, 3)
+
+
+def test_a_stale_if_match_is_refused_with_both_versions() -> None:
+    with pytest.raises(domain.StaleVersion) as exc:
+        domain.request_cancellation(_order(OrderStatus.PENDING, 2), if_match=1)
+    assert (exc.value.expected, exc.value.actual) == (1, 2)
+
+
+@pytest.mark.parametrize("status", [OrderStatus.CANCELLED, OrderStatus.CANCELLING])
+def test_a_second_cancel_is_a_conflict(status: OrderStatus) -> None:
+    with pytest.raises(domain.AlreadyCancelled):
+        domain.request_cancellation(_order(status))
+
+
+def test_a_cancelling_order_closes_as_customer_cancelled_and_was_confirmed() -> None:
+    cancelling = _order(OrderStatus.CANCELLING, 3)
+    closed = domain.cancel(cancelling, CancelReason.TIMEOUT)
+    assert closed is not None and closed.cancel_reason is CancelReason.CUSTOMER_CANCELLED
+    assert domain.confirm(cancelling) is None  # a late duplicate ConfirmOrder: it was confirmed
+
+
+def test_confirming_an_order_the_customer_cancelled_first_is_refused() -> None:
+    cancelled = domain.request_cancellation(_order(OrderStatus.PENDING))
+    with pytest.raises(domain.InvalidTransition):
+        domain.confirm(cancelled)

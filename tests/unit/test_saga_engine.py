@@ -13,7 +13,9 @@ from services.orders.domain import CancelReason
 from stream_processors.saga import engine
 from stream_processors.saga.model import (Action, Command, Decision, SagaDefinition, SagaState, SagaStatus, Step,
                                           command_id)
-from stream_processors.saga.place_order import DEFINITIONS, PLACE_ORDER, STARTERS, saga_data
+from stream_processors.saga.catalog import DEFINITIONS, STARTERS
+from stream_processors.saga.place_order import PLACE_ORDER, saga_data
+from stream_processors.saga.refund_order import REFUND_ORDER
 
 ORDER_CREATED: dict[str, Any] = {
     "order_id": "o-1", "customer_id": "c-1",
@@ -193,18 +195,22 @@ def test_failure_reasons_are_cancel_reasons_the_orders_service_accepts() -> None
         assert CancelReason(reason).value == reason
 
 
-def test_every_message_the_saga_sends_or_awaits_has_a_schema() -> None:
-    actions = [PLACE_ORDER.failure_action, *(s.action for s in PLACE_ORDER.steps),
-               *(s.compensation for s in PLACE_ORDER.steps if s.compensation)]
-    for name in [*(a.command for a in actions), *PLACE_ORDER.reply_types(), *STARTERS]:
+def _actions(defn: SagaDefinition) -> list[Action]:
+    return [*([defn.failure_action] if defn.failure_action else []), *(s.action for s in defn.steps),
+            *(s.compensation for s in defn.steps if s.compensation)]
+
+
+@pytest.mark.parametrize("defn", DEFINITIONS.values(), ids=list(DEFINITIONS))
+def test_every_message_a_saga_sends_or_awaits_has_a_schema(defn: SagaDefinition) -> None:
+    for name in [*(a.command for a in _actions(defn)), *defn.reply_types(), *defn.interrupts, *defn.followups,
+                 *STARTERS]:
         assert codec.latest_version(name) >= 1, name
 
 
-def test_every_command_built_from_saga_data_encodes() -> None:
+@pytest.mark.parametrize("defn", DEFINITIONS.values(), ids=list(DEFINITIONS))
+def test_every_command_built_from_saga_data_encodes(defn: SagaDefinition) -> None:
     data = {**DATA, "failure_reason": "OUT_OF_STOCK"}
-    actions = [PLACE_ORDER.failure_action, *(s.action for s in PLACE_ORDER.steps),
-               *(s.compensation for s in PLACE_ORDER.steps if s.compensation)]
-    for action in actions:
+    for action in _actions(defn):
         payload, version = codec.encode(action.command, action.build(data))
         assert codec.decode(action.command, version, payload) == action.build(data)
 
@@ -213,8 +219,10 @@ def test_reply_types_and_registries() -> None:
     assert PLACE_ORDER.reply_types() == {"StockReserved", "StockReservationFailed", "StockReleased",
                                          "PaymentAuthorized", "PaymentDeclined", "PaymentVoided", "OrderConfirmed",
                                          "OrderCancelled", "PaymentCaptured", "StockCommitted"}
-    assert DEFINITIONS == {"place_order": PLACE_ORDER}
+    assert REFUND_ORDER.reply_types() == {"PaymentRefunded", "StockReturned", "OrderCancelled"}
+    assert DEFINITIONS == {"place_order": PLACE_ORDER, "refund_order": REFUND_ORDER}
     assert STARTERS == {"OrderCreated": "place_order"}
+    assert set(PLACE_ORDER.followups.values()) <= set(DEFINITIONS)
 
 
 def test_saga_data_is_json_safe() -> None:
