@@ -10,6 +10,8 @@ SCHEMA_VERSION = "schemaVersion"
 SAGA_ID = "sagaId"
 CORRELATION_ID = "correlationId"
 CAUSATION_ID = "causationId"
+# the outbox row's created_at (its transaction's time), ISO-8601; set by the EventRouter, absent on commands
+CREATED_AT = "createdAt"
 
 
 @dataclass(frozen=True)

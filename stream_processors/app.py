@@ -55,18 +55,7 @@ class ProcessorSettings:
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
-    app = faust.App(
-        "walsaga-processors",
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        web_port=settings.web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
-        datadir=settings.data_dir,
-        key_serializer="raw", value_serializer="raw",
-        topic_partitions=topics.PARTITIONS, topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=100, broker_commit_interval=0.5,
-        producer_acks=-1, producer_linger_ms=1,
-        stream_wait_empty=False,
-    )
+    app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir)
     orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
@@ -131,6 +120,22 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     app.walsaga_orchestrator = orchestrator  # type: ignore[attr-defined]
     return app
+
+
+def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str) -> faust.App:
+    """The settings every walsaga Faust app shares; the app id is its consumer group."""
+    return faust.App(
+        app_id,
+        broker=f"kafka://{kafka_bootstrap}",
+        web_port=web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
+        datadir=data_dir,
+        key_serializer="raw", value_serializer="raw",
+        topic_partitions=topics.PARTITIONS, topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=100, broker_commit_interval=0.5,
+        producer_acks=-1, producer_linger_ms=1,
+        stream_wait_empty=False,
+    )
 
 
 async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:

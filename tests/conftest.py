@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine
 
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle
-from walsaga.stack.config import REPO, SERVICES, Ports, StackConfig, db_url
+from walsaga.stack.config import DATABASES, REPO, Ports, StackConfig, db_url
 
 TEST_PORT_OFFSET = 1000
 
@@ -42,7 +42,7 @@ def gateway(stack: StackConfig) -> Gateway:
 
 @pytest.fixture(scope="session")
 def engines(stack: StackConfig) -> Iterator[dict[str, Engine]]:
-    made = {db: create_engine(db_url(stack, db), pool_size=2, pool_pre_ping=True) for db in (*SERVICES, "saga")}
+    made = {db: create_engine(db_url(stack, db), pool_size=2, pool_pre_ping=True) for db in DATABASES}
     yield made
     for engine in made.values():
         engine.dispose()

@@ -27,8 +27,10 @@ class TopicTail:
     """Reads a topic from its current end: only records produced after construction are seen."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
+        # earliest: should a fetch at the start offsets ever be out of range, fall back to the beginning, never to the
+        # end (which would skip what the test waits for)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                                  "enable.auto.commit": False, "log_level": 3})
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
         md = self.consumer.list_topics(topic, timeout=10)
         parts = []
         for p in md.topics[topic].partitions:

@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from schemas.consistency import TOKEN_HEADER, make_token
+
 FINAL = {"CONFIRMED", "CANCELLED"}
 
 
@@ -36,8 +38,19 @@ class Gateway:
             headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
         return self.http.post(f"/orders/{order_id}/cancel", headers=headers)
 
-    def order(self, order_id: str) -> dict[str, Any]:
-        resp = self.http.get(f"/orders/{order_id}")
+    def order(self, order_id: str, token: str | None = None) -> dict[str, Any]:
+        """The order from the read side. Without a token it still waits (bounded) until the view has the order at
+        all; a read that stays stale raises (404) rather than pretending."""
+        resp = self.http.get(f"/orders/{order_id}", headers={TOKEN_HEADER: token or make_token(order_id, 1)})
+        resp.raise_for_status()
+        return resp.json()
+
+    def orders_of(self, customer_id: str, token: str | None = None) -> httpx.Response:
+        return self.http.get("/orders", params={"customer_id": customer_id},
+                             headers={TOKEN_HEADER: token} if token else {})
+
+    def timeline(self, order_id: str) -> list[dict[str, Any]]:
+        resp = self.http.get(f"/orders/{order_id}/timeline")
         resp.raise_for_status()
         return resp.json()
 
@@ -54,7 +67,12 @@ class Gateway:
     def wait_final(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            order = self.order(order_id)
+            try:
+                order = self.order(order_id)
+            except httpx.HTTPStatusError as exc:  # not in the read model yet
+                if exc.response.status_code != 404:
+                    raise
+                order = {"status": "not yet visible"}
             if order["status"] in FINAL:
                 return order
             if time.monotonic() > deadline:

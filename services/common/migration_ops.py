@@ -86,6 +86,10 @@ def drop_service_tables() -> None:
 def dead_letters_to_topic() -> None:
     """Revision 0002 everywhere: dead letters moved to the Kafka topic; delivery counters appear."""
     op.drop_table("dead_letter")
+    create_delivery_counters()
+
+
+def create_delivery_counters() -> None:
     op.create_table(
         "delivery_counter",
         sa.Column("consumer", sa.Text(), nullable=False),

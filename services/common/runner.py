@@ -18,18 +18,20 @@ def configure_logging(service: str, role: str) -> None:
 
 
 def main(service: str, create_app: Callable[[Settings], FastAPI],
-         create_consumer: Callable[[Settings], CommandConsumer]) -> None:
+         create_consumer: Callable[[Settings], CommandConsumer] | None) -> None:
+    """create_consumer is None for a service that only serves an API (the read side)."""
     parser = argparse.ArgumentParser(prog=f"services.{service}.main")
     sub = parser.add_subparsers(dest="role", required=True)
     api = sub.add_parser("api", help="serve the REST API")
     api.add_argument("--port", type=int, required=True)
     api.add_argument("--host", default="127.0.0.1")
-    sub.add_parser("consumer", help="apply commands from Kafka")
+    if create_consumer is not None:
+        sub.add_parser("consumer", help="apply commands from Kafka")
     args = parser.parse_args()
     configure_logging(service, args.role)
     settings = Settings.from_env(service)
     if args.role == "api":
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
                     access_log=False, timeout_graceful_shutdown=5)
-    else:
+    elif create_consumer is not None:
         create_consumer(settings).run()

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from schemas.consistency import TOKEN_HEADER, make_token
 from services.common.api import Conflict, InvalidRequest
 from services.common.http import (Identifier, MoneyString, client_scope, money, parse_if_match,
                                   require_idempotency_key)
@@ -42,7 +43,7 @@ def router(engine: Engine) -> APIRouter:
         except OrderRuleViolation as exc:
             raise InvalidRequest(str(exc)) from exc
         return JSONResponse(result.body, status_code=result.status_code,
-                            headers={"Location": f"/orders/{result.body['order_id']}"})
+                            headers={"Location": f"/orders/{result.body['order_id']}", **_written(result.body)})
 
     @r.post("/{order_id}/cancel", status_code=202)
     def cancel_order(order_id: Identifier, key: Annotated[str, Depends(require_idempotency_key)],
@@ -59,7 +60,7 @@ def router(engine: Engine) -> APIRouter:
         except AlreadyCancelled as exc:
             raise Conflict(str(exc)) from exc
         return JSONResponse(result.body, status_code=result.status_code,
-                            headers={"ETag": f'"{result.body["version"]}"'})
+                            headers={"ETag": f'"{result.body["version"]}"', **_written(result.body)})
 
     @r.get("/{order_id}")
     def get_order(order_id: str) -> JSONResponse:
@@ -70,6 +71,11 @@ def router(engine: Engine) -> APIRouter:
         return JSONResponse(db.to_json(order), headers={"ETag": f'"{order.version}"'})
 
     return r
+
+
+def _written(order: dict) -> dict[str, str]:
+    """The read-your-writes token of a write: reads presenting it see this version or say they are stale."""
+    return {TOKEN_HEADER: make_token(order["order_id"], order["version"])}
 
 
 def include(app: FastAPI, engine: Engine) -> None:

@@ -101,7 +101,7 @@ def test_immediate_stop_of_a_service_database(ctx: Ctx) -> None:
         postgres.stop_cluster(stack, "orders", mode="immediate")
 
         def answers_503() -> str:
-            resp = gateway.http.get(f"/orders/{uuid.uuid4()}")
+            resp = gateway.place_order("probe", [{"sku": "probe", "quantity": 1, "unit_price": "1.00"}])
             assert resp.status_code == 503, resp.status_code
             return resp.headers["Retry-After"]
 

@@ -78,8 +78,8 @@ def test_order_answer_has_the_contract_fields(http: httpx.Client) -> None:
     resp = http.post("/orders", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())})
     body = resp.json()
     assert body["status"] == "PENDING" and body["total_amount"] == "20.00"
-    got = http.get(f"/orders/{body['order_id']}")
-    assert got.status_code == 200
+    got = http.get(f"/orders/{body['order_id']}", headers={"X-Consistency-Token": resp.headers["X-Consistency-Token"]})
+    assert got.status_code == 200 and got.headers["X-Consistency"] == "fresh"
     assert {"order_id", "customer_id", "status", "cancel_reason", "items", "total_amount", "currency",
             "version"} <= set(got.json())
     assert isinstance(got.json()["version"], int)
@@ -104,6 +104,13 @@ def test_list_endpoints_need_order_id(http: httpx.Client) -> None:
     assert http.get("/payments").status_code == 422
     assert http.get("/notifications").status_code == 422
     assert http.get("/payments", params={"order_id": "none"}).json() == []
+    assert http.get("/orders").status_code == 422  # the read side lists by customer only
+
+
+def test_the_read_side_serves_its_openapi(http: httpx.Client) -> None:
+    resp = http.get("/queries/openapi.json")
+    assert resp.status_code == 200
+    assert {"/orders", "/orders/{order_id}", "/orders/{order_id}/timeline"} <= set(resp.json()["paths"])
 
 
 @pytest.mark.parametrize("service", ["orders", "inventory", "payments", "notifications"])

@@ -1,11 +1,12 @@
-"""The Python processes: each service's API instances and command consumer, and the Faust workers."""
+"""The Python processes: each service's API instances and command consumer, the order-queries API, and the Faust
+workers (saga processors and read-model workers)."""
 from __future__ import annotations
 
 import sys
 import urllib.request
 
 from walsaga.stack import procs
-from walsaga.stack.config import REPO, SERVICES, StackConfig, db_url
+from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url
 
 
 def _base_env(cfg: StackConfig) -> dict[str, str]:
@@ -13,21 +14,23 @@ def _base_env(cfg: StackConfig) -> dict[str, str]:
 
 
 def process_names(cfg: StackConfig) -> list[str]:
-    names = [f"{svc}-api-{i}" for svc in SERVICES for i in range(cfg.api_instances)]
+    names = [f"{svc}-api-{i}" for svc in API_SERVICES for i in range(cfg.api_instances)]
     names += [f"{svc}-consumer" for svc in SERVICES]
     names += [f"processors-{i}" for i in range(cfg.faust_instances)]
+    names += [f"views-{i}" for i in range(cfg.view_instances)]
     return names
 
 
 def start_services(cfg: StackConfig) -> None:
-    for svc in SERVICES:
-        env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc)}
+    for svc in API_SERVICES:
+        env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc)}
         for i in range(cfg.api_instances):
             procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                 str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
                         cwd=REPO)
-        start_consumer(cfg, svc)
-    for svc in SERVICES:
+        if svc in SERVICES:
+            start_consumer(cfg, svc)
+    for svc in API_SERVICES:
         for i in range(cfg.api_instances):
             port = cfg.ports.api(svc, i)
             procs.wait_for(f"{svc}-api-{i}", lambda port=port: _healthy(port), timeout=60,
@@ -54,6 +57,24 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
         log = cfg.logs / f"{name}.log"
         start_mark = log.stat().st_size if log.exists() else 0
         procs.start(cfg, name, [sys.executable, "-m", "stream_processors.main", "worker", "--without-uvloop"],
+                    env, cwd=REPO)
+        if wait:
+            procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
+
+
+def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True) -> None:
+    """The read-model workers (one consumer group; run up to one per partition)."""
+    for i in instances if instances is not None else range(cfg.view_instances):
+        name = f"views-{i}"
+        if procs.read_pid(cfg, name):
+            continue
+        datadir = cfg.data / "faust" / name
+        datadir.mkdir(parents=True, exist_ok=True)
+        env = {**_base_env(cfg), "WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"),
+               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.views_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir)}
+        log = cfg.logs / f"{name}.log"
+        start_mark = log.stat().st_size if log.exists() else 0
+        procs.start(cfg, name, [sys.executable, "-m", "stream_processors.views.main", "worker", "--without-uvloop"],
                     env, cwd=REPO)
         if wait:
             procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)

@@ -15,8 +15,12 @@ KAFKA_VERSION = "4.3.1"
 DEBEZIUM_VERSION = "3.6.1.Final"
 
 SERVICES = ("orders", "inventory", "payments", "notifications")
-# The saga orchestrator keeps its state in a cluster of its own, so no service's database outage stops sagas of others.
-DATABASES = SERVICES + ("saga",)
+# The read side: the order-queries API over the views database (fed by the read-model worker, stream_processors/views).
+QUERIES = "queries"
+API_SERVICES = SERVICES + (QUERIES,)
+# The saga orchestrator keeps its state in a cluster of its own, so no service's database outage stops sagas of others;
+# the read models too, so a views outage never stops a write.
+DATABASES = SERVICES + ("saga", "views")
 PARTICIPANT_CONSUMERS = SERVICES  # every service consumes its command topic
 
 
@@ -47,10 +51,13 @@ class Ports:
         return self._p(18083)
 
     def api(self, service: str, instance: int) -> int:
-        return self._p(18101 + SERVICES.index(service) + 10 * instance)
+        return self._p(18101 + API_SERVICES.index(service) + 10 * instance)
 
     def faust_web(self, instance: int) -> int:
         return self._p(18150 + instance)
+
+    def views_web(self, instance: int) -> int:
+        return self._p(18170 + instance)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,7 @@ class StackConfig:
     ports: Ports
     api_instances: int = 1
     faust_instances: int = 1
+    view_instances: int = 1
     step_timeout: float = 10.0
     lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
@@ -71,6 +79,7 @@ class StackConfig:
             ports=Ports(int(os.environ.get("WALSAGA_PORT_OFFSET", "0"))),
             api_instances=int(os.environ.get("WALSAGA_API_INSTANCES", "2")),
             faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", "1")),
+            view_instances=int(os.environ.get("WALSAGA_VIEW_INSTANCES", "1")),
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
         )
 

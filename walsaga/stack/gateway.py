@@ -6,7 +6,7 @@ import shutil
 import urllib.request
 
 from walsaga.stack import procs
-from walsaga.stack.config import SERVICES, StackConfig
+from walsaga.stack.config import API_SERVICES, QUERIES, StackConfig
 from walsaga.stack.kafka import TEMPLATES
 
 
@@ -19,11 +19,18 @@ def nginx_binary() -> str:
 
 def render(cfg: StackConfig) -> str:
     upstreams, locations = [], []
-    for svc in SERVICES:
+    for svc in API_SERVICES:
         servers = "\n".join(f"        server 127.0.0.1:{cfg.ports.api(svc, i)} max_fails=1 fail_timeout=2s;"
                             for i in range(cfg.api_instances))
         upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n    }}")
-        locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
+        if svc != QUERIES:
+            locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
+    # CQRS: reads of orders come from the order view (the queries service), writes go to the orders service
+    upstreams.append(f"    map $request_method $orders_side {{\n        GET {QUERIES};\n        HEAD {QUERIES};\n"
+                     "        default orders;\n    }")
+    locations = [loc.replace("proxy_pass http://orders;", "proxy_pass http://$orders_side;") for loc in locations]
+    locations += ["        location ~ ^/orders/(openapi.json|docs)$ { proxy_pass http://orders; }",
+                  f"        location /{QUERIES}/ {{ proxy_pass http://{QUERIES}; }}"]
     tmp = cfg.run / "nginx-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     user_line = ""

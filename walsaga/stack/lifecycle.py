@@ -33,6 +33,7 @@ def up(cfg: StackConfig) -> None:
     step(5, "services, stream processors and gateway")
     apps.start_services(cfg)
     apps.start_processors(cfg)
+    apps.start_views(cfg)
     gateway.start(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
 

@@ -14,6 +14,7 @@ SCRIPT_LOCATIONS = {
     "payments": REPO / "services" / "payments" / "migrations",
     "notifications": REPO / "services" / "notifications" / "migrations",
     "saga": REPO / "stream_processors" / "saga" / "migrations",
+    "views": REPO / "stream_processors" / "views" / "migrations",
 }
 
 
