@@ -34,8 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     cdc.add_argument("action", choices=["accept-gap"])
     cdc.add_argument("service", choices=list(SERVICES))
     cdc.add_argument("--yes", action="store_true", help="really restart the connector from a fresh slot")
+    rc = sub.add_parser("reconcile", help="compare the service databases, report every divergence (JSON + HTML); "
+                                          "exit 0 when clean, 1 when divergences were found")
+    rc.add_argument("--repair", action="store_true", help="send the safe repairs (refund, void, release, notify)")
+    rc.add_argument("--out", help="report directory (default: <stack home>/reports)")
+    rc.add_argument("--since", help="only orders created at or after this ISO-8601 time")
+    rc.add_argument("--grace", type=float, default=60.0, help="skip orders changed within this many seconds")
+    rc.add_argument("--saga-sla", type=float, default=300.0, help="an unfinished saga older than this is stuck")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env()
+    if args.cmd == "reconcile":
+        return _reconcile(cfg, args)
     if args.cmd == "cdc":
         if not args.yes:
             print("events committed while the slot was lost will not be published; add --yes", file=sys.stderr)
@@ -67,6 +76,28 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         lifecycle.wipe(cfg)
     return 0
+
+
+def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
+    import os
+    from datetime import datetime
+    from pathlib import Path
+
+    from sqlalchemy import create_engine
+
+    from reconciliation import scan
+    from reconciliation.run import reconcile
+    from walsaga.stack.config import db_url
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    engines = {db: create_engine(db_url(cfg, db), pool_size=1) for db in (*SERVICES, "saga")}
+    channels = tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c)
+    report = reconcile(scan.Sources(**engines), Path(args.out) if args.out else cfg.home / "reports", since=since,
+                       grace_s=args.grace, saga_sla_s=args.saga_sla, channels=channels,
+                       repair_bootstrap=cfg.kafka_bootstrap if args.repair else None)
+    for engine in engines.values():
+        engine.dispose()
+    return 0 if report.total == 0 else 1
 
 
 def _operate(cfg: StackConfig, args: argparse.Namespace) -> int:

@@ -1,0 +1,37 @@
+"""Safe repairs: a command to the participant that owns the data, which applies it idempotently in its own
+transaction (refund a captured payment, void an authorization, release reserved stock, send a missing
+notification). Nothing is written to a service database from here."""
+from __future__ import annotations
+
+import uuid
+
+from confluent_kafka import Producer
+
+from reconciliation.checks import Divergence, Repair
+from schemas import codec
+from schemas.headers import Envelope
+from schemas.topics import COMMAND_TOPIC
+
+PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments",
+               Repair.RELEASE_STOCK: "inventory", Repair.SEND_NOTIFICATION: "notifications"}
+
+
+class Repairer:
+    def __init__(self, bootstrap: str, run_id: str) -> None:
+        self.run_id = run_id
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+
+    def send(self, d: Divergence) -> None:
+        assert d.repair is not None and d.repair_record is not None
+        # a fresh id per run: the participant's own state (not its inbox) decides whether there is still work
+        command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"repair:{self.run_id}:{d.subject}:{d.repair.value}:"
+                                                        f"{d.repair_record.get('channel', '')}"))
+        value, version = codec.encode(d.repair.value, d.repair_record)
+        env = Envelope(command_id, d.repair.value, version, d.subject, f"reconcile:{self.run_id}", self.run_id)
+        self.producer.produce(COMMAND_TOPIC[PARTICIPANT[d.repair]], key=d.subject.encode(), value=value,
+                              headers=env.to_headers())
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        if self.producer.flush(30) != 0:
+            raise RuntimeError("repair commands not acknowledged by Kafka within 30 s")
