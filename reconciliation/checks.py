@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Iterable
@@ -96,6 +96,8 @@ def check_order(facts: OrderFacts, channels: Iterable[str], now: datetime, saga_
         out.append(Divergence(kind, facts.order_id, detail, since, repair, record))
 
     only = {"order_id": facts.order_id}
+    if saga_in_flight(facts.saga):
+        return _check_saga(facts, now, saga_sla_s)  # not judged while its saga still works on it (or is stuck)
     if o is None:
         if p is not None:
             repair = {"CAPTURED": Repair.REFUND_PAYMENT, "AUTHORIZED": Repair.VOID_PAYMENT}.get(p.status)
@@ -118,8 +120,19 @@ def check_order(facts: OrderFacts, channels: Iterable[str], now: datetime, saga_
         elif facts.reservation == "COMMITTED":
             add(Kind.STOCK_DRIFT, "order CANCELLED, stock COMMITTED and never returned")
     out += _check_notifications(facts, o, list(channels))
-    out += _check_saga(facts, now, saga_sla_s)
     return out
+
+
+def saga_in_flight(saga: SagaRow | None) -> bool:
+    return saga is not None and saga.status not in TERMINAL_SAGA
+
+
+def recheck_at(facts: OrderFacts, saga_sla_s: float) -> datetime | None:
+    """When an order whose saga is still running should be looked at again (its SLA), or None if it is settled."""
+    s = facts.saga
+    if s is None or s.status in TERMINAL_SAGA or s.status == "PARKED":
+        return None
+    return s.updated_at + timedelta(seconds=saga_sla_s)
 
 
 def _check_notifications(facts: OrderFacts, o: OrderRow, channels: list[str]) -> list[Divergence]:

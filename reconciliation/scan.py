@@ -91,17 +91,20 @@ def order_facts(src: Sources, since: datetime | None) -> Iterator[OrderFacts]:
         yield facts_of(key, rows)
 
 
+_SKU_BALANCE = """
+    SELECT s.sku, s.reserved, s.committed, s.updated_at,
+           coalesce(t.by_reserved, 0) AS by_reserved, coalesce(t.by_committed, 0) AS by_committed
+    FROM stock s LEFT JOIN (
+        SELECT l.sku, sum(l.quantity) FILTER (WHERE r.status = 'RESERVED') AS by_reserved,
+                      sum(l.quantity) FILTER (WHERE r.status = 'COMMITTED') AS by_committed
+        FROM reservation_lines l JOIN reservations r USING (order_id) {inner} GROUP BY l.sku) t USING (sku)
+    {where}"""
+
+
 def sku_balances(inventory: Engine) -> Iterator[SkuBalance]:
     """Every SKU with what its stock row says next to what its reservations add up to (computed in the database)."""
     yield from (SkuBalance(r.sku, r.reserved, r.committed, r.by_reserved, r.by_committed, r.updated_at)
-                for r in _stream(inventory, """
-        SELECT s.sku, s.reserved, s.committed, s.updated_at,
-               coalesce(t.by_reserved, 0) AS by_reserved, coalesce(t.by_committed, 0) AS by_committed
-        FROM stock s LEFT JOIN (
-            SELECT l.sku, sum(l.quantity) FILTER (WHERE r.status = 'RESERVED') AS by_reserved,
-                          sum(l.quantity) FILTER (WHERE r.status = 'COMMITTED') AS by_committed
-            FROM reservation_lines l JOIN reservations r USING (order_id) GROUP BY l.sku) t USING (sku)
-        ORDER BY s.sku""", None))
+                for r in _stream(inventory, _SKU_BALANCE.format(inner="", where="ORDER BY s.sku"), None))
 
 
 def estimated_orders(orders: Engine, since: datetime | None) -> int:
@@ -113,3 +116,29 @@ def estimated_orders(orders: Engine, since: datetime | None) -> int:
 
 
 Progress = Callable[[int, int], None]
+
+
+def facts_for(src: Sources, order_id: str) -> OrderFacts:
+    """The same facts as order_facts(), for one order id (point queries, for the continuous checks)."""
+    def rows(engine: Engine, sql: str) -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), {"k": order_id}))
+
+    return facts_of(order_id, {
+        "order": rows(src.orders, "SELECT order_id AS k, customer_id, status, cancel_reason, total_amount, currency, "
+                      "updated_at FROM orders WHERE order_id = :k"),
+        "payment": rows(src.payments, "SELECT order_id AS k, status, amount, currency, updated_at FROM payments "
+                        "WHERE order_id = :k"),
+        "reservation": rows(src.inventory, "SELECT order_id AS k, status, updated_at FROM reservations "
+                            "WHERE order_id = :k"),
+        "notification": rows(src.notifications, "SELECT order_id AS k, type, channel, count(*) AS n "
+                             "FROM notifications WHERE order_id = :k GROUP BY 1, 2, 3"),
+        "saga": rows(src.saga, "SELECT saga_id AS k, status, updated_at, parked_reason FROM saga_instance "
+                     "WHERE saga_id = :k"),
+    })
+
+
+def sku_balance(inventory: Engine, sku: str) -> SkuBalance | None:
+    with inventory.connect() as conn:
+        r = conn.execute(text(_SKU_BALANCE.format(inner="WHERE l.sku = :sku", where="WHERE s.sku = :sku")), {"sku": sku}).first()
+    return SkuBalance(r.sku, r.reserved, r.committed, r.by_reserved, r.by_committed, r.updated_at) if r else None

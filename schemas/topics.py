@@ -23,6 +23,10 @@ DEAD_LETTERS = "walsaga.deadletters"
 # replication slot keeps advancing while the service is idle (docs/cdc.md); nobody needs to consume it
 CDC_HEARTBEATS = "walsaga.cdc-heartbeats"
 
+# writes to a service's business tables made behind its API (plain SQL), published by triggers through the outbox;
+# keyed by order id (or SKU); read by the continuous reconciliation checks
+DIRECT_WRITES = "walsaga.direct-writes"
+
 COMMAND_TOPIC = {
     "orders": ORDERS_COMMANDS,
     "inventory": INVENTORY_COMMANDS,
@@ -31,7 +35,8 @@ COMMAND_TOPIC = {
 }
 
 ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
-       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS]
+       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS,
+       DIRECT_WRITES]
 
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4

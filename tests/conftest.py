@@ -14,12 +14,13 @@ from walsaga.stack import lifecycle
 from walsaga.stack.config import DATABASES, REPO, Ports, StackConfig, db_url
 
 TEST_PORT_OFFSET = 1000
+RECONCILE_GRACE_S = 3.0  # short, so the continuous checks act within a test's patience
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackConfig]:
     cfg = StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET), api_instances=2,
-                      faust_instances=1)
+                      faust_instances=1, reconcile_grace=RECONCILE_GRACE_S)
     lifecycle.wipe(cfg)
     try:
         try:

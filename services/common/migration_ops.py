@@ -156,3 +156,52 @@ def undo_heartbeat_through_outbox() -> None:
     op.execute(f"DELETE FROM outbox WHERE aggregatetype = '{HEARTBEAT_AGGREGATE}'")
     op.execute(f"ALTER PUBLICATION {PUBLICATION} SET (publish = 'insert, update, delete, truncate')")
     add_cdc_heartbeat()
+
+
+DIRECT_WRITES_AGGREGATE = topics.outbox_destination(topics.DIRECT_WRITES)
+
+
+def capture_direct_writes(tables: list[str]) -> None:
+    """Writes to these business tables that do not come from the service itself (no outbox row in the transaction:
+    services/common/outbox.mark_service_write) are published as DirectWrite outbox rows at commit, so plain SQL
+    behind the API's back still flows through CDC and reaches the continuous reconciliation checks. The payload is
+    DirectWrite.v1 Avro (three strings: table, operation, the row as JSON), encoded here in SQL."""
+    op.execute("""
+        CREATE FUNCTION walsaga_avro_string(s text) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $fn$
+        DECLARE
+            b bytea := convert_to(s, 'UTF8');
+            n bigint := octet_length(b) * 2;  -- zig-zag of a non-negative length
+            head bytea := ''::bytea;
+        BEGIN
+            LOOP
+                IF n < 128 THEN
+                    RETURN head || set_byte('\\x00'::bytea, 0, n::int) || b;
+                END IF;
+                head := head || set_byte('\\x00'::bytea, 0, ((n & 127) | 128)::int);
+                n := n >> 7;
+            END LOOP;
+        END $fn$""")
+    op.execute(f"""
+        CREATE FUNCTION walsaga_capture_direct_write() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+            r jsonb := CASE WHEN TG_OP = 'DELETE' THEN to_jsonb(OLD) ELSE to_jsonb(NEW) END;
+            k text := coalesce(r->>'order_id', r->>'sku', TG_TABLE_NAME);
+        BEGIN
+            IF coalesce(current_setting('walsaga.via_service', true), '') = 'on' THEN
+                RETURN NULL;
+            END IF;
+            INSERT INTO outbox (id, aggregatetype, aggregateid, type, schema_version, saga_id, correlation_id, payload)
+            VALUES (gen_random_uuid(), '{DIRECT_WRITES_AGGREGATE}', k, 'DirectWrite', 1, k, 'direct-write',
+                    walsaga_avro_string(TG_TABLE_NAME) || walsaga_avro_string(TG_OP) || walsaga_avro_string(r::text));
+            RETURN NULL;
+        END $fn$""")
+    for table in tables:
+        op.execute(f"""CREATE CONSTRAINT TRIGGER {table}_direct_writes AFTER INSERT OR UPDATE OR DELETE ON {table}
+                       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION walsaga_capture_direct_write()""")
+
+
+def undo_capture_direct_writes(tables: list[str]) -> None:
+    for table in tables:
+        op.execute(f"DROP TRIGGER {table}_direct_writes ON {table}")
+    op.execute("DROP FUNCTION walsaga_capture_direct_write()")
+    op.execute("DROP FUNCTION walsaga_avro_string(text)")

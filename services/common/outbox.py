@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, text
 
 from schemas import codec, topics
 
@@ -13,6 +13,7 @@ def append(conn: Connection, outbox: Table, *, topic: str, aggregate_id: str, ev
            record: dict[str, Any], saga_id: str, correlation_id: str | None = None,
            causation_id: str | None = None, event_id: uuid.UUID | None = None) -> uuid.UUID:
     """event_id defaults to uuid5(causation, type) when caused by a message, so a replayed handler writes the same id."""
+    mark_service_write(conn)
     payload, version = codec.encode(event_type, record)
     if event_id is None:
         event_id = uuid.uuid5(uuid.UUID(causation_id), event_type) if causation_id else uuid.uuid4()
@@ -22,3 +23,10 @@ def append(conn: Connection, outbox: Table, *, topic: str, aggregate_id: str, ev
         causation_id=causation_id, payload=payload,
     ))
     return event_id
+
+
+def mark_service_write(conn: Connection) -> None:
+    """Tells the database this transaction is the service's own (it publishes its events through the outbox).
+    Writes to business tables in a transaction without this mark are someone writing behind the API's back: the
+    direct-write triggers (migration_ops.capture_direct_writes) publish them as DirectWrite events at commit."""
+    conn.execute(text("SET LOCAL walsaga.via_service = 'on'"))

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from services.common.http import Identifier
+from services.common import outbox
 from services.inventory import db
 
 
@@ -20,6 +21,7 @@ def router(engine: Engine) -> APIRouter:
     def set_stock(sku: Identifier, body: StockIn) -> dict:
         # PUT sets an absolute value, so it is idempotent without a key
         with engine.begin() as conn:
+            outbox.mark_service_write(conn)  # a stock level set through the API is no direct write
             return db.to_json(db.upsert_available(conn, sku, body.available))
 
     @r.get("/{sku}")

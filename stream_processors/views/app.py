@@ -20,7 +20,8 @@ from stream_processors.views import store
 from stream_processors.views.projection import TimelineEntry, project
 
 log = logging.getLogger(__name__)
-SOURCES = (topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLIES, topics.NOTIFICATIONS_EVENTS)
+SOURCES = (topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLIES, topics.NOTIFICATIONS_EVENTS,
+           topics.DIRECT_WRITES)
 
 
 @dataclass(frozen=True)

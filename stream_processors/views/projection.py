@@ -5,6 +5,7 @@ the payment and stock statuses only move forward along their lifecycles, so a du
 overwrites a newer state. The descriptive fields of OrderCreated fill in whenever it arrives, first or late."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -47,6 +48,12 @@ class ViewChange:
 
 def project(event_type: str, record: Mapping[str, Any], entry: TimelineEntry) -> ViewChange | None:
     """The change this event makes to its order's view, or None when the event says nothing about an order."""
+    if event_type == "DirectWrite":  # someone wrote to a service database behind its API: on the timeline
+        row = json.loads(record["row"])
+        if not row.get("order_id"):
+            return None
+        return ViewChange(row["order_id"], _with_detail(entry, f"{record['table']} {record['operation']} "
+                                                               "behind the API"))
     order_id = record.get("order_id")
     if not order_id:
         return None

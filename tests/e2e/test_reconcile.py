@@ -15,6 +15,7 @@ from tests.conftest import TEST_PORT_OFFSET
 from tests.support import eventually
 from walsaga.cli import main as walsaga_cli
 from walsaga.client import Gateway
+from walsaga.stack import apps, procs
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
@@ -43,6 +44,16 @@ def test_reconcile_finds_every_injected_divergence_and_repairs_the_safe_ones(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("WALSAGA_HOME", str(stack.home))
     monkeypatch.setenv("WALSAGA_PORT_OFFSET", str(TEST_PORT_OFFSET))
+    # the continuous checks would repair the injected divergences before the report job sees them: pause them
+    procs.stop(stack, "reconciler-0")
+    try:
+        _run(stack, gateway, engines, tmp_path, capsys)
+    finally:
+        apps.start_reconciler(stack)
+
+
+def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_path: Path,
+         capsys: pytest.CaptureFixture[str]) -> None:
     since: datetime = _sql(engines["orders"], "SELECT now()").scalar()
 
     def reconcile(*extra: str) -> tuple[int, dict]:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from reconciliation.checks import (Kind, OrderFacts, OrderRow, PaymentRow, Repair, SagaRow, SkuBalance, check_order,
-                                   check_sku)
+                                   check_sku, recheck_at)
 from reconciliation.report import Report, age_bucket, render_html
 from reconciliation.scan import merge
 
@@ -91,6 +91,16 @@ def test_parked_or_overdue_sagas_are_stuck() -> None:
         (Kind.STUCK_SAGA, None)]
     assert kinds(OrderFacts("o", saga=SagaRow("o", "RUNNING", OLD), **base)) == [(Kind.STUCK_SAGA, None)]
     assert kinds(OrderFacts("o", saga=SagaRow("o", "RUNNING", NOW - timedelta(seconds=5)), **base)) == []
+
+
+def test_an_order_whose_saga_is_still_running_is_not_judged_yet() -> None:
+    capturing = OrderFacts("o", order("CONFIRMED"), payment("AUTHORIZED"), "RESERVED", OLD,
+                           saga=SagaRow("o", "RUNNING", NOW - timedelta(seconds=2)))
+    assert kinds(capturing) == []
+    assert recheck_at(capturing, 300) == NOW - timedelta(seconds=2) + timedelta(seconds=300)
+    settled = OrderFacts("o", order("CONFIRMED"), payment("CAPTURED"), "COMMITTED", OLD, notes("OrderConfirmed"),
+                         SagaRow("o", "COMPLETED", OLD))
+    assert recheck_at(settled, 300) is None
 
 
 def test_sku_totals_must_match_the_reservations() -> None:

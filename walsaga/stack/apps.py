@@ -18,6 +18,7 @@ def process_names(cfg: StackConfig) -> list[str]:
     names += [f"{svc}-consumer" for svc in SERVICES]
     names += [f"processors-{i}" for i in range(cfg.faust_instances)]
     names += [f"views-{i}" for i in range(cfg.view_instances)]
+    names += ["reconciler-0"]
     return names
 
 
@@ -44,40 +45,38 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
 
 def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None,
                      wait: bool = True) -> None:
-    instances = instances if instances is not None else range(cfg.faust_instances)
-    for i in instances:
-        name = f"processors-{i}"
-        if procs.read_pid(cfg, name):
-            continue
-        datadir = cfg.data / "faust" / name
-        datadir.mkdir(parents=True, exist_ok=True)
-        env = {**_base_env(cfg), "WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"),
-               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.faust_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir),
-               "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout), **(extra_env or {})}
-        log = cfg.logs / f"{name}.log"
-        start_mark = log.stat().st_size if log.exists() else 0
-        procs.start(cfg, name, [sys.executable, "-m", "stream_processors.main", "worker", "--without-uvloop"],
-                    env, cwd=REPO)
-        if wait:
-            procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
+    for i in instances if instances is not None else range(cfg.faust_instances):
+        _start_worker(cfg, f"processors-{i}", "stream_processors.main", cfg.ports.faust_web(i),
+                      {"WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"), "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout),
+                       **(extra_env or {})}, wait)
 
 
 def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True) -> None:
     """The read-model workers (one consumer group; run up to one per partition)."""
     for i in instances if instances is not None else range(cfg.view_instances):
-        name = f"views-{i}"
-        if procs.read_pid(cfg, name):
-            continue
-        datadir = cfg.data / "faust" / name
-        datadir.mkdir(parents=True, exist_ok=True)
-        env = {**_base_env(cfg), "WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"),
-               "WALSAGA_FAUST_WEB_PORT": str(cfg.ports.views_web(i)), "WALSAGA_FAUST_DATA_DIR": str(datadir)}
-        log = cfg.logs / f"{name}.log"
-        start_mark = log.stat().st_size if log.exists() else 0
-        procs.start(cfg, name, [sys.executable, "-m", "stream_processors.views.main", "worker", "--without-uvloop"],
-                    env, cwd=REPO)
-        if wait:
-            procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
+        _start_worker(cfg, f"views-{i}", "stream_processors.views.main", cfg.ports.views_web(i),
+                      {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views")}, wait)
+
+
+def start_reconciler(cfg: StackConfig, wait: bool = True) -> None:
+    """The continuous reconciliation checks: reads every service database, keeps its state in the views database."""
+    env = {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), "WALSAGA_RECONCILE_GRACE_S": str(cfg.reconcile_grace),
+           **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db) for db in (*SERVICES, "saga")}}
+    _start_worker(cfg, "reconciler-0", "stream_processors.reconciler.main", cfg.ports.reconciler_web(0), env, wait)
+
+
+def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra: dict[str, str],
+                  wait: bool) -> None:
+    if procs.read_pid(cfg, name):
+        return
+    datadir = cfg.data / "faust" / name
+    datadir.mkdir(parents=True, exist_ok=True)
+    env = {**_base_env(cfg), "WALSAGA_FAUST_WEB_PORT": str(web_port), "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
+    log = cfg.logs / f"{name}.log"
+    start_mark = log.stat().st_size if log.exists() else 0
+    procs.start(cfg, name, [sys.executable, "-m", module, "worker", "--without-uvloop"], env, cwd=REPO)
+    if wait:
+        procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
 
 
 def _healthy(port: int) -> bool:

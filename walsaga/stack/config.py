@@ -59,6 +59,9 @@ class Ports:
     def views_web(self, instance: int) -> int:
         return self._p(18170 + instance)
 
+    def reconciler_web(self, instance: int) -> int:
+        return self._p(18180 + instance)
+
 
 @dataclass(frozen=True)
 class StackConfig:
@@ -68,6 +71,7 @@ class StackConfig:
     faust_instances: int = 1
     view_instances: int = 1
     step_timeout: float = 10.0
+    reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
     lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
@@ -81,6 +85,7 @@ class StackConfig:
             faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", "1")),
             view_instances=int(os.environ.get("WALSAGA_VIEW_INSTANCES", "1")),
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
+            reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
         )
 
     @property

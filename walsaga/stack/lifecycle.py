@@ -34,6 +34,7 @@ def up(cfg: StackConfig) -> None:
     apps.start_services(cfg)
     apps.start_processors(cfg)
     apps.start_views(cfg)
+    apps.start_reconciler(cfg)
     gateway.start(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
 
