@@ -112,7 +112,10 @@ def estimated_orders(orders: Engine, since: datetime | None) -> int:
     with orders.connect() as conn:
         if since:
             return int(conn.execute(text("SELECT count(*) FROM orders WHERE created_at >= :s"), {"s": since}).scalar())
-        return max(int(conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'orders'")).scalar() or 0), 0)
+        estimate = int(conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'orders'")).scalar() or -1)
+        if estimate < 100_000:  # never analyzed (-1) or small: counting is cheap
+            return int(conn.execute(text("SELECT count(*) FROM orders")).scalar())
+        return estimate
 
 
 Progress = Callable[[int, int], None]
