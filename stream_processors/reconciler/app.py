@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import faust
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 
 from reconciliation import checks, scan
 from reconciliation.repair import Repairer
@@ -61,6 +61,19 @@ class Checker:
     def __init__(self, settings: ReconcilerSettings, views: Engine, sources: scan.Sources) -> None:
         self.s, self.views, self.sources = settings, views, sources
         self.repairer = Repairer(settings.kafka_bootstrap, "continuous")
+
+    def schedule_overdue_sagas(self, limit: int = 500) -> int:
+        """Sagas unfinished past their SLA get a check even if no record about them arrives any more (a saga that
+        stopped moving produces no events)."""
+        with self.sources.saga.connect() as conn:
+            ids = [r.saga_id for r in conn.execute(text(
+                "SELECT saga_id FROM saga_instance WHERE status NOT IN ('COMPLETED', 'FAILED') "
+                "AND updated_at < now() - make_interval(secs => :sla) ORDER BY updated_at LIMIT :n"),
+                {"sla": self.s.saga_sla_s, "n": limit})]
+        with self.views.begin() as conn:
+            for saga_id in ids:
+                rstore.schedule(conn, saga_id, "order", 0)
+        return len(ids)
 
     def schedule(self, subject: str, subject_kind: str) -> None:
         with self.views.begin() as conn:
@@ -146,5 +159,12 @@ def create_app(settings: ReconcilerSettings) -> faust.App:
                 pass
         except Exception as exc:  # noqa: BLE001 - a database outage skips this sweep; the checks stay due
             log.warning("reconciler sweep skipped: %s: %s", type(exc).__name__, exc)
+
+    @app.timer(interval=max(settings.saga_sla_s / 10, 5.0))
+    async def overdue_sagas() -> None:
+        try:
+            await asyncio.to_thread(checker.schedule_overdue_sagas)
+        except Exception as exc:  # noqa: BLE001 - retried at the next tick
+            log.warning("reconciler: overdue-saga scan skipped: %s: %s", type(exc).__name__, exc)
 
     return app

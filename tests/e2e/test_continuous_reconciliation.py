@@ -93,3 +93,53 @@ def test_writes_through_the_services_are_not_reported_as_direct_writes(gateway: 
                                  "AND aggregateid = :o"), {"o": order_id}).scalar()
     assert rows == 0
     assert all(e["event_type"] != "DirectWrite" for e in gateway.timeline(order_id))
+
+
+def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gateway,
+                                                                engines: dict[str, Engine]) -> None:
+    """The kinds the two tests above do not make: an orphan payment (voided), a missing payment, a missing and an
+    extra notification (the missing one is sent again), and a saga stuck past its SLA (found by the overdue-saga
+    scan: a saga that stopped moving produces no records)."""
+    sku = f"cr-all-{uuid.uuid4().hex[:8]}"
+    gateway.set_stock(sku, 10)
+    unpaid, silent, noisy, stuck = (_settled(gateway, sku) for _ in range(4))
+    orphan = str(uuid.uuid4())
+    unpaid_row = _sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()
+    customer = _sql(engines["orders"], "SELECT customer_id FROM orders WHERE order_id = :o", o=noisy).scalar()
+    _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, version) "
+         "VALUES (:p, :o, 3.00, 'USD', 'AUTHORIZED', 1)", p=str(uuid.uuid4()), o=orphan)
+    _sql(engines["payments"], "DELETE FROM payments WHERE order_id = :o", o=unpaid)
+    _sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o", o=silent)
+    _sql(engines["notifications"], "INSERT INTO notifications (notification_id, order_id, customer_id, type, channel, "
+         "status, text) VALUES (:n, :o, :c, 'OrderCancelled', 'log', 'SENT', 'x')", n=str(uuid.uuid4()), o=noisy,
+         c=customer)
+    _sql(engines["saga"], "UPDATE saga_instance SET status = 'RUNNING', updated_at = now() - interval '1 hour' "
+         "WHERE saga_id = :o", o=stuck)
+    try:
+        def caught() -> None:
+            expected = {(orphan, "ORPHAN_PAYMENT"), (unpaid, "MISSING_PAYMENT"), (silent, "NOTIFICATION_MISSING"),
+                        (noisy, "NOTIFICATION_DOUBLED"), (stuck, "STUCK_SAGA")}
+            missing = {e for e in expected if _violation(engines, *e) is None}
+            assert not missing, f"not caught yet: {missing}"
+
+        eventually(caught, timeout=120, interval=1.0)
+
+        def repaired() -> None:
+            assert _sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=orphan).scalar() \
+                == "VOIDED"
+            assert _sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id = :o",
+                        o=silent).scalar() == 1
+            assert _violation(engines, silent, "NOTIFICATION_MISSING").status == "RESOLVED"
+
+        eventually(repaired, timeout=90, interval=0.5)
+        for subject, kind in ((unpaid, "MISSING_PAYMENT"), (noisy, "NOTIFICATION_DOUBLED"), (stuck, "STUCK_SAGA")):
+            row = _violation(engines, subject, kind)
+            assert row.status == "NEEDS_OPERATOR" and row.repair is None, row
+    finally:
+        _sql(engines["saga"], "UPDATE saga_instance SET status = 'COMPLETED' WHERE saga_id = :o", o=stuck)
+        _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, "
+             "provider_ref, version) VALUES (:p, :o, :a, :c, :s, :r, :v) ON CONFLICT DO NOTHING",
+             p=unpaid_row["payment_id"], o=unpaid, a=unpaid_row["amount"], c=unpaid_row["currency"],
+             s=unpaid_row["status"], r=unpaid_row["provider_ref"], v=unpaid_row["version"])
+        _sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o AND type = 'OrderCancelled'",
+             o=noisy)
