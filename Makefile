@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit faults bench
+.PHONY: install up down status demo wipe test unit faults bench bench-reconcile
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -34,3 +34,6 @@ faults: install  ## the fault suite alone, and (re)write docs/reliability/REPORT
 
 bench: install  ## open-loop saga benchmark on a stack of its own; writes docs/benchmarks/REPORT.md
 	@.venv/bin/python -m bench.run
+
+bench-reconcile: install  ## walsaga reconcile on 1M orders per database; writes docs/benchmarks/RECONCILE.md
+	@.venv/bin/python -m bench.reconcile_scale

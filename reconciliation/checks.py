@@ -136,14 +136,17 @@ def recheck_at(facts: OrderFacts, saga_sla_s: float) -> datetime | None:
 
 
 def _check_notifications(facts: OrderFacts, o: OrderRow, channels: list[str]) -> list[Divergence]:
+    """One notification per final state and channel. A customer-cancelled order that was refunded had been
+    confirmed first, so its OrderConfirmed notification is allowed too, but never re-sent: telling a customer an
+    order is confirmed after it was cancelled would be wrong."""
     out: list[Divergence] = []
     since = facts.last_change()
-    expected = set()
-    if o.status in FINAL_NOTIFICATION:
-        expected.add(FINAL_NOTIFICATION[o.status])
-    if o.status == "CANCELLED" and facts.payment is not None and facts.payment.status == "REFUNDED":
-        expected.add("OrderConfirmed")  # confirmed first, then cancelled and refunded
-    for ntype in sorted(expected):
+    required = {FINAL_NOTIFICATION[o.status]} if o.status in FINAL_NOTIFICATION else set()
+    allowed = set(required)
+    if o.status == "CANCELLED" and o.cancel_reason == "CUSTOMER_CANCELLED" and facts.payment is not None \
+            and facts.payment.status == "REFUNDED":
+        allowed.add("OrderConfirmed")
+    for ntype in sorted(required):
         for channel in channels:
             if facts.notifications[(ntype, channel)] == 0:
                 detail = "" if ntype == "OrderConfirmed" else (o.cancel_reason or "")
@@ -152,7 +155,7 @@ def _check_notifications(facts: OrderFacts, o: OrderRow, channels: list[str]) ->
                                       {"order_id": o.order_id, "customer_id": o.customer_id, "type": ntype,
                                        "channel": channel, "detail": detail}))
     for (ntype, channel), n in sorted(facts.notifications.items()):
-        if n > 1 or ntype not in expected:
+        if n > 1 or ntype not in allowed:
             out.append(Divergence(Kind.NOTIFICATION_DOUBLED, facts.order_id,
                                   f"{n} x {ntype} on {channel} for an order {o.status}", since))
     return out

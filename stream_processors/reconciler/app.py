@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -102,7 +103,7 @@ class Checker:
             facts = scan.facts_for(self.sources, subject)
             found = checks.check_order(facts, self.s.channels, now, self.s.saga_sla_s)
             again = checks.recheck_at(facts, self.s.saga_sla_s)
-            if again is not None:  # its saga is still at work: look again when its SLA is up
+            if again is not None and again > now:  # its saga is still at work: look again when its SLA is up
                 rstore.schedule_at(conn, subject, subject_kind, again)
         outcome = lifecycle.decide(found, rstore.known(conn, subject))
         rstore.save(conn, subject, outcome)
@@ -152,19 +153,20 @@ def create_app(settings: ReconcilerSettings) -> faust.App:
                 log.warning("direct write behind the API: %s %s", kind, subject)
             await retry_transient(lambda: asyncio.to_thread(checker.schedule, subject, kind))
 
+    overdue_every = min(max(settings.saga_sla_s / 10, 5.0), 30.0)
+    last_overdue_scan = [0.0]
+
     @app.timer(interval=1.0)
     async def sweep() -> None:
         try:
+            if time.monotonic() - last_overdue_scan[0] >= overdue_every:
+                last_overdue_scan[0] = time.monotonic()
+                found = await asyncio.to_thread(checker.schedule_overdue_sagas)
+                if found:
+                    log.info("reconciler: %d saga(s) unfinished past their SLA scheduled for a check", found)
             while await asyncio.to_thread(checker.run_due) > 0:
                 pass
         except Exception as exc:  # noqa: BLE001 - a database outage skips this sweep; the checks stay due
             log.warning("reconciler sweep skipped: %s: %s", type(exc).__name__, exc)
-
-    @app.timer(interval=max(settings.saga_sla_s / 10, 5.0))
-    async def overdue_sagas() -> None:
-        try:
-            await asyncio.to_thread(checker.schedule_overdue_sagas)
-        except Exception as exc:  # noqa: BLE001 - retried at the next tick
-            log.warning("reconciler: overdue-saga scan skipped: %s: %s", type(exc).__name__, exc)
 
     return app

@@ -22,6 +22,8 @@ from stream_processors.views.projection import TimelineEntry, project
 log = logging.getLogger(__name__)
 SOURCES = (topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLIES, topics.NOTIFICATIONS_EVENTS,
            topics.DIRECT_WRITES)
+# the saga orchestrator reads these too and dead-letters their poison records; one copy in the DLQ is enough
+DEAD_LETTERED_BY_ORCHESTRATOR = {topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLIES}
 
 
 @dataclass(frozen=True)
@@ -58,9 +60,9 @@ def create_app(settings: ViewSettings) -> faust.App:
             store.apply(conn, change)
         return None
 
-    def count_dead_letter() -> None:
+    def count(counter: str) -> None:
         with engine.begin() as conn:
-            store.count(conn, "dead_letters")
+            store.count(conn, counter)
 
     @app.agent(app.topic(*SOURCES, key_serializer="raw", value_serializer="raw"), name="order-view")
     async def fold(stream: faust.StreamT) -> None:
@@ -70,13 +72,17 @@ def create_app(settings: ViewSettings) -> faust.App:
             msg = RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers)
             kafka_at = datetime.fromtimestamp(m.timestamp, timezone.utc) if m.timestamp else None
             reason = await retry_transient(lambda: asyncio.to_thread(handle, msg, kafka_at))
-            if reason is not None:
+            if reason is not None and msg.topic in DEAD_LETTERED_BY_ORCHESTRATOR:
+                log.error("order-view: skipping %s[%d]@%d (%s); the orchestrator dead-letters it", msg.topic,
+                          msg.partition, msg.offset, reason)
+                await retry_transient(lambda: asyncio.to_thread(count, "poison_skipped"))
+            elif reason is not None:
                 log.error("order-view: dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
                 await app.producer.send_and_wait(
                     topics.DEAD_LETTERS, msg.key, msg.value, None, None,
                     dead_letter_headers(msg.headers, reason=reason, consumer=store.CONSUMER, topic=msg.topic,
                                         partition=msg.partition, offset=msg.offset))
-                await retry_transient(lambda: asyncio.to_thread(count_dead_letter))
+                await retry_transient(lambda: asyncio.to_thread(count, "dead_letters"))
 
     return app
 

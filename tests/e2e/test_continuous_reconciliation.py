@@ -122,7 +122,7 @@ def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gatewa
             missing = {e for e in expected if _violation(engines, *e) is None}
             assert not missing, f"not caught yet: {missing}"
 
-        eventually(caught, timeout=120, interval=1.0)
+        eventually(caught, timeout=150, interval=1.0)
 
         def repaired() -> None:
             assert _sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=orphan).scalar() \

@@ -133,3 +133,14 @@ def test_the_html_report_has_both_charts_and_the_samples() -> None:
     assert page.count("<svg") == 2 and "ORPHAN_PAYMENT" in page and "RefundPayment (sent)" in page
     assert report.to_json()["by_kind"]["ORPHAN_PAYMENT"] == 1 and report.to_json()["repairs_sent"] == {
         "RefundPayment": 1}
+
+
+def test_a_refund_by_reconciliation_never_triggers_an_order_confirmed_notification() -> None:
+    """A declined order whose payment was captured behind the API and then refunded by a repair was never
+    confirmed: nothing may tell the customer otherwise."""
+    repaired = OrderFacts("o", order("CANCELLED", "PAYMENT_DECLINED"), payment("REFUNDED"), "RELEASED", OLD,
+                          notes("OrderCancelled"), SagaRow("o", "FAILED", OLD))
+    assert kinds(repaired) == []
+    refunded_by_customer = OrderFacts("o", order("CANCELLED", "CUSTOMER_CANCELLED"), payment("REFUNDED"), "RETURNED",
+                                      OLD, notes("OrderCancelled"), SagaRow("o", "COMPLETED", OLD))
+    assert kinds(refunded_by_customer) == []  # its OrderConfirmed notification may exist, but is not re-sent

@@ -38,9 +38,13 @@ def start_services(cfg: StackConfig) -> None:
                            log=cfg.logs / f"{svc}-api-{i}.log")
 
 
-def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None) -> None:
-    env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), **(extra_env or {})}
-    procs.start(cfg, f"{svc}-consumer", [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
+def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None, instance: int = 0) -> str:
+    """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
+    name = f"{svc}-consumer" if instance == 0 else f"{svc}-consumer-{instance}"
+    env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
+           **(extra_env or {})}
+    procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
+    return name
 
 
 def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None,
