@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine, create_engine
 
+from bench import charts
 from bench.loadgen import run_step
 from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_bytes, wait_settled
 from walsaga.client import Gateway
@@ -49,7 +50,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
                  skus: list[str]) -> StepReport:
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
     step = asyncio.run(run_step(cfg.gateway_url, rate, seconds, skus))
-    rss = stack_rss_bytes([str(cfg.home), str(REPO / ".stack" / "lib"), "services.", "stream_processors.main"])
+    rss = stack_rss_bytes([str(cfg.home), str(REPO / ".stack" / "lib"), "services.", "stream_processors."])
     unfinished = wait_settled(engines["saga"], step.accepted, timeout=max(30.0, seconds * 2))
     saga_lat, completed_per_s = saga_latencies_ms(engines["orders"], engines["saga"], step.accepted)
     hops = cdc_hop_ms(cfg.kafka_bootstrap, engines["orders"], step.accepted)
@@ -102,7 +103,9 @@ def write_report(cfg: StackConfig, steps: list[StepReport], seconds: float) -> N
                      f"{s.unfinished_after_drain} | {s.saga_ms['p50']} | {s.saga_ms['p95']} | {s.saga_ms['p99']} | "
                      f"{s.saga_ms['max']} | {s.accept_ms['p99']} | {s.cdc_hop_ms['p50']} | {s.cdc_hop_ms['p99']} | "
                      f"{s.stack_rss_mib} |")
+    charts.render([asdict(s) for s in steps], OUT)
     lines += ["", "All latencies in ms. Regenerate: `make bench`.", ""]
+    lines += [f"![{title}]({name})" for name, title in charts.CHARTS.items()] + [""]
     (OUT / "REPORT.md").write_text("\n".join(lines))
 
 

@@ -1,0 +1,45 @@
+"""PNG charts of a benchmark run (matplotlib, headless): saga latency percentiles, throughput, CDC hop latency and
+stack memory, each against the offered rate. Written next to REPORT.md and linked from it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+
+CHARTS = {
+    "saga_latency.png": "Saga completion latency (ms)",
+    "throughput.png": "Completed sagas/s",
+    "cdc_hop.png": "CDC hop: commit to Kafka record (ms)",
+    "stack_rss.png": "Stack memory (RSS, MiB)",
+}
+
+
+def render(steps: list[dict[str, Any]], out: Path) -> list[Path]:
+    rates = [s["offered_per_s"] for s in steps]
+    series = {
+        "saga_latency.png": {p: [s["saga_ms"][p] for s in steps] for p in ("p50", "p95", "p99")},
+        "throughput.png": {"completed/s": [s["completed_per_s"] for s in steps], "offered/s": rates},
+        "cdc_hop.png": {p: [s["cdc_hop_ms"][p] for s in steps] for p in ("p50", "p99")},
+        "stack_rss.png": {"RSS MiB": [s["stack_rss_mib"] for s in steps]},
+    }
+    written = []
+    for name, lines in series.items():
+        fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+        for label, values in lines.items():
+            ax.plot(rates, values, marker="o", label=label, linestyle="--" if label == "offered/s" else "-")
+        if name in ("saga_latency.png", "cdc_hop.png"):
+            ax.set_yscale("log")  # a knee spans orders of magnitude
+        ax.set_xlabel("offered sagas/s (open loop)")
+        ax.set_title(CHARTS[name])
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        path = out / name
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
