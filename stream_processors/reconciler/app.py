@@ -19,14 +19,13 @@ from sqlalchemy import Engine, create_engine, text
 
 from reconciliation import checks, scan
 from reconciliation.repair import Repairer
-from schemas import codec
+from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
 from stream_processors.app import faust_app, retry_transient
 from stream_processors.reconciler import lifecycle
 from stream_processors.reconciler import store as rstore
 from stream_processors.views import store as vstore
-from stream_processors.views.app import SOURCES
 
 log = logging.getLogger(__name__)
 CONSUMER = "reconciler"
@@ -76,9 +75,11 @@ class Checker:
                 rstore.schedule(conn, saga_id, "order", 0)
         return len(ids)
 
-    def schedule(self, subject: str, subject_kind: str) -> None:
+    def schedule_all(self, subjects: dict[str, str]) -> None:
+        """One transaction for a batch of records: each subject's check moves to `grace` from now."""
         with self.views.begin() as conn:
-            rstore.schedule(conn, subject, subject_kind, self.s.grace_s)
+            for subject, subject_kind in subjects.items():
+                rstore.schedule(conn, subject, subject_kind, self.s.grace_s)
 
     def run_due(self, limit: int = 50) -> int:
         """One sweep: every due check in one views transaction; repairs are sent after it commits."""
@@ -121,6 +122,29 @@ class Checker:
         return outcome.repairs
 
 
+# An order's own events (its last one comes after the saga's last step but one), notifications and writes behind the
+# APIs: enough to check every order once it has settled, without a views write for every reply of every saga
+# (a saga still running at check time is looked at again when its SLA is up).
+WATCHED = (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES)
+
+
+def _subject(event: faust.EventT) -> tuple[str, str] | None:
+    m = event.message
+    headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+    try:
+        env = Envelope.from_headers(headers)
+        if env.event_type == "OrderCreated":
+            return None  # nothing to check before the saga has run
+        found = subject_of(env, m.value)
+    except (ValueError, codec.UnknownSchema) as exc:
+        log.warning("reconciler: skipping %s[%d]@%d (%s); its consumers dead-letter it", m.topic, m.partition,
+                    m.offset, exc)
+        return None
+    if env.event_type == "DirectWrite":
+        log.warning("direct write behind the API: %s %s", found[1], found[0])
+    return found
+
+
 def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
     """(subject, kind): the order a record is about, or the SKU of a direct write to the stock table."""
     if env.event_type == "DirectWrite":
@@ -137,21 +161,16 @@ def create_app(settings: ReconcilerSettings) -> faust.App:
                               for db, url in settings.source_db_urls.items()})
     checker = Checker(settings, views, sources)
 
-    @app.agent(app.topic(*SOURCES, key_serializer="raw", value_serializer="raw"), name="reconciler")
+    @app.agent(app.topic(*WATCHED, key_serializer="raw", value_serializer="raw"), name="reconciler")
     async def watch(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            m = event.message
-            headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
-            try:
-                env = Envelope.from_headers(headers)
-                subject, kind = subject_of(env, m.value)
-            except (ValueError, codec.UnknownSchema) as exc:
-                log.warning("reconciler: skipping %s[%d]@%d (%s); its consumers dead-letter it", m.topic,
-                            m.partition, m.offset, exc)
-                continue
-            if env.event_type == "DirectWrite":
-                log.warning("direct write behind the API: %s %s", kind, subject)
-            await retry_transient(lambda: asyncio.to_thread(checker.schedule, subject, kind))
+        async for events in stream.take_events(500, within=0.2):
+            subjects: dict[str, str] = {}
+            for event in events:
+                found = _subject(event)
+                if found is not None:
+                    subjects[found[0]] = found[1]
+            if subjects:
+                await retry_transient(lambda: asyncio.to_thread(checker.schedule_all, subjects))
 
     overdue_every = min(max(settings.saga_sla_s / 10, 5.0), 30.0)
     last_overdue_scan = [0.0]
