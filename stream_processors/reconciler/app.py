@@ -1,8 +1,8 @@
 """The continuous reconciliation checks: a Faust app of its own (consumer group walsaga-reconciler, own process).
 
-Every change on the streams (business events, replies, and DirectWrite events that triggers publish when someone
-writes to a service database behind its API) schedules a check of its order (or SKU) for when things have been quiet
-for the grace period. The check reads the service databases (the sources of truth) and applies the same rules as
+Every order event, notification, and DirectWrite event (published by triggers when someone writes to a service
+database behind its API) schedules a check of its order (or SKU) for when things have been quiet for the grace
+period. The check reads the service databases (the sources of truth) and applies the same rules as
 `walsaga reconcile` (reconciliation/checks.py); each violation is counted, logged, stored, and repaired where the
 repair is safe (a command to the owning participant), else left for an operator."""
 from __future__ import annotations
