@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -48,26 +48,23 @@ class CommandConsumer:
     kafka_config: dict[str, Any]
     _running: bool = True
     _unflushed_retries: int = 0
+    _lost: bool = False
     _producer: Producer | None = field(default=None, repr=False)
 
     def run(self) -> None:
-        consumer = Consumer({
-            **self.kafka_config,
-            "group.id": f"walsaga-{self.name}",
-            "enable.auto.commit": True,
-            "auto.commit.interval.ms": 500,
-            # offsets are stored by hand after the database commit, never before
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "partition.assignment.strategy": "cooperative-sticky",
-        })
         self._producer = Producer({**self.kafka_config, "enable.idempotence": True, "linger.ms": 1})
         signal.signal(signal.SIGTERM, lambda *_: self.stop())
         signal.signal(signal.SIGINT, lambda *_: self.stop())
-        consumer.subscribe([self.topic])
-        log.info("consumer %s subscribed to %s", self.name, self.topic)
+        consumer = self._subscribe()
         try:
             while self._running:
+                if self._lost:
+                    # seen once after a broker restart: the group session timed out, the assignment was lost, and
+                    # the consumer never got partitions again; a fresh consumer rejoins from the committed offsets
+                    # (what was applied but not committed is redelivered and dropped by the inbox)
+                    self._lost = False
+                    _close_quietly(consumer, self.name)
+                    consumer = self._subscribe()
                 msg = consumer.poll(0.2)
                 if msg is None:
                     continue
@@ -79,8 +76,28 @@ class CommandConsumer:
                     crash_point(f"{self.name}-consumer:after-commit")
                     consumer.store_offsets(msg)
         finally:
-            consumer.close()  # commits the stored offsets
+            _close_quietly(consumer, self.name)  # commits the stored offsets
             self._producer.flush(10)
+
+    def _subscribe(self) -> Consumer:
+        consumer = Consumer({
+            **self.kafka_config,
+            "group.id": f"walsaga-{self.name}",
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 500,
+            # offsets are stored by hand after the database commit, never before
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",
+        })
+        consumer.subscribe([self.topic], on_lost=self._on_lost)
+        log.info("consumer %s subscribed to %s", self.name, self.topic)
+        return consumer
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[Any]) -> None:
+        log.warning("consumer %s: assignment lost (%d partitions; group session timed out); starting over",
+                    self.name, len(partitions))
+        self._lost = True
 
     def stop(self) -> None:
         self._running = False
@@ -155,6 +172,13 @@ class CommandConsumer:
         with self.engine.begin() as conn:
             counter_add(conn, self.counters, self.name, counter)
         return True
+
+
+def _close_quietly(consumer: Consumer, name: str) -> None:
+    try:
+        consumer.close()
+    except KafkaException as exc:  # offsets of partitions it no longer owns cannot be committed: redelivered later
+        log.warning("consumer %s: close: %s", name, exc)
 
 
 def _is_transient(exc: DBAPIError) -> bool:
