@@ -8,9 +8,8 @@ import uuid
 from confluent_kafka import Producer
 
 from reconciliation.checks import Divergence, Repair
-from schemas import codec
-from schemas.headers import Envelope
-from schemas.topics import COMMAND_TOPIC
+from stream_processors.commands import to_record
+from stream_processors.saga.model import Command
 
 PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments",
                Repair.RELEASE_STOCK: "inventory", Repair.SEND_NOTIFICATION: "notifications"}
@@ -26,10 +25,9 @@ class Repairer:
         # a fresh id per run: the participant's own state (not its inbox) decides whether there is still work
         command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"repair:{self.run_id}:{d.subject}:{d.repair.value}:"
                                                         f"{d.repair_record.get('channel', '')}"))
-        value, version = codec.encode(d.repair.value, d.repair_record)
-        env = Envelope(command_id, d.repair.value, version, d.subject, f"reconcile:{self.run_id}", self.run_id)
-        self.producer.produce(COMMAND_TOPIC[PARTICIPANT[d.repair]], key=d.subject.encode(), value=value,
-                              headers=env.to_headers())
+        rec = to_record(Command(command_id, PARTICIPANT[d.repair], d.repair.value, d.repair_record), d.subject,
+                        f"reconcile:{self.run_id}", self.run_id)
+        self.producer.produce(rec.topic, key=rec.key, value=rec.value, headers=rec.headers)
         self.producer.poll(0)
 
     def flush(self) -> None:

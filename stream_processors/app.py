@@ -80,7 +80,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     @app.agent(saga_sources, name="saga-orchestrator")
     async def drive_sagas(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            msg = _raw(event)
+            msg = raw_message(event)
             outcome = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle, msg))
             crash_point("processors:after-commit")
             if isinstance(outcome, str):
@@ -105,7 +105,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     @app.agent(order_events, name="notification-fanout")
     async def fan_out(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            msg = _raw(event)
+            msg = raw_message(event)
             try:
                 env = Envelope.from_headers(msg.headers)
                 if env.event_type not in FINAL_STATES:
@@ -153,7 +153,7 @@ async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:
             delay = min(delay * 2, 5.0)
 
 
-def _raw(event: faust.EventT) -> RawMessage:
+def raw_message(event: faust.EventT) -> RawMessage:
     m = event.message
     headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
     return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers)

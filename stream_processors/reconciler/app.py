@@ -22,7 +22,7 @@ from reconciliation.repair import Repairer
 from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
-from stream_processors.app import faust_app, retry_transient
+from stream_processors.app import faust_app, raw_message, retry_transient
 from stream_processors.reconciler import lifecycle
 from stream_processors.reconciler import store as rstore
 from stream_processors.views import store as vstore
@@ -129,10 +129,9 @@ WATCHED = (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRIT
 
 
 def _subject(event: faust.EventT) -> tuple[str, str] | None:
-    m = event.message
-    headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
+    m = raw_message(event)
     try:
-        env = Envelope.from_headers(headers)
+        env = Envelope.from_headers(m.headers)
         if env.event_type == "OrderCreated":
             return None  # nothing to check before the saga has run
         found = subject_of(env, m.value)

@@ -2,7 +2,7 @@
 the violations found (with their repair state)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, Table, Text, delete, func, select
@@ -33,12 +33,10 @@ violations = Table(
 
 def schedule(conn: Connection, subject: str, subject_kind: str, due_in: float) -> None:
     """Check `subject` `due_in` seconds from now; a later change pushes the check back (it waits for quiet)."""
-    due = func.now() + timedelta(seconds=due_in)
-    stmt = pg_insert(pending).values(subject=subject, subject_kind=subject_kind, due_at=due)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["subject"], set_={"due_at": stmt.excluded.due_at}))
+    schedule_at(conn, subject, subject_kind, func.now() + timedelta(seconds=due_in))
 
 
-def schedule_at(conn: Connection, subject: str, subject_kind: str, at: datetime) -> None:
+def schedule_at(conn: Connection, subject: str, subject_kind: str, at: Any) -> None:  # a datetime or SQL expression
     stmt = pg_insert(pending).values(subject=subject, subject_kind=subject_kind, due_at=at)
     conn.execute(stmt.on_conflict_do_update(index_elements=["subject"], set_={"due_at": stmt.excluded.due_at}))
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine
 from schemas import codec, topics
 from schemas.headers import CREATED_AT, Envelope
 from services.common.dead_letters import dead_letter_headers
-from stream_processors.app import faust_app, retry_transient
+from stream_processors.app import faust_app, raw_message, retry_transient
 from stream_processors.saga.orchestrator import RawMessage
 from stream_processors.views import store
 from stream_processors.views.projection import TimelineEntry, project
@@ -77,7 +77,7 @@ def create_app(settings: ViewSettings) -> faust.App:
         # batches: one views transaction per batch instead of per record (the projection is CPU-light; the commit
         # and the round trips are what cost), acknowledged only after the batch committed
         async for events in stream.take_events(BATCH, within=BATCH_WAIT_S):
-            batch = [(_raw(e), _kafka_time(e)) for e in events]
+            batch = [(raw_message(e), _kafka_time(e)) for e in events]
             poison = await retry_transient(lambda: asyncio.to_thread(apply_batch, batch))
             for msg, reason in poison:
                 await _poison(msg, reason)
@@ -96,12 +96,6 @@ def create_app(settings: ViewSettings) -> faust.App:
         await retry_transient(lambda: asyncio.to_thread(count, "dead_letters"))
 
     return app
-
-
-def _raw(event: faust.EventT) -> RawMessage:
-    m = event.message
-    headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
-    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers)
 
 
 def _kafka_time(event: faust.EventT) -> datetime | None:

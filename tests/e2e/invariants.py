@@ -1,8 +1,10 @@
 """Cross-service checks after a batch of orders has settled: final states, payments, stock, notifications."""
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -50,3 +52,18 @@ def saga_statuses(saga_engine: Engine, order_ids: list[str]) -> dict[str, str]:
         rows = conn.execute(text("SELECT saga_id, status FROM saga_instance WHERE saga_id = ANY(:ids)"),
                             {"ids": order_ids}).all()
     return {r.saga_id: r.status for r in rows}
+
+
+def sql(engine: Engine, statement: str, **params: Any) -> Any:
+    """One statement in its own transaction: how the tests write behind the services' backs."""
+    with engine.begin() as conn:
+        return conn.execute(text(statement), params)
+
+
+def settled_order(gw: Gateway, sku: str, pm: str = "pm_card_visa", unit_price: str = "7.00") -> str:
+    """Places a one-unit order and waits until it is CONFIRMED or CANCELLED; returns its id."""
+    resp = gw.place_order(f"cust-{uuid.uuid4().hex[:6]}", [{"sku": sku, "quantity": 1, "unit_price": unit_price}], pm)
+    assert resp.status_code == 202, resp.text
+    order_id = resp.json()["order_id"]
+    gw.wait_final(order_id)
+    return order_id

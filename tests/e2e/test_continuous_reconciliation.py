@@ -9,32 +9,19 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.e2e.invariants import settled_order, sql
 from tests.support import eventually
 from walsaga.client import Gateway
 
 pytestmark = pytest.mark.stack
 
 
-def _sql(engine: Engine, sql: str, **params: Any) -> Any:
-    with engine.begin() as conn:
-        return conn.execute(text(sql), params)
-
-
-def _settled(gateway: Gateway, sku: str, pm: str = "pm_card_visa") -> str:
-    resp = gateway.place_order(f"cust-{uuid.uuid4().hex[:6]}", [{"sku": sku, "quantity": 1, "unit_price": "6.00"}],
-                               pm)
-    assert resp.status_code == 202, resp.text
-    order_id = resp.json()["order_id"]
-    gateway.wait_final(order_id)
-    return order_id
-
-
 def _violation(engines: dict[str, Engine], subject: str, kind: str) -> Any:
-    return _sql(engines["views"], "SELECT * FROM violation WHERE subject = :s AND kind = :k", s=subject, k=kind).first()
+    return sql(engines["views"], "SELECT * FROM violation WHERE subject = :s AND kind = :k", s=subject, k=kind).first()
 
 
 def _counter(engines: dict[str, Engine], name: str) -> int:
-    return _sql(engines["views"], "SELECT coalesce(sum(value), 0) FROM delivery_counter WHERE consumer = 'reconciler' "
+    return sql(engines["views"], "SELECT coalesce(sum(value), 0) FROM delivery_counter WHERE consumer = 'reconciler' "
                 "AND counter = :c", c=name).scalar_one()
 
 
@@ -42,12 +29,12 @@ def test_a_capture_written_behind_the_api_on_a_cancelled_order_is_found_and_refu
         gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"cr-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 5)
-    order_id = _settled(gateway, sku, "pm_card_chargeDeclined")
+    order_id = settled_order(gateway, sku, "pm_card_chargeDeclined", "6.00")
     before = _counter(engines, "violations")
-    _sql(engines["payments"], "UPDATE payments SET status = 'CAPTURED' WHERE order_id = :o", o=order_id)
+    sql(engines["payments"], "UPDATE payments SET status = 'CAPTURED' WHERE order_id = :o", o=order_id)
 
     def refunded() -> None:
-        status = _sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=order_id).scalar()
+        status = sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=order_id).scalar()
         assert status == "REFUNDED"
         row = _violation(engines, order_id, "CHARGE_ON_CANCELLED")
         assert row is not None and row.status == "RESOLVED" and row.repairs_sent >= 1, row
@@ -62,9 +49,9 @@ def test_a_divergence_without_a_safe_repair_waits_for_an_operator_until_it_is_fi
         gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"cr-op-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 5)
-    order_id = _settled(gateway, sku)
-    _sql(engines["payments"], "UPDATE payments SET amount = amount + 2 WHERE order_id = :o", o=order_id)
-    _sql(engines["inventory"], "UPDATE stock SET reserved = reserved + 1 WHERE sku = :s", s=sku)
+    order_id = settled_order(gateway, sku, unit_price="6.00")
+    sql(engines["payments"], "UPDATE payments SET amount = amount + 2 WHERE order_id = :o", o=order_id)
+    sql(engines["inventory"], "UPDATE stock SET reserved = reserved + 1 WHERE sku = :s", s=sku)
 
     def flagged() -> None:
         mismatch, drift = _violation(engines, order_id, "AMOUNT_MISMATCH"), _violation(engines, sku, "STOCK_DRIFT")
@@ -73,8 +60,8 @@ def test_a_divergence_without_a_safe_repair_waits_for_an_operator_until_it_is_fi
 
     eventually(flagged, timeout=90, interval=0.5)
     # the operator fixes it (by hand, behind the API again): the checks see it and resolve the violations
-    _sql(engines["payments"], "UPDATE payments SET amount = amount - 2 WHERE order_id = :o", o=order_id)
-    _sql(engines["inventory"], "UPDATE stock SET reserved = reserved - 1 WHERE sku = :s", s=sku)
+    sql(engines["payments"], "UPDATE payments SET amount = amount - 2 WHERE order_id = :o", o=order_id)
+    sql(engines["inventory"], "UPDATE stock SET reserved = reserved - 1 WHERE sku = :s", s=sku)
 
     def resolved() -> None:
         assert _violation(engines, order_id, "AMOUNT_MISMATCH").status == "RESOLVED"
@@ -87,7 +74,7 @@ def test_writes_through_the_services_are_not_reported_as_direct_writes(gateway: 
                                                                       engines: dict[str, Engine]) -> None:
     sku = f"cr-ok-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 5)
-    order_id = _settled(gateway, sku)
+    order_id = settled_order(gateway, sku, unit_price="6.00")
     with engines["payments"].connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM outbox WHERE aggregatetype = 'direct-writes' "
                                  "AND aggregateid = :o"), {"o": order_id}).scalar()
@@ -102,18 +89,18 @@ def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gatewa
     scan: a saga that stopped moving produces no records)."""
     sku = f"cr-all-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 10)
-    unpaid, silent, noisy, stuck = (_settled(gateway, sku) for _ in range(4))
+    unpaid, silent, noisy, stuck = (settled_order(gateway, sku, unit_price="6.00") for _ in range(4))
     orphan = str(uuid.uuid4())
-    unpaid_row = _sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()
-    customer = _sql(engines["orders"], "SELECT customer_id FROM orders WHERE order_id = :o", o=noisy).scalar()
-    _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, version) "
+    unpaid_row = sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()
+    customer = sql(engines["orders"], "SELECT customer_id FROM orders WHERE order_id = :o", o=noisy).scalar()
+    sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, version) "
          "VALUES (:p, :o, 3.00, 'USD', 'AUTHORIZED', 1)", p=str(uuid.uuid4()), o=orphan)
-    _sql(engines["payments"], "DELETE FROM payments WHERE order_id = :o", o=unpaid)
-    _sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o", o=silent)
-    _sql(engines["notifications"], "INSERT INTO notifications (notification_id, order_id, customer_id, type, channel, "
+    sql(engines["payments"], "DELETE FROM payments WHERE order_id = :o", o=unpaid)
+    sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o", o=silent)
+    sql(engines["notifications"], "INSERT INTO notifications (notification_id, order_id, customer_id, type, channel, "
          "status, text) VALUES (:n, :o, :c, 'OrderCancelled', 'log', 'SENT', 'x')", n=str(uuid.uuid4()), o=noisy,
          c=customer)
-    _sql(engines["saga"], "UPDATE saga_instance SET status = 'RUNNING', updated_at = now() - interval '1 hour' "
+    sql(engines["saga"], "UPDATE saga_instance SET status = 'RUNNING', updated_at = now() - interval '1 hour' "
          "WHERE saga_id = :o", o=stuck)
     try:
         def caught() -> None:
@@ -125,9 +112,9 @@ def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gatewa
         eventually(caught, timeout=150, interval=1.0)
 
         def repaired() -> None:
-            assert _sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=orphan).scalar() \
+            assert sql(engines["payments"], "SELECT status FROM payments WHERE order_id = :o", o=orphan).scalar() \
                 == "VOIDED"
-            assert _sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id = :o",
+            assert sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id = :o",
                         o=silent).scalar() == 1
             assert _violation(engines, silent, "NOTIFICATION_MISSING").status == "RESOLVED"
 
@@ -136,10 +123,10 @@ def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gatewa
             row = _violation(engines, subject, kind)
             assert row.status == "NEEDS_OPERATOR" and row.repair is None, row
     finally:
-        _sql(engines["saga"], "UPDATE saga_instance SET status = 'COMPLETED' WHERE saga_id = :o", o=stuck)
-        _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, "
+        sql(engines["saga"], "UPDATE saga_instance SET status = 'COMPLETED' WHERE saga_id = :o", o=stuck)
+        sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, "
              "provider_ref, version) VALUES (:p, :o, :a, :c, :s, :r, :v) ON CONFLICT DO NOTHING",
              p=unpaid_row["payment_id"], o=unpaid, a=unpaid_row["amount"], c=unpaid_row["currency"],
              s=unpaid_row["status"], r=unpaid_row["provider_ref"], v=unpaid_row["version"])
-        _sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o AND type = 'OrderCancelled'",
+        sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o AND type = 'OrderCancelled'",
              o=noisy)

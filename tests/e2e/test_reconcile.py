@@ -6,12 +6,12 @@ import json
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from tests.conftest import TEST_PORT_OFFSET
+from tests.e2e.invariants import settled_order, sql
 from tests.support import eventually
 from walsaga.cli import main as walsaga_cli
 from walsaga.client import Gateway
@@ -19,20 +19,6 @@ from walsaga.stack import apps, procs
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
-
-
-def _sql(engine: Engine, sql: str, **params: Any) -> Any:
-    with engine.begin() as conn:
-        return conn.execute(text(sql), params)
-
-
-def _settled(gateway: Gateway, sku: str, pm: str = "pm_card_visa") -> str:
-    resp = gateway.place_order(f"cust-{uuid.uuid4().hex[:6]}", [{"sku": sku, "quantity": 1, "unit_price": "7.00"}],
-                               pm)
-    assert resp.status_code == 202, resp.text
-    order_id = resp.json()["order_id"]
-    gateway.wait_final(order_id)
-    return order_id
 
 
 def _subjects(report: dict, kind: str) -> set[str]:
@@ -54,7 +40,7 @@ def test_reconcile_finds_every_injected_divergence_and_repairs_the_safe_ones(
 
 def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_path: Path,
          capsys: pytest.CaptureFixture[str]) -> None:
-    since: datetime = _sql(engines["orders"], "SELECT now()").scalar()
+    since: datetime = sql(engines["orders"], "SELECT now()").scalar()
 
     def reconcile(*extra: str) -> tuple[int, dict]:
         rc = walsaga_cli(["reconcile", "--out", str(tmp_path), "--since", since.isoformat(), "--grace", "0",
@@ -63,25 +49,25 @@ def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_p
 
     sku = f"rec-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 20)
-    amount, cancelled, unpaid, silent = (_settled(gateway, sku) for _ in range(4))
-    declined = _settled(gateway, sku, "pm_card_chargeDeclined")
+    amount, cancelled, unpaid, silent = (settled_order(gateway, sku) for _ in range(4))
+    declined = settled_order(gateway, sku, "pm_card_chargeDeclined")
 
     rc, clean = reconcile()
     assert rc == 0 and clean["divergences"] == 0 and clean["orders_scanned"] >= 5, clean
     assert "reconcile: comparing about" in capsys.readouterr().err  # progress on the terminal
 
     orphan = str(uuid.uuid4())
-    unpaid_row = _sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()
-    _sql(engines["payments"], "UPDATE payments SET amount = amount + 1 WHERE order_id = :o", o=amount)
-    _sql(engines["orders"], "UPDATE orders SET status = 'CANCELLED', cancel_reason = 'TIMEOUT' WHERE order_id = :o",
+    unpaid_row = sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()
+    sql(engines["payments"], "UPDATE payments SET amount = amount + 1 WHERE order_id = :o", o=amount)
+    sql(engines["orders"], "UPDATE orders SET status = 'CANCELLED', cancel_reason = 'TIMEOUT' WHERE order_id = :o",
          o=cancelled)
-    _sql(engines["payments"], "DELETE FROM payments WHERE order_id = :o", o=unpaid)
-    _sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o", o=silent)
-    _sql(engines["saga"], "UPDATE saga_instance SET status = 'RUNNING', updated_at = now() - interval '1 hour' "
+    sql(engines["payments"], "DELETE FROM payments WHERE order_id = :o", o=unpaid)
+    sql(engines["notifications"], "DELETE FROM notifications WHERE order_id = :o", o=silent)
+    sql(engines["saga"], "UPDATE saga_instance SET status = 'RUNNING', updated_at = now() - interval '1 hour' "
          "WHERE saga_id = :o", o=declined)
-    _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, version) "
+    sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, version) "
          "VALUES (:p, :o, 3.00, 'EUR', 'AUTHORIZED', 1)", p=str(uuid.uuid4()), o=orphan)
-    _sql(engines["inventory"], "UPDATE stock SET reserved = reserved + 3 WHERE sku = :s", s=sku)
+    sql(engines["inventory"], "UPDATE stock SET reserved = reserved + 3 WHERE sku = :s", s=sku)
     try:
         rc, found = reconcile()
         assert rc == 1
@@ -101,11 +87,11 @@ def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_p
         assert repaired["repairs_sent"] == {"RefundPayment": 1, "VoidPayment": 1, "SendNotification": 2}
 
         def applied() -> None:
-            status = {r.order_id: r.status for r in _sql(
+            status = {r.order_id: r.status for r in sql(
                 engines["payments"], "SELECT order_id, status FROM payments WHERE order_id IN (:a, :b)",
                 a=cancelled, b=orphan)}
             assert status == {cancelled: "REFUNDED", orphan: "VOIDED"}
-            sent = _sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id IN (:a, :b) "
+            sent = sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id IN (:a, :b) "
                         "AND type = 'OrderCancelled' OR order_id = :b AND type = 'OrderConfirmed'",
                         a=cancelled, b=silent).scalar()
             assert sent == 2
@@ -118,10 +104,10 @@ def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_p
         (orphan_sample,) = after["samples"]["ORPHAN_PAYMENT"]
         assert "VOIDED" in orphan_sample["detail"] and orphan_sample["repair"] is None
     finally:
-        _sql(engines["inventory"], "UPDATE stock SET reserved = reserved - 3 WHERE sku = :s", s=sku)
-        _sql(engines["saga"], "UPDATE saga_instance SET status = 'FAILED' WHERE saga_id = :o", o=declined)
-        _sql(engines["payments"], "UPDATE payments SET amount = amount - 1 WHERE order_id = :o", o=amount)
-        _sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, provider_ref, "
+        sql(engines["inventory"], "UPDATE stock SET reserved = reserved - 3 WHERE sku = :s", s=sku)
+        sql(engines["saga"], "UPDATE saga_instance SET status = 'FAILED' WHERE saga_id = :o", o=declined)
+        sql(engines["payments"], "UPDATE payments SET amount = amount - 1 WHERE order_id = :o", o=amount)
+        sql(engines["payments"], "INSERT INTO payments (payment_id, order_id, amount, currency, status, provider_ref, "
              "version) VALUES (:p, :o, :a, :c, :s, :r, :v) ON CONFLICT DO NOTHING", p=unpaid_row["payment_id"],
              o=unpaid, a=unpaid_row["amount"], c=unpaid_row["currency"], s=unpaid_row["status"],
              r=unpaid_row["provider_ref"], v=unpaid_row["version"])
