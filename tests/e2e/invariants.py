@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from tests.support import eventually
 from walsaga.client import Gateway
 
 
@@ -60,10 +61,21 @@ def sql(engine: Engine, statement: str, **params: Any) -> Any:
         return conn.execute(text(statement), params)
 
 
-def settled_order(gw: Gateway, sku: str, pm: str = "pm_card_visa", unit_price: str = "7.00") -> str:
-    """Places a one-unit order and waits until it is CONFIRMED or CANCELLED; returns its id."""
+def settled_order(gw: Gateway, engines: dict[str, Engine], sku: str, pm: str = "pm_card_visa",
+                  unit_price: str = "7.00") -> str:
+    """Places a one-unit order and waits until nothing about it still moves: the order is CONFIRMED or CANCELLED, its
+    saga has finished and its notification is written (a test that then writes behind the services' backs must not
+    race the saga's last step). Returns its id."""
     resp = gw.place_order(f"cust-{uuid.uuid4().hex[:6]}", [{"sku": sku, "quantity": 1, "unit_price": unit_price}], pm)
     assert resp.status_code == 202, resp.text
     order_id = resp.json()["order_id"]
     gw.wait_final(order_id)
+
+    def quiet() -> None:
+        saga = saga_statuses(engines["saga"], [order_id]).get(order_id)
+        assert saga in ("COMPLETED", "FAILED"), f"saga of {order_id} is {saga}"
+        notes = sql(engines["notifications"], "SELECT count(*) FROM notifications WHERE order_id = :o", o=order_id)
+        assert notes.scalar() >= 1, f"no notification for {order_id} yet"
+
+    eventually(quiet, timeout=30, interval=0.2)
     return order_id

@@ -49,8 +49,8 @@ def _run(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], tmp_p
 
     sku = f"rec-{uuid.uuid4().hex[:8]}"
     gateway.set_stock(sku, 20)
-    amount, cancelled, unpaid, silent = (settled_order(gateway, sku) for _ in range(4))
-    declined = settled_order(gateway, sku, "pm_card_chargeDeclined")
+    amount, cancelled, unpaid, silent = (settled_order(gateway, engines, sku) for _ in range(4))
+    declined = settled_order(gateway, engines, sku, "pm_card_chargeDeclined")
 
     rc, clean = reconcile()
     assert rc == 0 and clean["divergences"] == 0 and clean["orders_scanned"] >= 5, clean
