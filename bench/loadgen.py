@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 
 
@@ -52,5 +53,43 @@ async def run_step(base_url: str, rate: float, duration: float, skus: list[str])
                     "payment_method": "pm_card_visa" if i % 10 else "pm_card_chargeDeclined",
                     "items": [{"sku": skus[i % len(skus)], "quantity": 1, "unit_price": "9.99"}]}
             tasks.append(asyncio.create_task(_one(client, scheduled, body, result)))
+        await asyncio.gather(*tasks)
+    return result
+
+
+@dataclass
+class ReadResult:
+    latencies_ms: list[float] = field(default_factory=list)  # from each read's scheduled instant
+    send_lag_ms: list[float] = field(default_factory=list)   # how late the client sent vs. its schedule
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+async def run_reads(base_url: str, rate: float, duration: float, order_ids: list[str]) -> ReadResult:
+    """Open-loop GET /orders/{id} at a fixed rate over the given orders (the read side's p99 under write load).
+    aiohttp, not httpx: with thousands of writers slowing the box, httpx's pool spends its time scanning queued
+    requests and the client, not the server, would set the latency."""
+    result = ReadResult()
+
+    async def one(session: aiohttp.ClientSession, scheduled: float, order_id: str) -> None:
+        result.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
+        try:
+            async with session.get(f"{base_url}/orders/{order_id}") as resp:
+                await resp.read()
+                key = str(resp.status)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            key = type(exc).__name__
+        result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+        result.statuses[key] = result.statuses.get(key, 0) + 1
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        start = time.perf_counter() + 0.05
+        tasks = []
+        for i in range(max(1, int(rate * duration))):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(session, scheduled, order_ids[i % len(order_ids)])))
         await asyncio.gather(*tasks)
     return result

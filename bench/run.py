@@ -1,26 +1,26 @@
-"""`make bench`: starts a stack of its own, steps an open-loop order load up through fixed arrival rates, and writes
-docs/benchmarks/REPORT.md and results.json. `--smoke` runs one tiny step (CI runs it so the harness never rots)."""
+"""`make bench`: starts a stack of its own and runs, in one go, the dual-write baseline, the open-loop saga steps
+and the 10,000-concurrent-clients run; writes docs/benchmarks/ (bench/report.py). `--smoke` runs every part tiny."""
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 
-from bench import charts
+from bench import dual_write, report
+from bench.concurrency import client_priority, run_concurrency
+from bench.dual_write import WriterReport
 from bench.loadgen import run_step
 from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_bytes, wait_settled
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle
-from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, REPO, Ports, StackConfig, db_url
+from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
 RATES = [10, 20, 30, 40]
@@ -76,55 +76,79 @@ def run(cfg: StackConfig, rates: list[float], seconds: float) -> list[StepReport
             engine.dispose()
 
 
-def write_report(cfg: StackConfig, steps: list[StepReport], seconds: float) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)}"
-                   f" GiB, {platform.machine()}, Python {platform.python_version()}",
-        "versions": f"Kafka {KAFKA_VERSION}, Debezium {DEBEZIUM_VERSION}, PostgreSQL 15",
-        "settings": f"synchronous_commit on; poll.interval.ms 5; 4 partitions per topic; {cfg.api_instances} API "
-                    f"instances per service; {cfg.faust_instances} Faust worker; one command consumer per service",
-    }
-    (OUT / "results.json").write_text(json.dumps({"meta": meta, "steps": [asdict(s) for s in steps]}, indent=2) + "\n")
-    lines = [
-        "# walsaga benchmarks", "",
-        f"Generated {meta['generated']} by `make bench` on {meta['machine']}; {meta['versions']}; {meta['settings']}.",
-        "",
-        f"Open-loop load (requests leave on schedule; latency counted from the schedule), each rate for "
-        f"{seconds:g} s; 90 % approved, 10 % declined orders over 20 SKUs. Saga latency = saga end (saga DB clock) - "
-        "order commit stamp (orders DB clock); CDC hop = outbox row stamp -> Kafka record timestamp.", "",
-        "| offered /s | accepted | errors | completed /s | unfinished | saga p50 | p95 | p99 | max | "
-        "accept p99 | CDC hop p50 | CDC hop p99 | stack RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in steps:
-        lines.append(f"| {s.offered_per_s:g} | {s.accepted} | {sum(s.errors.values())} | {s.completed_per_s} | "
-                     f"{s.unfinished_after_drain} | {s.saga_ms['p50']} | {s.saga_ms['p95']} | {s.saga_ms['p99']} | "
-                     f"{s.saga_ms['max']} | {s.accept_ms['p99']} | {s.cdc_hop_ms['p50']} | {s.cdc_hop_ms['p99']} | "
-                     f"{s.stack_rss_mib} |")
-    charts.render([asdict(s) for s in steps], OUT)
-    lines += ["", "All latencies in ms. Regenerate: `make bench`.", ""]
-    lines += [f"![{title}]({name})" for name, title in charts.CHARTS.items()] + [""]
-    (OUT / "REPORT.md").write_text("\n".join(lines))
+def wait_quiet(saga: Engine, timeout: float) -> int:
+    """Waits (bounded) until no saga is in flight, so one part's backlog does not load the next; returns how many
+    still are."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with saga.connect() as c:
+            open_ = c.execute(text("SELECT count(*) FROM saga_instance WHERE status NOT IN "
+                                   "('COMPLETED', 'FAILED', 'PARKED')")).scalar_one()
+        if open_ == 0 or time.monotonic() > deadline:
+            return int(open_)
+        say(f"  waiting for {open_} sagas in flight to finish before the next part")
+        time.sleep(5)
+
+
+def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[WriterReport]:
+    say(f"baseline: the same closed-loop order writer for {seconds:g}s each, killed with SIGKILL: naive dual write "
+        "vs walsaga's outbox ...")
+    dual_write.prepare(orders, cfg.kafka_bootstrap)
+    return [dual_write.run_writer(mode, db_url(cfg, "orders"), orders, cfg.kafka_bootstrap, seconds, say)
+            for mode in ("dual", "outbox")]
+
+
+@dataclass
+class Plan:
+    rates: list[float]
+    seconds: float
+    writer_seconds: float
+    clients: int
+    clients_seconds: float
+    targets: int
+    reads_per_s: float
+
+
+FULL = Plan(RATES, STEP_SECONDS, writer_seconds=5.0, clients=10_000, clients_seconds=60.0, targets=400,
+            reads_per_s=100.0)
+SMOKE = Plan([5.0], 2.0, writer_seconds=1.0, clients=50, clients_seconds=3.0, targets=10, reads_per_s=10.0)
+
+
+def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Baselines first (their orders' sagas finish before the steps), the saga steps, then the 10,000 clients (the
+    backlog they leave is wiped with the stack)."""
+    engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
+    try:
+        baselines = run_baselines(cfg, engines["orders"], plan.writer_seconds)
+        wait_quiet(engines["saga"], timeout=600)
+        steps = run(cfg, plan.rates, plan.seconds)
+        wait_quiet(engines["saga"], timeout=600)
+        concurrency = run_concurrency(cfg, engines["orders"], plan.clients, plan.clients_seconds, tmp, say,
+                                      targets_n=plan.targets, reads_per_s=plan.reads_per_s)
+        return {"baselines": baselines, "steps": steps, "concurrency": concurrency}
+    finally:
+        for engine in engines.values():
+            engine.dispose()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
-    parser.add_argument("--smoke", action="store_true", help="one tiny step, no report")
+    parser.add_argument("--smoke", action="store_true", help="every part, tiny; no report")
     parser.add_argument("--rates", type=float, nargs="*", default=RATES)
     parser.add_argument("--seconds", type=float, default=STEP_SECONDS)
+    parser.add_argument("--clients", type=int, default=FULL.clients)
     args = parser.parse_args()
+    plan = SMOKE if args.smoke else replace(FULL, rates=args.rates, seconds=args.seconds, clients=args.clients)
     cfg = StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1)
     t0 = time.monotonic()
+    client_priority()
     lifecycle.wipe(cfg)
     try:
         lifecycle.up(cfg)
-        rates, seconds = ([5.0], 2.0) if args.smoke else (args.rates, args.seconds)
-        steps = run(cfg, rates, seconds)
-        if not args.smoke:
-            write_report(cfg, steps, seconds)
-            say(f"report written to {OUT / 'REPORT.md'} ({time.monotonic() - t0:.0f}s)")
+        results = run_all(cfg, plan, cfg.home)
+        out = cfg.home / "report" if args.smoke else OUT  # the smoke run writes its report where the wipe takes it
+        report.write(cfg, results, plan.seconds, out)
+        say(f"report written to {out / 'REPORT.md'} ({time.monotonic() - t0:.0f}s)")
     finally:
         lifecycle.wipe(cfg)
     return 0

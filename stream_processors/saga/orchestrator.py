@@ -1,5 +1,6 @@
-"""Drives the saga definitions from the change streams: one message -> one transaction in the saga database
-(inbox + saga state + history), then the decided commands are produced to Kafka.
+"""Drives the saga definitions from the change streams: each message's inbox row, saga state and history commit
+together in the saga database (consecutive messages share one transaction, see handle_batch), then the decided
+commands are produced to Kafka.
 
 A crash after the commit and before the produce is healed by redelivery: the inbox recognises the message and the
 saga's pending commands are re-sent (their ids are deterministic, so participants drop any second copy). Deadlines
@@ -59,9 +60,11 @@ class Orchestrator:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: OrchestratorStats = field(default_factory=OrchestratorStats)
     definitions: dict[str, SagaDefinition] = field(init=False)
+    known_types: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = {name: replace(d, policy=self.policy) for name, d in DEFINITIONS.items()}
+        self.known_types = frozenset(STARTERS) | frozenset(self.reply_types())
 
     def reply_types(self) -> set[str]:
         """Every event type the orchestrator acts on besides the starters: replies, interrupts, follow-up requests."""
@@ -71,28 +74,42 @@ class Orchestrator:
     def handle(self, msg: RawMessage) -> Dispatch | str | None:
         """The commands to produce (possibly a re-send), None when there is nothing to do, or the reason the record
         is poison (the caller dead-letters it). Database errors propagate: the caller retries the same record."""
+        return self.handle_batch([msg])[0]
+
+    def handle_batch(self, msgs: list[RawMessage]) -> list[Dispatch | str | None]:
+        """handle() for consecutive records, in one saga-database transaction (one commit - one WAL flush - for the
+        batch). Each record's inbox row, saga state and history still commit together, and in record order: a later
+        record of the same saga sees what an earlier one did, a second copy finds the first's inbox row. Any database
+        error rolls the whole batch back; the caller retries it, so nothing is half-applied."""
+        decoded = [self._decode(m) for m in msgs]
+        if all(isinstance(d, str) for d in decoded):
+            return list(decoded)  # type: ignore[arg-type]
+        with self.engine.begin() as conn:
+            return [d if isinstance(d, str) else self._handle_in(conn, *d) for d in decoded]
+
+    def _decode(self, msg: RawMessage) -> tuple[Envelope, dict[str, Any]] | str:
         try:
             env = Envelope.from_headers(msg.headers)
         except ValueError as exc:
             return f"undecodable: {exc}"
-        if env.event_type not in STARTERS and env.event_type not in self.reply_types():
+        if env.event_type not in self.known_types:
             return f"unknown event type {env.event_type!r} on a saga topic"
         try:
-            record = codec.decode(env.event_type, env.schema_version, msg.value)
+            return env, codec.decode(env.event_type, env.schema_version, msg.value)
         except (ValueError, codec.UnknownSchema) as exc:
             return f"undecodable: {exc}"
-        with self.engine.begin() as conn:
-            if not inbox.claim(conn, store.inbox, consumer=CONSUMER, message_id=env.event_id,
-                               message_type=env.event_type):
-                self.stats.duplicates += 1
-                store.count(conn, CONSUMER, "duplicates")
-                return Dispatch(env.saga_id, env.correlation_id, env.event_id,
-                                store.pending_commands(conn, env.saga_id))
-            before = store.load(conn, env.saga_id)
-            decision = self._decide(env, record, before)
-            if decision is None:
-                return None
-            self._apply(conn, before, decision, env.event_type, env.event_id)
+
+    def _handle_in(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> Dispatch | None:
+        if not inbox.claim(conn, store.inbox, consumer=CONSUMER, message_id=env.event_id,
+                           message_type=env.event_type):
+            self.stats.duplicates += 1
+            store.count(conn, CONSUMER, "duplicates")
+            return Dispatch(env.saga_id, env.correlation_id, env.event_id, store.pending_commands(conn, env.saga_id))
+        before = store.load(conn, env.saga_id)
+        decision = self._decide(env, record, before)
+        if decision is None:
+            return None
+        self._apply(conn, before, decision, env.event_type, env.event_id)
         return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
 
     def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:

@@ -1,12 +1,16 @@
-"""The benchmark harness on a tiny step (no thresholds: speed is measured by `make bench`, never asserted here)."""
+"""The benchmark harness, every part tiny (no thresholds: speed is measured by `make bench`, never asserted here)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
-from bench.run import run
-from walsaga.stack.config import StackConfig
+from bench import dual_write
+from bench.concurrency import run_concurrency
+from bench.run import run, say
+from walsaga.stack.config import StackConfig, db_url
 
 pytestmark = pytest.mark.stack
 
@@ -18,3 +22,26 @@ def test_benchmark_harness_measures_a_tiny_step(stack: StackConfig) -> None:
     assert step.saga_ms["p50"] > 0 and step.saga_ms["max"] >= step.saga_ms["p50"]
     assert not math.isnan(step.cdc_hop_ms["p50"])
     assert step.stack_rss_mib > 0
+
+
+def test_dual_write_baseline_counts_what_a_killed_writer_committed_and_shipped(stack: StackConfig,
+                                                                               engines: dict[str, Engine]) -> None:
+    dual_write.prepare(engines["orders"], stack.kafka_bootstrap)
+    dual, outbox = (dual_write.run_writer(mode, db_url(stack, "orders"), engines["orders"], stack.kafka_bootstrap,
+                                          0.5, say) for mode in ("dual", "outbox"))
+    for report in (dual, outbox):
+        assert report.committed > 0, report
+        assert report.events + report.lost == report.committed, report
+    assert outbox.lost == 0, outbox  # the outbox's guarantee: what committed is shipped, whatever killed the writer
+
+
+def test_concurrent_clients_run_checks_every_answer_against_the_databases(stack: StackConfig,
+                                                                          engines: dict[str, Engine],
+                                                                          tmp_path: Path) -> None:
+    report = run_concurrency(stack, engines["orders"], clients=40, seconds=3, tmp=tmp_path, say=say, targets_n=8,
+                             reads_per_s=10)
+    assert report.orders["statuses"].get("202", 0) > 0, report.orders
+    assert report.cancels["statuses"].get("202", 0) > 0, report.cancels
+    assert report.server_errors == 0, report
+    assert report.lost_orders == 0 and report.lost_cancels == 0, report
+    assert sum(report.reads["statuses"].values()) == 30 and report.reads["statuses"].get("200") == 30, report.reads

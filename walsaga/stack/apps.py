@@ -28,7 +28,7 @@ def start_services(cfg: StackConfig) -> None:
         for i in range(cfg.api_instances):
             procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                 str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
-                        cwd=REPO)
+                        cwd=REPO, nice=cfg.edge_nice)
         if svc in SERVICES:
             start_consumer(cfg, svc)
     for svc in API_SERVICES:

@@ -72,6 +72,15 @@ class StackConfig:
     view_instances: int = 1
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
+    # CPU priority (nice) of the request path - gateway, every API instance, the views database - over the
+    # asynchronous pipeline (Connect, consumers, Faust) on a shared box: an accepted write is durable in its outbox,
+    # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
+    # skipped without it (docs/benchmarks/FINDINGS.md)
+    edge_nice: int = -10
+    # gateway admission control: writes/s passed on to the APIs (set it to what they sustain: `make bench` measures
+    # it) and how many more may wait at the gateway before it answers 429
+    gateway_write_rate: int = 150
+    gateway_write_queue: int = 3000
     lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
@@ -86,6 +95,9 @@ class StackConfig:
             view_instances=int(os.environ.get("WALSAGA_VIEW_INSTANCES", "1")),
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
+            edge_nice=int(os.environ.get("WALSAGA_EDGE_NICE", "-10")),
+            gateway_write_rate=int(os.environ.get("WALSAGA_GATEWAY_WRITE_RATE", "150")),
+            gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "3000")),
         )
 
     @property

@@ -39,6 +39,7 @@ def render(cfg: StackConfig) -> str:
         shutil.chown(tmp, "www-data")
     return (TEMPLATES / "nginx.conf").read_text().format(
         user_line=user_line, run=cfg.run, logs=cfg.logs, tmp=tmp, port=cfg.ports.gateway,
+        write_rate=cfg.gateway_write_rate, write_queue=cfg.gateway_write_queue,
         upstreams="\n".join(upstreams), locations="\n".join(locations))
 
 
@@ -46,7 +47,7 @@ def start(cfg: StackConfig) -> None:
     conf = cfg.etc / "nginx.conf"
     conf.write_text(render(cfg))
     procs.start(cfg, "gateway", [nginx_binary(), "-c", str(conf), "-p", str(cfg.run), "-e",
-                                 str(cfg.logs / "nginx-error.log")])
+                                 str(cfg.logs / "nginx-error.log")], nice=cfg.edge_nice)
     procs.wait_for("gateway", lambda: _healthy(cfg), timeout=30, log=cfg.logs / "nginx-error.log")
 
 

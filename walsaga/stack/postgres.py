@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from walsaga.stack.config import DATABASES, Secrets, StackConfig, db_url, password_key, role_name
-from walsaga.stack.procs import say, wait_for
+from walsaga.stack.procs import nice_prefix, say, wait_for
 
 PG_BIN_CANDIDATES = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 
@@ -107,8 +107,9 @@ def start_cluster(cfg: StackConfig, db: str) -> None:
     data = cluster_dir(cfg, db)
     log = data.parent / f"{db}.log"
     say(f"postgres[{db}]: starting on port {cfg.ports.postgres(db)}")
-    subprocess.run(_as_postgres_user() + [pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),
-                                          "-l", str(log)], check=True, capture_output=True)
+    nice = nice_prefix(cfg.edge_nice if db == "views" else 0)  # the read model's store serves the reads
+    subprocess.run(nice + _as_postgres_user() + [pg_bin("pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),
+                                                 "-l", str(log)], check=True, capture_output=True)
     link = cfg.logs / f"postgres-{db}.log"
     if not link.exists():
         link.symlink_to(log)

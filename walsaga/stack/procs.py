@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from walsaga.stack.config import StackConfig
+
+OPEN_FILES = 65536  # per process: the gateway holds two descriptors per concurrent client, an API one
 
 
 def say(msg: str) -> None:
@@ -48,8 +51,9 @@ def alive(pid: int) -> bool:
 
 
 def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> int:
-    """Start `argv` detached in its own session; stdout+stderr go to logs/<name>.log. Idempotent."""
+          cwd: Path | None = None, nice: int = 0) -> int:
+    """Start `argv` detached in its own session; stdout+stderr go to logs/<name>.log. Idempotent. `nice` shifts its
+    CPU priority (see StackConfig.edge_nice)."""
     running = read_pid(cfg, name)
     if running:
         return running
@@ -57,9 +61,32 @@ def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, st
     proc = subprocess.Popen(
         list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})}, cwd=str(cwd) if cwd else None, start_new_session=True,
+        preexec_fn=lambda: _child_setup(nice),
     )
     pidfile(cfg, name).write_text(str(proc.pid))
     return proc.pid
+
+
+def _child_setup(nice: int) -> None:
+    """Runs in the child before exec. Room for many connections (the gateway and the APIs hold one per client);
+    a priority the user may not take (negative without root) is skipped."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for wanted in (OPEN_FILES, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+            break
+        except (ValueError, OSError):
+            continue
+    if nice:
+        try:
+            os.nice(nice)
+        except PermissionError:
+            pass
+
+
+def nice_prefix(increment: int) -> list[str]:
+    """The same for a command started through another program (pg_ctl): `nice` runs it even when it may not renice."""
+    return ["nice", "-n", str(increment)] if increment else []
 
 
 def stop(cfg: StackConfig, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> bool:

@@ -1,0 +1,38 @@
+"""The benchmark report's targets table judges what was measured (pure: dicts in, rows out)."""
+from __future__ import annotations
+
+from bench.report import targets
+
+
+def _step(offered: float, completed: float, unfinished: int = 0, p99: float = 400.0, hop: float = 12.0) -> dict:
+    return {"offered_per_s": offered, "completed_per_s": completed, "unfinished_after_drain": unfinished,
+            "saga_ms": {"p50": p99 / 2, "p95": p99, "p99": p99, "max": p99}, "cdc_hop_ms": {"p50": hop, "p99": hop},
+            "stack_rss_mib": 3000.0}
+
+
+def _conc(server_errors: int = 0, lost: int = 0, reads_p99: float = 40.0) -> dict:
+    return {"clients": 10_000, "server_errors": server_errors, "lost_orders": lost, "lost_cancels": 0,
+            "reads": {"latency_ms": {"p50": 5.0, "p95": 20.0, "p99": reads_p99, "max": 90.0}}}
+
+
+def _verdicts(steps: list[dict], conc: dict) -> dict[str, str]:
+    return {target: verdict for target, _, verdict in targets(steps, conc)}
+
+
+def test_a_step_counts_as_sustained_only_without_backlog() -> None:
+    rows = _verdicts([_step(20, 19.8), _step(40, 25.0), _step(60, 59.0, unfinished=30)], _conc())
+    assert rows["≥ 300 completed sagas/s sustained"] == "missed: 15x short"
+    assert rows["saga p99 ≤ 500 ms at 100 sagas/s"].startswith("missed")
+
+
+def test_every_target_met() -> None:
+    rows = _verdicts([_step(100, 99.0), _step(300, 296.0)], _conc())
+    assert set(rows.values()) == {"met"}, rows
+
+
+def test_errors_lost_updates_and_slow_reads_are_misses() -> None:
+    rows = _verdicts([_step(10, 10.0, hop=25.0)], _conc(server_errors=3, lost=1, reads_p99=120.0))
+    assert rows["10,000 concurrent clients: zero 5xx"] == "missed: 3 5xx"
+    assert rows["10,000 concurrent clients: zero lost updates"] == "missed: updates lost"
+    assert rows["GET p99 ≤ 50 ms during that run"] == "missed: 2.4x"
+    assert rows["CDC hop p50 ≤ 20 ms"] == "missed: 5.0 ms over"
