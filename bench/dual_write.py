@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Engine, create_engine, text
 
 from schemas import topics
+from services.orders import handlers
 from walsaga.stack.config import REPO
 
 DUAL_TOPIC = "walsaga.bench.dual-write"
@@ -52,13 +53,15 @@ def write_forever(mode: str, db_url: str, bootstrap: str, run_id: str) -> None:
     """The writer process: runs until killed."""
     engine = create_engine(db_url, pool_size=1)
     customer = _customer(mode, run_id)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
+    with engine.connect():
+        pass
+    print("ready", flush=True)  # the harness times the run from here, not from the interpreter's start-up
     if mode == "outbox":
-        from services.orders import handlers
         body = {"customer_id": customer, "currency": "USD", "payment_method": "pm_card_visa",
                 "items": [{"sku": f"dual-{run_id}", "quantity": 1, "unit_price": Decimal("9.99")}]}
         while True:
             handlers.place_order(engine, client_id="bench-dual-write", idempotency_key=str(uuid.uuid4()), body=body)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     while True:
         order_id = str(uuid.uuid4())
         with engine.begin() as conn:
@@ -82,7 +85,11 @@ def run_writer(mode: str, db_url: str, orders: Engine, bootstrap: str, seconds: 
     run_id = uuid.uuid4().hex[:6]
     started = time.time()
     proc = subprocess.Popen([sys.executable, "-m", "bench.dual_write", "writer", mode, db_url, bootstrap, run_id],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":  # blocks until the writer is set up (or has died)
+        proc.kill()
+        raise RuntimeError(f"the {mode} writer did not start (exit {proc.wait()})")
     time.sleep(seconds)
     if proc.poll() is not None:
         raise RuntimeError(f"the {mode} writer died by itself (exit {proc.returncode}) before it was to be killed")
