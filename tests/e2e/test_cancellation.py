@@ -33,10 +33,15 @@ def _saga(engines: dict[str, Engine], order_id: str) -> tuple[str, str, str | No
     return row.definition, row.status, row.failure_reason
 
 
-def _settled(gw: Gateway, engines: dict[str, Engine], order_id: str, timeout: float = 60) -> dict:
+def _settled(gw: Gateway, engines: dict[str, Engine], order_id: str, timeout: float = 60,
+             status: str | None = None) -> dict:
+    """The order once its saga has ended and the services agree; with `status`, once it has that status too (right
+    after a cancel the place-order saga may still read COMPLETED before the refund saga has started)."""
     def probe() -> dict:
         assert saga_statuses(engines["saga"], [order_id]).get(order_id) in ("COMPLETED", "FAILED")
-        return check_order_consistency(gw, order_id)
+        order = check_order_consistency(gw, order_id)
+        assert status is None or order["status"] == status, order
+        return order
     return eventually(probe, timeout=timeout, interval=0.2)
 
 
@@ -57,7 +62,7 @@ def test_cancelling_a_confirmed_order_refunds_it_and_returns_the_stock(gateway: 
     assert resp.status_code == 202, resp.text
     assert (resp.json()["status"], resp.headers["ETag"]) == ("CANCELLING", '"3"')
 
-    order = _settled(gateway, engines, order_id)
+    order = _settled(gateway, engines, order_id, status="CANCELLED")
     assert (order["status"], order["cancel_reason"], order["version"]) == ("CANCELLED", "CUSTOMER_CANCELLED", 4)
     assert [p["status"] for p in gateway.payments(order_id)] == ["REFUNDED"]
     check_stock_balance(gateway, sku, initial=5, confirmed_units=0)
@@ -114,7 +119,7 @@ def test_cancels_racing_confirmations_each_end_in_one_consistent_outcome(gateway
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(place_and_cancel, range(24)))
     for order_id, _ in results:
-        order = _settled(gateway, engines, order_id, timeout=120)
+        order = _settled(gateway, engines, order_id, timeout=120, status="CANCELLED")
         assert (order["status"], order["cancel_reason"]) == ("CANCELLED", "CUSTOMER_CANCELLED")
         assert all(p["status"] in ("VOIDED", "REFUNDED") for p in gateway.payments(order_id))
     check_stock_balance(gateway, sku, initial=100, confirmed_units=0)
@@ -133,7 +138,7 @@ def test_concurrent_cancels_of_one_order_accept_exactly_one(gateway: Gateway, en
         codes = sorted(pool.map(lambda _: gateway.cancel(order_id).status_code, range(6)))
     assert codes == [202, 409, 409, 409, 409, 409]
     assert _counter(engines, "cancel_conflicts") - before == 5
-    _settled(gateway, engines, order_id)
+    _settled(gateway, engines, order_id, status="CANCELLED")
 
 
 def test_stale_if_match_is_412_and_a_replayed_key_answers_the_same(stack: StackConfig, gateway: Gateway,
@@ -161,7 +166,7 @@ def test_stale_if_match_is_412_and_a_replayed_key_answers_the_same(stack: StackC
     assert gateway.cancel(order_id).status_code == 409
     assert gateway.cancel(str(uuid.uuid4())).status_code == 404
     assert gateway.http.post(f"/orders/{order_id}/cancel").status_code == 400  # no Idempotency-Key
-    _settled(gateway, engines, order_id)
+    _settled(gateway, engines, order_id, status="CANCELLED")
 
     metrics = httpx.get(f"http://127.0.0.1:{stack.ports.api('orders', 0)}/metrics", timeout=5).text
     assert 'consumer="orders-api",counter="stale_if_match"}' in metrics
