@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from bench.loadgen import run_reads
-from bench.measure import percentiles
+from bench.measure import percentiles, stack_rss_mib
 from walsaga.client import Gateway
 from walsaga.stack.config import REPO, StackConfig
 
@@ -45,6 +45,7 @@ class ConcurrencyReport:
     lost_cancels: int = 0            # 202 cancels without a cancelled order
     unanswered_cancels: int = 0      # cancelled orders whose canceller got no 202
     orders_per_s: float = 0.0
+    stack_rss_mib: float = 0.0       # at the end of the run, with every client connected
 
 
 def client_priority(nice: int = CLIENT_NICE) -> None:
@@ -128,10 +129,12 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     procs = {"order": _wrk(cfg, "order", clients - cancellers, 2, seconds, env),
              "cancel": _wrk(cfg, "cancel", cancellers, 1, seconds, env)}
     reads = asyncio.run(run_reads(cfg.gateway_url, reads_per_s, seconds, targets))
+    rss = stack_rss_mib(cfg)
     results = {mode: _wrk_result(proc) for mode, proc in procs.items()}
     report = ConcurrencyReport(clients, seconds, results["order"], results["cancel"],
                                {"statuses": reads.statuses, "latency_ms": percentiles(reads.latencies_ms),
                                 "send_lag_ms": percentiles(reads.send_lag_ms)})
+    report.stack_rss_mib = rss
     report.server_errors = sum(n for r in results.values() for s, n in r["statuses"].items() if int(s) >= 500) + \
         sum(n for s, n in reads.statuses.items() if s.isdigit() and int(s) >= 500)
     with orders_db.connect() as conn:

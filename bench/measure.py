@@ -9,6 +9,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, text
 
 from schemas import topics
+from walsaga.stack.config import REPO, StackConfig
 
 
 def percentiles(values: Iterable[float], points: tuple[float, ...] = (50, 95, 99, 100)) -> dict[str, float]:
@@ -79,6 +80,12 @@ def cdc_hop_ms(bootstrap: str, orders: Engine, order_ids: list[str]) -> list[flo
     finally:
         consumer.close()
     return hops
+
+
+def stack_rss_mib(cfg: StackConfig) -> float:
+    """The whole stack's resident memory: its home (Postgres, nginx), its jars (broker, Connect), its Python code."""
+    return round(stack_rss_bytes([str(cfg.home), str(REPO / ".stack" / "lib"), "services.", "stream_processors."])
+                 / 2**20, 1)
 
 
 def stack_rss_bytes(markers: Iterable[str]) -> int:

@@ -13,7 +13,10 @@ from typing import Any
 from bench import charts
 from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, StackConfig
 
-SUSTAINED = 0.95  # a step is sustained when at least this share of the offered rate completed and nothing was left
+# A step is sustained when at least this share of the offered rate completed, nothing was left unfinished and no
+# backlog built up within it (saga p99 under a second: a queue that grew through a 20 s step shows as seconds).
+SUSTAINED = 0.95
+SUSTAINED_P99_MS = 1000.0
 
 
 def meta(cfg: StackConfig) -> dict[str, str]:
@@ -31,7 +34,7 @@ def meta(cfg: StackConfig) -> dict[str, str]:
 
 def _sustained(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in steps if s["unfinished_after_drain"] == 0 and s["completed_per_s"] >= SUSTAINED *
-            s["offered_per_s"]]
+            s["offered_per_s"] and s["saga_ms"]["p99"] <= SUSTAINED_P99_MS]
 
 
 def targets(steps: list[dict[str, Any]], conc: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -41,7 +44,7 @@ def targets(steps: list[dict[str, Any]], conc: dict[str, Any]) -> list[tuple[str
     peak = max((s["completed_per_s"] for s in steps), default=0.0)
     at_100 = [s for s in sustained if s["offered_per_s"] >= 100]
     hop = max((s["cdc_hop_ms"]["p50"] for s in sustained), default=float("nan"))
-    rss = max((s["stack_rss_mib"] for s in steps), default=0.0)
+    rss = max([s["stack_rss_mib"] for s in steps] + [conc.get("stack_rss_mib", 0.0)])
     reads_p99 = conc["reads"]["latency_ms"]["p99"]
 
     def verdict(ok: bool, miss: str) -> str:
@@ -53,14 +56,16 @@ def targets(steps: list[dict[str, Any]], conc: dict[str, Any]) -> list[tuple[str
         ("saga p99 ≤ 500 ms at 100 sagas/s",
          f"{at_100[0]['saga_ms']['p99']} ms" if at_100 else "100/s not sustained",
          verdict(bool(at_100) and at_100[0]["saga_ms"]["p99"] <= 500, "100/s is past the knee")),
-        ("CDC hop p50 ≤ 20 ms", f"{hop} ms (worst sustained step)", verdict(hop <= 20, f"{hop - 20:.1f} ms over")),
+        ("CDC hop p50 ≤ 20 ms", f"{hop} ms (worst sustained step; sustained = ≥ 95 % completed, saga p99 ≤ 1 s)",
+         verdict(hop <= 20, f"{hop - 20:.1f} ms over")),
         (f"{conc['clients']:,} concurrent clients: zero 5xx", f"{conc['server_errors']} 5xx",
          verdict(conc["server_errors"] == 0, f"{conc['server_errors']} 5xx")),
         (f"{conc['clients']:,} concurrent clients: zero lost updates",
          f"{conc['lost_orders']} orders, {conc['lost_cancels']} cancels lost",
          verdict(conc["lost_orders"] + conc["lost_cancels"] == 0, "updates lost")),
         ("GET p99 ≤ 50 ms during that run", f"{reads_p99} ms", verdict(reads_p99 <= 50, f"{reads_p99 / 50:.1f}x")),
-        ("whole stack ≤ 6 GiB RSS", f"{rss:.0f} MiB", verdict(rss <= 6144, f"{rss - 6144:.0f} MiB over")),
+        ("whole stack ≤ 6 GiB RSS", f"{rss:.0f} MiB (most of any step and the clients' run)",
+         verdict(rss <= 6144, f"{rss - 6144:.0f} MiB over")),
     ]
 
 
@@ -115,7 +120,8 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
         "",
         f"Orders placed: {conc['orders_per_s']}/s. Reads: {_statuses(conc['reads'])}; latency p50 "
         f"{conc['reads']['latency_ms']['p50']} ms, p95 {conc['reads']['latency_ms']['p95']} ms, p99 "
-        f"{conc['reads']['latency_ms']['p99']} ms (client send lag p99 {conc['reads']['send_lag_ms']['p99']} ms).",
+        f"{conc['reads']['latency_ms']['p99']} ms (client send lag p99 {conc['reads']['send_lag_ms']['p99']} ms). "
+        f"Stack RSS at the end of the run: {conc['stack_rss_mib']:.0f} MiB.",
         "", "## Baseline: naive dual write vs the outbox", "",
         "The same closed-loop order writer on one connection, killed with SIGKILL after the time shown; then the "
         "committed orders are matched with their events on Kafka.", "",

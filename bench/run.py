@@ -17,7 +17,7 @@ from bench import dual_write, report
 from bench.concurrency import client_priority, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
-from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_bytes, wait_settled
+from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
@@ -50,13 +50,13 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
                  skus: list[str]) -> StepReport:
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
     step = asyncio.run(run_step(cfg.gateway_url, rate, seconds, skus))
-    rss = stack_rss_bytes([str(cfg.home), str(REPO / ".stack" / "lib"), "services.", "stream_processors."])
+    rss = stack_rss_mib(cfg)
     unfinished = wait_settled(engines["saga"], step.accepted, timeout=max(30.0, seconds * 2))
     saga_lat, completed_per_s = saga_latencies_ms(engines["orders"], engines["saga"], step.accepted)
     hops = cdc_hop_ms(cfg.kafka_bootstrap, engines["orders"], step.accepted)
     report = StepReport(rate, seconds, len(step.accepted), step.errors, round(completed_per_s, 1), unfinished,
                         percentiles(saga_lat), percentiles(step.accept_latencies_ms),
-                        percentiles(step.send_lag_ms), percentiles(hops), round(rss / 2**20, 1))
+                        percentiles(step.send_lag_ms), percentiles(hops), rss)
     say(f"  completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 {report.saga_ms['p99']} ms,"
         f" CDC hop p50 {report.cdc_hop_ms['p50']} ms, unfinished {unfinished}, errors {step.errors}")
     return report

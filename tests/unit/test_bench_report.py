@@ -20,7 +20,8 @@ def _verdicts(steps: list[dict], conc: dict) -> dict[str, str]:
 
 
 def test_a_step_counts_as_sustained_only_without_backlog() -> None:
-    rows = _verdicts([_step(20, 19.8), _step(40, 25.0), _step(60, 59.0, unfinished=30)], _conc())
+    rows = _verdicts([_step(20, 19.8), _step(40, 25.0), _step(60, 59.0, unfinished=30), _step(80, 80.0, p99=3000.0)],
+                     _conc())
     assert rows["≥ 300 completed sagas/s sustained"] == "missed: 15x short"
     assert rows["saga p99 ≤ 500 ms at 100 sagas/s"].startswith("missed")
 
@@ -36,3 +37,8 @@ def test_errors_lost_updates_and_slow_reads_are_misses() -> None:
     assert rows["10,000 concurrent clients: zero lost updates"] == "missed: updates lost"
     assert rows["GET p99 ≤ 50 ms during that run"] == "missed: 2.4x"
     assert rows["CDC hop p50 ≤ 20 ms"] == "missed: 5.0 ms over"
+
+
+def test_memory_counts_the_clients_run_too() -> None:
+    rows = _verdicts([_step(10, 10.0)], {**_conc(), "stack_rss_mib": 7000.0})
+    assert rows["whole stack ≤ 6 GiB RSS"] == "missed: 856 MiB over"
