@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import resource
 import subprocess
 import time
 import uuid
@@ -23,13 +21,17 @@ from bench.loadgen import run_reads
 from bench.measure import percentiles, stack_rss_mib
 from walsaga.client import Gateway
 from walsaga.stack.config import REPO, StackConfig
+from walsaga.stack.procs import raise_open_files
 
 LUA = REPO / "bench" / "wrk" / "load.lua"
 HOT_SKUS = 4
 TARGETS = 400          # orders placed before the run: cancelled and read during it
 CANCEL_SHARE = 0.2     # of the clients
 READS_PER_S = 100
-CLIENT_NICE = -10      # the harness and its reader (make bench sets it)
+# The harness and its reader run above the stack's priority (make bench renices itself): the clients stand in for
+# machines of their own, so a starved load generator must not pass its own delays off as the server's. wrk goes back
+# to the stack's priority: the writers load the server, the reader observes it.
+CLIENT_NICE = -10
 
 
 @dataclass
@@ -46,25 +48,6 @@ class ConcurrencyReport:
     unanswered_cancels: int = 0      # cancelled orders whose canceller got no 202
     orders_per_s: float = 0.0
     stack_rss_mib: float = 0.0       # at the end of the run, with every client connected
-
-
-def client_priority(nice: int = CLIENT_NICE) -> None:
-    """The clients stand in for machines of their own: ahead of the stack for the CPU (and so is wrk, which inherits
-    it), so that a starved load generator does not pass its own delays off as the server's. Needs root."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, nice)
-    except PermissionError:
-        pass
-
-
-def raise_file_limit(wanted: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), max(hard, target)))
-    except (ValueError, PermissionError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 async def _place_targets(base_url: str, run_id: str, sku: str, n: int) -> list[str]:
@@ -94,7 +77,6 @@ def _wait_readable(gw: Gateway, order_ids: list[str], timeout: float, say: Any) 
 def _wrk(cfg: StackConfig, mode: str, connections: int, threads: int, seconds: float, env: dict[str, str]
          ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        # at the stack's own priority, below the reader's: the writers load the server, the reader observes it
         ["nice", "-n", str(-CLIENT_NICE), "wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s",
          "--timeout", "60s", "-s", str(LUA), cfg.gateway_url],
         env={**env, "WALSAGA_WRK_MODE": mode}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -115,7 +97,7 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     skus = [f"hot-{run_id}-{i}" for i in range(HOT_SKUS)]
     for sku in skus:
         gw.set_stock(sku, 10**9)
-    limit = raise_file_limit(clients * 2 + 4096)
+    limit = raise_open_files(clients * 2 + 4096)
     say(f"{clients} concurrent clients for {seconds:g}s (file limit {limit}); placing {targets_n} orders to cancel "
         "and read ...")
     targets = asyncio.run(_place_targets(cfg.gateway_url, run_id, skus[0], targets_n))
@@ -131,12 +113,6 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     reads = asyncio.run(run_reads(cfg.gateway_url, reads_per_s, seconds, targets))
     rss = stack_rss_mib(cfg)
     results = {mode: _wrk_result(proc) for mode, proc in procs.items()}
-    report = ConcurrencyReport(clients, seconds, results["order"], results["cancel"],
-                               {"statuses": reads.statuses, "latency_ms": percentiles(reads.latencies_ms),
-                                "send_lag_ms": percentiles(reads.send_lag_ms)})
-    report.stack_rss_mib = rss
-    report.server_errors = sum(n for r in results.values() for s, n in r["statuses"].items() if int(s) >= 500) + \
-        sum(n for s, n in reads.statuses.items() if s.isdigit() and int(s) >= 500)
     with orders_db.connect() as conn:
         placed = conn.execute(text("SELECT count(*) FROM orders WHERE customer_id LIKE :p"),
                               {"p": f"wrk-{run_id}-c%"}).scalar_one()
@@ -144,10 +120,15 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
             "SELECT count(*) FROM orders WHERE order_id = ANY(:ids) AND (status = 'CANCELLING' OR "
             "(status = 'CANCELLED' AND cancel_reason = 'CUSTOMER_CANCELLED'))"), {"ids": targets}).scalar_one()
     accepted, cancel_accepted = results["order"]["statuses"].get("202", 0), results["cancel"]["statuses"].get("202", 0)
-    report.lost_orders, report.unanswered_orders = max(0, accepted - placed), max(0, placed - accepted)
-    report.lost_cancels, report.unanswered_cancels = (max(0, cancel_accepted - cancelled),
-                                                      max(0, cancelled - cancel_accepted))
-    report.orders_per_s = round(placed / seconds, 1)
+    report = ConcurrencyReport(
+        clients, seconds, results["order"], results["cancel"],
+        {"statuses": reads.statuses, "latency_ms": percentiles(reads.latencies_ms),
+         "send_lag_ms": percentiles(reads.send_lag_ms)},
+        server_errors=sum(n for r in results.values() for s, n in r["statuses"].items() if int(s) >= 500)
+        + sum(n for s, n in reads.statuses.items() if s.isdigit() and int(s) >= 500),
+        lost_orders=max(0, accepted - placed), unanswered_orders=max(0, placed - accepted),
+        lost_cancels=max(0, cancel_accepted - cancelled), unanswered_cancels=max(0, cancelled - cancel_accepted),
+        orders_per_s=round(placed / seconds, 1), stack_rss_mib=rss)
     say(f"  {placed} orders placed ({report.orders_per_s}/s), {cancelled} cancelled; 5xx {report.server_errors}, "
         f"lost orders {report.lost_orders}, lost cancels {report.lost_cancels}; read p99 "
         f"{report.reads['latency_ms']['p99']} ms")

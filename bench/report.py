@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import charts
+from cdc import connectors
+from schemas import topics
 from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, StackConfig
 
 # A step is sustained when at least this share of the offered rate completed, nothing was left unfinished and no
@@ -25,7 +27,8 @@ def meta(cfg: StackConfig) -> dict[str, str]:
         "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)}"
                    f" GiB, {platform.machine()}, Python {platform.python_version()}",
         "versions": f"Kafka {KAFKA_VERSION}, Debezium {DEBEZIUM_VERSION}, PostgreSQL 15",
-        "settings": f"synchronous_commit on; poll.interval.ms 20; 4 partitions per topic; {cfg.api_instances} API "
+        "settings": f"synchronous_commit on; poll.interval.ms {connectors.identity('orders')[1]['poll.interval.ms']}; "
+                    f"{topics.PARTITIONS} partitions per topic; {cfg.api_instances} API "
                     f"instances per service; {cfg.faust_instances} Faust worker; one command consumer per service; "
                     f"gateway admits {cfg.gateway_write_rate} writes/s and queues {cfg.gateway_write_queue}; "
                     f"request path at nice {cfg.edge_nice}",

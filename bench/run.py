@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, text
 
 from bench import dual_write, report
-from bench.concurrency import client_priority, run_concurrency
+from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
 from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
-from walsaga.stack import lifecycle
+from walsaga.stack import lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
@@ -133,7 +133,8 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.run")
-    parser.add_argument("--smoke", action="store_true", help="every part, tiny; no report")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every part, tiny; the report goes to the bench home and is wiped with it")
     parser.add_argument("--rates", type=float, nargs="*", default=RATES)
     parser.add_argument("--seconds", type=float, default=STEP_SECONDS)
     parser.add_argument("--clients", type=int, default=FULL.clients)
@@ -141,7 +142,7 @@ def main() -> int:
     plan = SMOKE if args.smoke else replace(FULL, rates=args.rates, seconds=args.seconds, clients=args.clients)
     cfg = StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1)
     t0 = time.monotonic()
-    client_priority()
+    procs.renice(CLIENT_NICE)  # the harness stands in for client machines (bench/concurrency.py)
     lifecycle.wipe(cfg)
     try:
         lifecycle.up(cfg)

@@ -71,16 +71,13 @@ class Orchestrator:
         return set().union(*(d.reply_types() | set(d.interrupts) | set(d.followups)
                              for d in self.definitions.values()))
 
-    def handle(self, msg: RawMessage) -> Dispatch | str | None:
-        """The commands to produce (possibly a re-send), None when there is nothing to do, or the reason the record
-        is poison (the caller dead-letters it). Database errors propagate: the caller retries the same record."""
-        return self.handle_batch([msg])[0]
-
     def handle_batch(self, msgs: list[RawMessage]) -> list[Dispatch | str | None]:
-        """handle() for consecutive records, in one saga-database transaction (one commit - one WAL flush - for the
-        batch). Each record's inbox row, saga state and history still commit together, and in record order: a later
-        record of the same saga sees what an earlier one did, a second copy finds the first's inbox row. Any database
-        error rolls the whole batch back; the caller retries it, so nothing is half-applied."""
+        """Per record: the commands to produce (possibly a re-send), None when there is nothing to do, or the reason
+        the record is poison (the caller dead-letters it). Consecutive records share one saga-database transaction
+        (one commit - one WAL flush - for the batch); each record's inbox row, saga state and history still commit
+        together, and in record order: a later record of the same saga sees what an earlier one did, a second copy
+        finds the first's inbox row. Database errors propagate and roll the whole batch back; the caller retries it,
+        so nothing is half-applied."""
         decoded = [self._decode(m) for m in msgs]
         if all(isinstance(d, str) for d in decoded):
             return list(decoded)  # type: ignore[arg-type]

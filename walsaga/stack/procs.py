@@ -68,18 +68,31 @@ def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, st
 
 
 def _child_setup(nice: int) -> None:
-    """Runs in the child before exec. Room for many connections (the gateway and the APIs hold one per client);
-    a priority the user may not take (negative without root) is skipped."""
+    """Runs in the child before exec: room for many connections (the gateway and the APIs hold one per client), and
+    its CPU priority."""
+    raise_open_files()
+    renice(nice)
+
+
+def raise_open_files(wanted: int = OPEN_FILES) -> int:
+    """Raises this process's descriptor limit toward `wanted`, the hard limit too where that is allowed (root), else
+    up to the hard limit; returns the soft limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for wanted in (OPEN_FILES, hard):
+    for ceiling in (hard if hard == resource.RLIM_INFINITY else max(hard, wanted), hard):
+        target = wanted if ceiling == resource.RLIM_INFINITY else min(wanted, ceiling)
         try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), max(hard, wanted)))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, target), ceiling))
             break
         except (ValueError, OSError):
             continue
-    if nice:
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def renice(increment: int) -> None:
+    """Shifts this process's CPU priority; a priority the user may not take (negative without root) is skipped."""
+    if increment:
         try:
-            os.nice(nice)
+            os.nice(increment)
         except PermissionError:
             pass
 
