@@ -18,7 +18,7 @@ CHARTS = {
 }
 
 
-def render(steps: list[dict[str, Any]], out: Path) -> list[Path]:
+def render(steps: list[dict[str, Any]], out: Path, dtm_steps: list[dict[str, Any]] | None = None) -> list[Path]:
     rates = [s["offered_per_s"] for s in steps]
     series = {
         "saga_latency.png": {p: [s["saga_ms"][p] for s in steps] for p in ("p50", "p95", "p99")},
@@ -42,4 +42,28 @@ def render(steps: list[dict[str, Any]], out: Path) -> list[Path]:
         fig.savefig(path)
         plt.close(fig)
         written.append(path)
+    if dtm_steps:
+        written.append(_side_by_side(steps, dtm_steps, out / "dtm_vs_walsaga.png"))
     return written
+
+
+def _side_by_side(steps: list[dict[str, Any]], dtm_steps: list[dict[str, Any]], path: Path) -> Path:
+    fig, (lat, thr) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    for name, runs in (("walsaga", steps), ("DTM", dtm_steps)):
+        rates = [s["offered_per_s"] for s in runs]
+        for p, style in (("p50", "-"), ("p99", ":")):
+            lat.plot(rates, [s["saga_ms"][p] for s in runs], marker="o", linestyle=style, label=f"{name} {p}")
+        thr.plot(rates, [s["completed_per_s"] for s in runs], marker="o", label=name)
+    thr.plot([s["offered_per_s"] for s in steps], [s["offered_per_s"] for s in steps], linestyle="--",
+             label="offered")
+    lat.set_yscale("log")
+    lat.set_title("Saga latency (ms)")
+    thr.set_title("Completed sagas/s")
+    for ax in (lat, thr):
+        ax.set_xlabel("offered sagas/s (open loop)")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

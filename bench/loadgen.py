@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Awaitable, Callable
 
 import aiohttp
 import httpx
@@ -39,22 +40,31 @@ async def _one(client: httpx.AsyncClient, scheduled: float, body: dict, result: 
 
 async def run_step(base_url: str, rate: float, duration: float, skus: list[str]) -> StepResult:
     result = StepResult(rate, duration)
-    total = max(1, int(rate * duration))
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
-        start = time.perf_counter() + 0.05
-        tasks = []
-        for i in range(total):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            body = {"customer_id": f"bench-{i % 100}", "currency": "USD",
-                    "payment_method": "pm_card_visa" if i % 10 else "pm_card_chargeDeclined",
-                    "items": [{"sku": skus[i % len(skus)], "quantity": 1, "unit_price": "9.99"}]}
-            tasks.append(asyncio.create_task(_one(client, scheduled, body, result)))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, duration, lambda i, scheduled: _one(client, scheduled, order_body(i, skus), result))
     return result
+
+
+def order_body(i: int, skus: list[str]) -> dict:
+    """The i-th order of a step: 100 customers, the SKUs in turn, every 10th paid with a card that is declined."""
+    return {"customer_id": f"bench-{i % 100}", "currency": "USD",
+            "payment_method": "pm_card_visa" if i % 10 else "pm_card_chargeDeclined",
+            "items": [{"sku": skus[i % len(skus)], "quantity": 1, "unit_price": "9.99"}]}
+
+
+async def open_loop(rate: float, duration: float, launch: Callable[[int, float], Awaitable[None]]) -> None:
+    """Starts launch(i, scheduled) at start + i/rate for rate x duration requests, whatever the server does, and
+    waits for all of them."""
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(max(1, int(rate * duration))):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(launch(i, scheduled)))
+    await asyncio.gather(*tasks)
 
 
 @dataclass
@@ -83,13 +93,5 @@ async def run_reads(base_url: str, rate: float, duration: float, order_ids: list
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
-        start = time.perf_counter() + 0.05
-        tasks = []
-        for i in range(max(1, int(rate * duration))):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(session, scheduled, order_ids[i % len(order_ids)])))
-        await asyncio.gather(*tasks)
+        await open_loop(rate, duration, lambda i, scheduled: one(session, scheduled, order_ids[i % len(order_ids)]))
     return result

@@ -72,6 +72,35 @@ def targets(steps: list[dict[str, Any]], conc: dict[str, Any]) -> list[tuple[str
     ]
 
 
+def dtm_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
+    """walsaga and DTM at the same offered rates, side by side (bench/dtm.py has the saga in DTM's terms)."""
+    head = ["## Baseline: DTM running the same saga against the same participants", ""]
+    if "unavailable" in dtm:
+        return head + [f"Not measured in this run: {dtm['unavailable']}", ""]
+    by_rate = {d["offered_per_s"]: d for d in dtm["steps"]}
+    rows = []
+    for s in steps:
+        d = by_rate.get(s["offered_per_s"])
+        if d is None:
+            continue
+        rows.append(f"| {s['offered_per_s']:g} | {s['completed_per_s']} | {s['saga_ms']['p50']} | "
+                    f"{s['saga_ms']['p99']} | {s['unfinished_after_drain']} | {d['completed_per_s']} | "
+                    f"{d['saga_ms']['p50']} | {d['saga_ms']['p99']} | {d['unfinished_after_drain']} | "
+                    f"{', '.join(f'{k} {v}' for k, v in sorted(d['outcomes'].items()))} |")
+    return head + [
+        f"DTM {dtm['version']} (built here from the Go module proxy with {dtm['go']}), its store a database on the "
+        "saga cluster, defaults otherwise (RequestTimeout 3 s, RetryInterval 10 s; store connections capped at 50). "
+        "It calls the services' command handlers over HTTP (`/{service}/saga-branches/{Command}`, one local "
+        "transaction per call with an idempotency row, as with a Kafka command) on the services' API instances in "
+        "turn. Same open-loop rates, SKUs mix and 10 % declined payments as walsaga's steps. Latency: order row stamp "
+        "to the last branch's transaction (database clocks). The participants still write their events to the outbox, "
+        "so Debezium, the read models and the notifications run during DTM's steps too.", "",
+        "| offered /s | walsaga completed /s | walsaga p50 | walsaga p99 | walsaga unfinished | DTM completed /s | "
+        "DTM p50 | DTM p99 | DTM unfinished | DTM outcomes |",
+        "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        "![walsaga vs DTM](dtm_vs_walsaga.png)", ""]
+
+
 def _statuses(r: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
 
@@ -83,7 +112,7 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
     conc = asdict(results["concurrency"])
     m = meta(cfg)
     (out / "results.json").write_text(json.dumps({"meta": m, "steps": steps, "baselines": baselines,
-                                                  "concurrency": conc}, indent=2) + "\n")
+                                                  "dtm": results.get("dtm"), "concurrency": conc}, indent=2) + "\n")
     lines = [
         "# walsaga benchmarks", "",
         f"Generated {m['generated']} by `make bench` on {m['machine']}; {m['versions']}; {m['settings']}. "
@@ -131,8 +160,8 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
         "| writer | seconds | orders committed | per s | events on Kafka | lost |", "|---|---|---|---|---|---|",
         *[f"| {b['mode']} | {b['seconds']:g} | {b['committed']} | {b['per_s']} | {b['events']} | {b['lost']} |"
           for b in baselines],
-        "", "DTM baseline: not in this run; FINDINGS.md says why and what it takes.", "",
+        "", *dtm_section(steps, results.get("dtm") or {"unavailable": "not run"}),
         "Regenerate: `make bench`.", "",
     ]
-    charts.render(steps, out)
+    charts.render(steps, out, (results.get("dtm") or {}).get("steps", []))
     (out / "REPORT.md").write_text("\n".join(lines))

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from bench import dual_write, report
+from bench import dtm, dual_write, report
 from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
@@ -115,17 +115,19 @@ SMOKE = Plan([5.0], 2.0, writer_seconds=1.0, clients=50, clients_seconds=3.0, ta
 
 
 def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
-    """Baselines first (their orders' sagas finish before the steps), the saga steps, then the 10,000 clients (the
-    backlog they leave is wiped with the stack)."""
+    """The dual-write baseline first (its orders' sagas finish before the steps), walsaga's saga steps, DTM's steps
+    at the same rates on the same participants, then the 10,000 clients (the backlog they leave is wiped with the
+    stack)."""
     engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
     try:
         baselines = run_baselines(cfg, engines["orders"], plan.writer_seconds)
         wait_quiet(engines["saga"], timeout=600)
         steps = run(cfg, plan.rates, plan.seconds)
         wait_quiet(engines["saga"], timeout=600)
+        dtm_baseline = dtm.run_baseline(cfg, plan.rates, plan.seconds, say)
         concurrency = run_concurrency(cfg, engines["orders"], plan.clients, plan.clients_seconds, tmp, say,
                                       targets_n=plan.targets, reads_per_s=plan.reads_per_s)
-        return {"baselines": baselines, "steps": steps, "concurrency": concurrency}
+        return {"baselines": baselines, "steps": steps, "dtm": dtm_baseline, "concurrency": concurrency}
     finally:
         for engine in engines.values():
             engine.dispose()

@@ -43,6 +43,13 @@ def latest_version(event_type: str) -> int:
     return max(versions)
 
 
+def decimal_fields(event_type: str, version: int | None = None) -> frozenset[str]:
+    """The record's top-level fields that are Avro decimals (money)."""
+    schema = _schema(event_type, version if version is not None else latest_version(event_type))
+    return frozenset(f["name"] for f in schema["fields"]
+                     if isinstance(f["type"], dict) and f["type"].get("logicalType") == "decimal")
+
+
 def encode(event_type: str, record: dict[str, Any], version: int | None = None) -> tuple[bytes, int]:
     version = version if version is not None else latest_version(event_type)
     schema = _schema(event_type, version)

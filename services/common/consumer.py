@@ -34,7 +34,9 @@ MAX_HANDLER_ATTEMPTS = 5
 
 
 class Handler(Protocol):
-    def __call__(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None: ...
+    """Applies one command in the caller's transaction; returns the type of the reply or event it wrote, if any."""
+
+    def __call__(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str | None: ...
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """The pieces each service's bootstrap (main.py) assembles: its FastAPI app and its command consumer."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
 from services.common.api import install_error_handlers, install_metrics, make_engine
+from services.common import saga_branches
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
 
@@ -21,6 +22,16 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], co
     install_metrics(app, engine, counters, settings.service)
     include(app, engine)
     return app
+
+
+def with_saga_branches(include: Callable[[FastAPI, Engine], None], service: str, idempotency: Table,
+                       handlers: Mapping[str, Callable[..., str]],
+                       failures: Mapping[str, frozenset[str]]) -> Callable[[FastAPI, Engine], None]:
+    """The service's own routes plus its command handlers as HTTP saga branches (services/common/saga_branches.py)."""
+    def include_both(app: FastAPI, engine: Engine) -> None:
+        include(app, engine)
+        app.include_router(saga_branches.router(service, engine, idempotency, handlers, failures))
+    return include_both
 
 
 def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any]) -> CommandConsumer:

@@ -15,31 +15,28 @@ from services.inventory.domain import Line, ReservationStatus, StockLevel
 log = logging.getLogger(__name__)
 
 
-def reserve_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def reserve_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order_id = record["order_id"]
     lines = [Line(r["sku"], r["quantity"]) for r in record["lines"]]
     status, _ = db.reservation(conn, order_id)
     action = domain.next_status_on_reserve(status)
     if action == "reply_reserved":
-        _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
-        return
+        return _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
     if action == "refuse":
-        _reply(conn, env, order_id, "StockReservationFailed",
-               {"order_id": order_id, "reason": f"RESERVATION_{status}", "skus": []})
-        return
+        return _reply(conn, env, order_id, "StockReservationFailed",
+                      {"order_id": order_id, "reason": f"RESERVATION_{status}", "skus": []})
     before = db.lock_levels(conn, (line.sku for line in lines))
     outcome = domain.reserve(before, lines)
     if not outcome.ok:
         db.insert_reservation(conn, order_id, ReservationStatus.REJECTED, [])
-        _reply(conn, env, order_id, "StockReservationFailed",
-               {"order_id": order_id, "reason": "OUT_OF_STOCK", "skus": outcome.short_skus})
-        return
+        return _reply(conn, env, order_id, "StockReservationFailed",
+                      {"order_id": order_id, "reason": "OUT_OF_STOCK", "skus": outcome.short_skus})
     db.save_levels(conn, before, outcome.levels)
     db.insert_reservation(conn, order_id, ReservationStatus.RESERVED, lines)
-    _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
+    return _reply(conn, env, order_id, "StockReserved", {"order_id": order_id})
 
 
-def release_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def release_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order_id = record["order_id"]
     status, lines = db.reservation(conn, order_id)
     action = domain.next_status_on_release(status)
@@ -48,23 +45,23 @@ def release_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> No
     elif action == "barrier":
         log.warning("release of order %s arrived before its reservation; remembering it", order_id)
         db.insert_reservation(conn, order_id, ReservationStatus.RELEASED, [])
-    _reply(conn, env, order_id, "StockReleased", {"order_id": order_id})
+    return _reply(conn, env, order_id, "StockReleased", {"order_id": order_id})
 
 
-def commit_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def commit_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order_id = record["order_id"]
     status, lines = db.reservation(conn, order_id)
     if domain.next_status_on_commit(status) == "commit":
         _move_reserved_units(conn, order_id, lines, domain.commit, ReservationStatus.COMMITTED)
-    _reply(conn, env, order_id, "StockCommitted", {"order_id": order_id})
+    return _reply(conn, env, order_id, "StockCommitted", {"order_id": order_id})
 
 
-def return_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def return_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order_id = record["order_id"]
     status, lines = db.reservation(conn, order_id)
     if domain.next_status_on_return(status) == "return":
         _move_reserved_units(conn, order_id, lines, domain.give_back, ReservationStatus.RETURNED)
-    _reply(conn, env, order_id, "StockReturned", {"order_id": order_id})
+    return _reply(conn, env, order_id, "StockReturned", {"order_id": order_id})
 
 
 def _move_reserved_units(conn: Connection, order_id: str, lines: list[Line],
@@ -75,11 +72,14 @@ def _move_reserved_units(conn: Connection, order_id: str, lines: list[Line],
     db.set_reservation_status(conn, order_id, status)
 
 
-def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, record: dict[str, Any]) -> None:
+def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, record: dict[str, Any]) -> str:
     outbox.append(conn, db.outbox, topic=topics.INVENTORY_REPLIES, aggregate_id=order_id, event_type=event_type,
                   record=record, saga_id=cause.saga_id, correlation_id=cause.correlation_id,
                   causation_id=cause.event_id)
+    return event_type
 
 
 COMMAND_HANDLERS = {"ReserveStock": reserve_stock, "ReleaseStock": release_stock, "CommitStock": commit_stock,
                     "ReturnStock": return_stock}
+# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
+FAILURE_REPLIES = {"ReserveStock": frozenset({"StockReservationFailed"})}

@@ -87,35 +87,32 @@ def _conflict(engine: Engine, counter: str, detail: str) -> None:
         counter_add(conn, db.counters, API_CONSUMER, counter)
 
 
-def confirm_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def confirm_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order = _load(conn, record["order_id"])
     try:
         after = domain.confirm(order)
     except domain.InvalidTransition as exc:
         # the saga never confirms a cancelled order; if it happens, the saga must learn it (not silently drop it)
         log.error("confirm refused: %s", exc)
-        _publish(conn, order, "OrderCancelled", _cancelled(order), env)
-        return
+        return _publish(conn, order, "OrderCancelled", _cancelled(order), env)
     if after is None:
-        _publish(conn, order, "OrderConfirmed", _confirmed(order), env)  # re-announce: the saga may be waiting
-        return
+        # re-announce: the saga may be waiting
+        return _publish(conn, order, "OrderConfirmed", _confirmed(order), env)
     db.update_state(conn, order, after)
-    _publish(conn, after, "OrderConfirmed", _confirmed(after), env)
+    return _publish(conn, after, "OrderConfirmed", _confirmed(after), env)
 
 
-def cancel_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+def cancel_order(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
     order = _load(conn, record["order_id"])
     try:
         after = domain.cancel(order, CancelReason(record["reason"]))
     except domain.InvalidTransition as exc:
         log.error("cancel refused: %s", exc)
-        _publish(conn, order, "OrderConfirmed", _confirmed(order), env)
-        return
+        return _publish(conn, order, "OrderConfirmed", _confirmed(order), env)
     if after is None:
-        _publish(conn, order, "OrderCancelled", _cancelled(order), env)
-        return
+        return _publish(conn, order, "OrderCancelled", _cancelled(order), env)
     db.update_state(conn, order, after)
-    _publish(conn, after, "OrderCancelled", _cancelled(after), env)
+    return _publish(conn, after, "OrderCancelled", _cancelled(after), env)
 
 
 def _load(conn: Connection, order_id: str) -> Order:
@@ -135,11 +132,14 @@ def _cancelled(order: Order) -> dict[str, Any]:
 
 
 def _publish(conn: Connection, order: Order, event_type: str, record: dict[str, Any],
-             cause: Envelope | None = None) -> None:
+             cause: Envelope | None = None) -> str:
     outbox.append(conn, db.outbox, topic=topics.ORDERS_EVENTS, aggregate_id=order.order_id, event_type=event_type,
                   record=record, saga_id=order.order_id,
                   correlation_id=cause.correlation_id if cause else order.order_id,
                   causation_id=cause.event_id if cause else None)
+    return event_type
 
 
 COMMAND_HANDLERS = {"ConfirmOrder": confirm_order, "CancelOrder": cancel_order}
+# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
+FAILURE_REPLIES = {"ConfirmOrder": frozenset({"OrderCancelled"})}

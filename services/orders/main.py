@@ -6,12 +6,14 @@ from fastapi import FastAPI
 from services.common.consumer import CommandConsumer
 from services.common.runner import main
 from services.common.settings import Settings
-from services.common.wiring import build_app, build_consumer
+from services.common.wiring import build_app, build_consumer, with_saga_branches
 from services.orders import api, db, handlers
 
 
 def create_app(settings: Settings) -> FastAPI:
-    return build_app(settings, api.include, db.counters)
+    include = with_saga_branches(api.include, "orders", db.idempotency, handlers.COMMAND_HANDLERS,
+                                 handlers.FAILURE_REPLIES)
+    return build_app(settings, include, db.counters)
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:

@@ -19,13 +19,12 @@ from services.payments.provider import PaymentProvider
 class PaymentHandlers:
     provider: PaymentProvider
 
-    def authorize(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    def authorize(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
         order_id = record["order_id"]
         if db.has_barrier(conn, order_id):
             # the saga already voided this order's payment (the void overtook this command): never charge now
-            self._reply(conn, env, "PaymentDeclined", {"order_id": order_id, "payment_id": "",
-                                                       "decline_code": "voided_before_authorization"})
-            return
+            return self._reply(conn, env, "PaymentDeclined", {"order_id": order_id, "payment_id": "",
+                                                              "decline_code": "voided_before_authorization"})
         existing = db.by_order(conn, order_id, for_update=True)
         if existing is None:
             # keyed by order: a redelivered or resent command never authorizes twice at the provider
@@ -38,20 +37,23 @@ class PaymentHandlers:
                 provider_ref=result.provider_ref, decline_code=result.decline_code)
             db.insert(conn, existing)
         if existing.status is PaymentStatus.DECLINED:
-            self._reply(conn, env, "PaymentDeclined", {"order_id": order_id, "payment_id": existing.payment_id,
-                                                       "decline_code": existing.decline_code or "declined"})
+            return self._reply(conn, env, "PaymentDeclined", {
+                "order_id": order_id, "payment_id": existing.payment_id,
+                "decline_code": existing.decline_code or "declined"})
         else:
-            self._reply(conn, env, "PaymentAuthorized", {"order_id": order_id, "payment_id": existing.payment_id})
+            return self._reply(conn, env, "PaymentAuthorized",
+                               {"order_id": order_id, "payment_id": existing.payment_id})
 
-    def capture(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    def capture(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
         payment = self._require(conn, record["order_id"])
         after = domain.move(payment, PaymentStatus.CAPTURED)
         if after is not None:
             self.provider.capture(f"capture:{payment.order_id}", payment.provider_ref or "")
             db.update(conn, payment, after)
-        self._reply(conn, env, "PaymentCaptured", {"order_id": payment.order_id, "payment_id": payment.payment_id})
+        return self._reply(conn, env, "PaymentCaptured",
+                           {"order_id": payment.order_id, "payment_id": payment.payment_id})
 
-    def void(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    def void(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
         payment = db.by_order(conn, record["order_id"], for_update=True)
         if payment is None:
             db.add_barrier(conn, record["order_id"])
@@ -60,16 +62,17 @@ class PaymentHandlers:
             if after is not None:
                 self.provider.void(f"void:{payment.order_id}", payment.provider_ref or "")
                 db.update(conn, payment, after)
-        self._reply(conn, env, "PaymentVoided", {"order_id": record["order_id"]})
+        return self._reply(conn, env, "PaymentVoided", {"order_id": record["order_id"]})
 
-    def refund(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    def refund(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
         """Refunds a captured payment in full (the refund saga of a cancelled confirmed order); a repeat is a no-op."""
         payment = self._require(conn, record["order_id"])
         after = domain.move(payment, PaymentStatus.REFUNDED)
         if after is not None:
             self.provider.refund(f"refund:{payment.order_id}", payment.provider_ref or "", payment.amount)
             db.update(conn, payment, after)
-        self._reply(conn, env, "PaymentRefunded", {"order_id": payment.order_id, "payment_id": payment.payment_id})
+        return self._reply(conn, env, "PaymentRefunded",
+                           {"order_id": payment.order_id, "payment_id": payment.payment_id})
 
     def _require(self, conn: Connection, order_id: str) -> Payment:
         payment = db.by_order(conn, order_id, for_update=True)
@@ -77,11 +80,16 @@ class PaymentHandlers:
             raise LookupError(f"no payment for order {order_id}")
         return payment
 
-    def _reply(self, conn: Connection, cause: Envelope, event_type: str, record: dict[str, Any]) -> None:
+    def _reply(self, conn: Connection, cause: Envelope, event_type: str, record: dict[str, Any]) -> str:
         outbox.append(conn, db.outbox, topic=topics.PAYMENTS_REPLIES, aggregate_id=record["order_id"],
                       event_type=event_type, record=record, saga_id=cause.saga_id,
                       correlation_id=cause.correlation_id, causation_id=cause.event_id)
+        return event_type
 
     def table(self) -> dict[str, Any]:
         return {"AuthorizePayment": self.authorize, "CapturePayment": self.capture, "VoidPayment": self.void,
                 "RefundPayment": self.refund}
+
+
+# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
+FAILURE_REPLIES = {"AuthorizePayment": frozenset({"PaymentDeclined"})}

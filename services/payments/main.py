@@ -7,19 +7,24 @@ from services.common.api import make_engine
 from services.common.consumer import CommandConsumer
 from services.common.runner import main
 from services.common.settings import Settings
-from services.common.wiring import build_app, build_consumer
+from services.common.wiring import build_app, build_consumer, with_saga_branches
 from services.payments import api, db
-from services.payments.handlers import PaymentHandlers
+from services.payments.handlers import FAILURE_REPLIES, PaymentHandlers
 from services.payments.provider import SimulatedProvider
 
 
 def create_app(settings: Settings) -> FastAPI:
-    return build_app(settings, api.include, db.counters)
+    include = with_saga_branches(api.include, "payments", db.idempotency, _handlers(settings).table(),
+                                 FAILURE_REPLIES)
+    return build_app(settings, include, db.counters)
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:
-    handlers = PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2)))
-    return build_consumer(settings, db.inbox, db.counters, handlers.table())
+    return build_consumer(settings, db.inbox, db.counters, _handlers(settings).table())
+
+
+def _handlers(settings: Settings) -> PaymentHandlers:
+    return PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2)))
 
 
 if __name__ == "__main__":

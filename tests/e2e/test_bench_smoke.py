@@ -5,9 +5,9 @@ import math
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
-from bench import dual_write
+from bench import dtm, dual_write
 from bench.concurrency import run_concurrency
 from bench.run import run, say
 from walsaga.stack.config import StackConfig, db_url
@@ -45,3 +45,27 @@ def test_concurrent_clients_run_checks_every_answer_against_the_databases(stack:
     assert report.server_errors == 0, report
     assert report.lost_orders == 0 and report.lost_cancels == 0, report
     assert sum(report.reads["statuses"].values()) == 30 and report.reads["statuses"].get("200") == 30, report.reads
+
+
+def test_dtm_baseline_runs_the_same_saga_on_the_same_participants(stack: StackConfig,
+                                                                   engines: dict[str, Engine]) -> None:
+    result = dtm.run_baseline(stack, [5.0], 2.0, say)
+    assert "unavailable" not in result, result  # Go is part of the machine: DTM must build and run here
+    (step,) = result["steps"]
+    assert step["submitted"] == 10 and step["errors"] == {} and step["unfinished_after_drain"] == 0, step
+    assert step["outcomes"] == {"succeed": 9, "failed": 1}, step  # every 10th order pays with a declined card
+    assert step["saga_ms"]["p50"] > 0
+    with engines["orders"].connect() as c:
+        states = dict(c.execute(text(
+            "SELECT o.status || ':' || coalesce(o.cancel_reason, ''), count(*) FROM orders o "
+            "JOIN order_lines l USING (order_id) WHERE l.sku LIKE 'dtm-%' GROUP BY 1")).all())
+    assert states == {"CONFIRMED:": 9, "CANCELLED:PAYMENT_DECLINED": 1}, states
+    with engines["payments"].connect() as c:
+        payments = dict(c.execute(text("SELECT status, count(*) FROM payments WHERE order_id = ANY(:ids) GROUP BY 1"),
+                                  {"ids": _dtm_orders(engines)}).all())
+    assert payments == {"CAPTURED": 9, "DECLINED": 1}, payments
+
+
+def _dtm_orders(engines: dict[str, Engine]) -> list[str]:
+    with engines["orders"].connect() as c:
+        return list(c.execute(text("SELECT order_id FROM order_lines WHERE sku LIKE 'dtm-%'")).scalars())

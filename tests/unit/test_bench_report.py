@@ -1,7 +1,7 @@
 """The benchmark report's targets table judges what was measured (pure: dicts in, rows out)."""
 from __future__ import annotations
 
-from bench.report import targets
+from bench.report import dtm_section, targets
 
 
 def _step(offered: float, completed: float, unfinished: int = 0, p99: float = 400.0, hop: float = 12.0) -> dict:
@@ -42,3 +42,21 @@ def test_errors_lost_updates_and_slow_reads_are_misses() -> None:
 def test_memory_counts_the_clients_run_too() -> None:
     rows = _verdicts([_step(10, 10.0)], {**_conc(), "stack_rss_mib": 7000.0})
     assert rows["whole stack ≤ 6 GiB RSS"] == "missed: 856 MiB over"
+
+
+def _dtm_step(offered: float, completed: float) -> dict:
+    return {"offered_per_s": offered, "completed_per_s": completed, "unfinished_after_drain": 0,
+            "saga_ms": {"p50": 90.0, "p95": 150.0, "p99": 200.0, "max": 250.0}, "outcomes": {"succeed": 9, "failed": 1}}
+
+
+def test_dtm_is_set_beside_walsaga_at_the_same_offered_rates() -> None:
+    lines = dtm_section([_step(10, 10.0), _step(20, 19.0)],
+                        {"version": "v1.19.0", "go": "go1.x", "steps": [_dtm_step(10, 9.9), _dtm_step(20, 15.2)]})
+    rows = [line for line in lines if line.startswith("| 1") or line.startswith("| 2")]
+    assert rows == ["| 10 | 10.0 | 200.0 | 400.0 | 0 | 9.9 | 90.0 | 200.0 | 0 | failed 1, succeed 9 |",
+                    "| 20 | 19.0 | 200.0 | 400.0 | 0 | 15.2 | 90.0 | 200.0 | 0 | failed 1, succeed 9 |"]
+
+
+def test_a_dtm_that_could_not_run_is_reported_with_its_reason() -> None:
+    lines = dtm_section([_step(10, 10.0)], {"unavailable": "no Go toolchain on PATH"})
+    assert any("Not measured in this run: no Go toolchain on PATH" in line for line in lines)

@@ -62,6 +62,11 @@ class Ports:
     def reconciler_web(self, instance: int) -> int:
         return self._p(18180 + instance)
 
+    @property
+    def dtm(self) -> int:
+        """The DTM baseline's coordinator (bench/dtm.py; HTTP here, gRPC and JSON-RPC on the next two)."""
+        return self._p(18190)
+
 
 @dataclass(frozen=True)
 class StackConfig:

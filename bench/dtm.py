@@ -1,0 +1,315 @@
+"""Baseline (b): DTM (github.com/dtm-labs/dtm, built from the Go module proxy) running the same place-order saga
+against the same participants, on the same stack, at the same open-loop rates as walsaga's own steps.
+
+The participants are walsaga's services themselves: DTM calls their command handlers over HTTP
+(services/common/saga_branches.py), one local transaction per call as with a Kafka command. DTM keeps its state in a
+database `dtm` on the saga cluster (where walsaga's orchestrator keeps its own). The saga, in DTM's terms:
+
+    step 01  action: -             compensate: orders CancelOrder OUT_OF_STOCK
+    step 02  action: ReserveStock  compensate: ReleaseStock
+    step 03  action: -             compensate: orders CancelOrder PAYMENT_DECLINED
+    step 04  action: Authorize     compensate: VoidPayment
+    step 05  action: ConfirmOrder  (the pivot; from here steps only retry forward)
+    step 06  action: CapturePayment
+    step 07  action: CommitStock
+
+DTM compensates every step that ran, the failed one included, newest first; the two empty steps make the order's
+cancel carry the reason of the step that failed (the first cancel wins; the second finds the order cancelled).
+The order row is the app's own local transaction (written by this driver; no OrderCreated event, which would start
+walsaga's saga too). Latency: the order row's commit-time stamp to the last branch's transaction (database clocks),
+the same ends as walsaga's measure.saga_latencies_ms.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+import aiohttp
+import httpx
+from sqlalchemy import Engine, create_engine, text
+
+from bench.loadgen import open_loop, order_body
+from bench.measure import percentiles, stack_rss_mib
+from services.common import outbox
+from services.orders import db as orders_db
+from services.orders.domain import OrderLine, place
+from walsaga.stack import procs
+from walsaga.stack.config import REPO, Secrets, StackConfig, db_url, password_key
+
+VERSION = "v1.19.0"
+MODULE = "github.com/dtm-labs/dtm"
+HOME = REPO / ".stack" / "lib" / f"dtm-{VERSION}"
+STORE_SQL = "dtmsvr.storage.postgres.sql"
+PARTICIPANTS = ("orders", "inventory", "payments")
+Say = Callable[[str], None]
+
+
+class DtmUnavailable(RuntimeError):
+    """DTM cannot be built or started here; the report says why instead of a number."""
+
+
+def binary(say: Say) -> Path:
+    """The dtm server binary, built once from the Go module proxy and cached next to the stack's other jars."""
+    exe, sql = HOME / "dtm", HOME / STORE_SQL
+    if exe.exists() and sql.exists():
+        return exe
+    go = shutil.which("go")
+    if go is None:
+        raise DtmUnavailable("no Go toolchain on PATH (DTM is built from source through the Go module proxy)")
+    say(f"DTM {VERSION}: downloading {MODULE} through the Go module proxy (first time only) ...")
+    listing = _run([go, "mod", "download", "-json", f"{MODULE}@{VERSION}"], None, "go mod download", say)
+    src_dir = Path(json.loads(listing)["Dir"])
+    HOME.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "dtm"
+        shutil.copytree(src_dir, src)
+        for path in [src, *src.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only; go build writes nothing there
+        say(f"DTM {VERSION}: go build (first time: 2-8 minutes, its dependencies come through the proxy too) ...")
+        _run([go, "build", "-o", str(HOME / "dtm.partial"), "."], src, "go build", say)
+        shutil.copy(src / "sqls" / STORE_SQL, sql)
+    (HOME / "dtm.partial").rename(exe)
+    return exe
+
+
+def _run(argv: list[str], cwd: Path | None, label: str, say: Say) -> str:
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    while True:
+        try:
+            out, err = proc.communicate(timeout=30)
+            break
+        except subprocess.TimeoutExpired:
+            say(f"  {label}: still running ({time.monotonic() - started:.0f}s)")
+    if proc.returncode != 0:
+        raise DtmUnavailable(f"{label} failed ({proc.returncode}): {err.strip()[-600:]}")
+    return out
+
+
+@dataclass
+class DtmServer:
+    url: str
+    store: Engine
+
+
+def start(cfg: StackConfig, say: Say) -> DtmServer:
+    """A database `dtm` on the saga cluster with DTM's own schema, then the dtm server on the stack's DTM port."""
+    exe = binary(say)
+    admin = create_engine(db_url(cfg, "saga", "admin").rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = 'dtm'")).first():
+            c.execute(text("CREATE DATABASE dtm"))
+    admin.dispose()
+    store = create_engine(db_url(cfg, "saga", "admin").rsplit("/", 1)[0] + "/dtm", pool_size=2)
+    with store.begin() as c:
+        c.exec_driver_sql((HOME / STORE_SQL).read_text())
+    conf = cfg.etc / "dtm.yml"
+    conf.write_text(
+        "Store:\n  Driver: 'postgres'\n  Host: '127.0.0.1'\n"
+        f"  Port: {cfg.ports.postgres('saga')}\n  User: 'walsaga_admin'\n  Db: 'dtm'\n  Schema: 'public'\n"
+        "  MaxOpenConns: 50\n  MaxIdleConns: 50\n"  # the default (500) is more than the cluster's max_connections
+        f"HttpPort: {cfg.ports.dtm}\nGrpcPort: {cfg.ports.dtm + 1}\nJsonRpcPort: {cfg.ports.dtm + 2}\n"
+        "LogLevel: 'warn'\n")
+    # the password reaches DTM through its environment (Store.Password -> STORE_PASSWORD), never a file; DTM prints
+    # its whole configuration at start-up, so its output passes a filter that masks the password before the log
+    password = Secrets(cfg.secrets_file).get(password_key("saga", "admin"))
+    redact = r's/(Password\\?": *\\?")[^"\\]*/\1***/g'
+    procs.start(cfg, "dtm", ["bash", "-o", "pipefail", "-c", '"$0" -c "$1" 2>&1 | sed -E -u -e "$2"',
+                             str(exe), str(conf), redact], env={"STORE_PASSWORD": password})
+    url = f"http://127.0.0.1:{cfg.ports.dtm}"
+    procs.wait_for("dtm", lambda: _answers(url), timeout=60, log=cfg.logs / "dtm.log")
+    say(f"DTM {VERSION} serving at {url} (store: database dtm on the saga cluster)")
+    return DtmServer(url, store)
+
+
+def stop(cfg: StackConfig, server: DtmServer | None) -> None:
+    procs.stop(cfg, "dtm")
+    if server is not None:
+        server.store.dispose()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/dtmsvr/newGid", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def saga_request(gid: str, order: dict[str, Any], branch_urls: dict[str, str]) -> dict[str, Any]:
+    """DTM's submit body for one order (see the module docstring for the steps)."""
+    def url(service: str, command: str) -> str:
+        return f"{branch_urls[service]}/{service}/saga-branches/{command}"
+    reserve = {"order_id": gid, "lines": [{"sku": i["sku"], "quantity": i["quantity"]} for i in order["items"]]}
+    authorize = {"order_id": gid, "customer_id": order["customer_id"], "amount": order["total_amount"],
+                 "currency": order["currency"], "payment_method": order["payment_method"]}
+    steps = [
+        ({"action": "", "compensate": url("orders", "CancelOrder")}, {"order_id": gid, "reason": "OUT_OF_STOCK"}),
+        ({"action": url("inventory", "ReserveStock"), "compensate": url("inventory", "ReleaseStock")}, reserve),
+        ({"action": "", "compensate": url("orders", "CancelOrder")}, {"order_id": gid, "reason": "PAYMENT_DECLINED"}),
+        ({"action": url("payments", "AuthorizePayment"), "compensate": url("payments", "VoidPayment")}, authorize),
+        ({"action": url("orders", "ConfirmOrder"), "compensate": ""}, {"order_id": gid}),
+        ({"action": url("payments", "CapturePayment"), "compensate": ""}, {"order_id": gid}),
+        ({"action": url("inventory", "CommitStock"), "compensate": ""}, {"order_id": gid}),
+    ]
+    return {"gid": gid, "trans_type": "saga", "steps": [s for s, _ in steps],
+            "payloads": [json.dumps(p, default=str) for _, p in steps]}
+
+
+@dataclass
+class DtmStep:
+    rate: float
+    duration: float
+    submitted: list[str] = field(default_factory=list)     # gids (= order ids)
+    errors: dict[str, int] = field(default_factory=dict)
+    send_lag_ms: list[float] = field(default_factory=list)
+
+
+def _insert_order(orders: Engine, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The app's local transaction before it submits the saga: the order row (PENDING), nothing published."""
+    order = place(order_id=order_id, customer_id=body["customer_id"], currency=body["currency"],
+                  payment_method=body["payment_method"],
+                  lines=[OrderLine(i["sku"], i["quantity"], Decimal(i["unit_price"])) for i in body["items"]])
+    with orders.begin() as conn:
+        outbox.mark_service_write(conn)  # the service's own write (not one behind its back)
+        orders_db.insert(conn, order)
+    return {**body, "total_amount": order.total_amount}
+
+
+async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: float, duration: float,
+                   skus: list[str]) -> DtmStep:
+    """Open loop (the same schedule and order mix as walsaga's steps); participants' instances taken in turn."""
+    result = DtmStep(rate, duration)
+    instances = [{svc: f"http://127.0.0.1:{cfg.ports.api(svc, n)}" for svc in PARTICIPANTS}
+                 for n in range(cfg.api_instances)]
+
+    async def one(session: aiohttp.ClientSession, i: int, scheduled: float) -> None:
+        result.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
+        gid = str(uuid.uuid4())
+        try:
+            order = await asyncio.to_thread(_insert_order, orders, gid, order_body(i, skus))
+            async with session.post(f"{server.url}/api/dtmsvr/submit",
+                                    json=saga_request(gid, order, instances[i % len(instances)])) as resp:
+                answer = await resp.text()
+                key = str(resp.status) if resp.status != 200 or "SUCCESS" not in answer else ""
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            key = type(exc).__name__
+        if key:
+            result.errors[key] = result.errors.get(key, 0) + 1
+        else:
+            result.submitted.append(gid)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=30)) as session:
+        await open_loop(rate, duration, lambda i, scheduled: one(session, i, scheduled))
+    return result
+
+
+def wait_finished(server: DtmServer, gids: list[str], timeout: float) -> int:
+    """Waits (bounded) until DTM has finished every saga (succeed or failed); returns how many have not."""
+    deadline = time.monotonic() + timeout
+    open_ = len(gids)
+    while time.monotonic() < deadline:
+        with server.store.connect() as c:
+            open_ = len(gids) - c.execute(text("SELECT count(*) FROM trans_global WHERE gid = ANY(:g) "
+                                               "AND status IN ('succeed', 'failed')"), {"g": gids}).scalar_one()
+        if open_ == 0:
+            return 0
+        time.sleep(0.25)
+    return open_
+
+
+def outcomes(server: DtmServer, gids: list[str]) -> dict[str, int]:
+    with server.store.connect() as c:
+        return dict(c.execute(text("SELECT status, count(*) FROM trans_global WHERE gid = ANY(:g) GROUP BY status"),
+                              {"g": gids}).all())
+
+
+def saga_latencies_ms(engines: dict[str, Engine], gids: list[str]) -> tuple[list[float], float]:
+    """Per saga: its last branch's transaction (the participants' database clocks) minus the order row's stamp;
+    also the finished sagas per second over the step."""
+    with engines["orders"].connect() as c:
+        created = dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
+                                 {"ids": gids}).all())
+    ended: dict[str, Any] = {}
+    for svc in PARTICIPANTS:
+        with engines[svc].connect() as c:
+            rows = c.execute(text(
+                "SELECT split_part(key, '/', 1) AS gid, max(created_at) FROM idempotency_key "
+                "WHERE client_id = 'saga-branch' AND split_part(key, '/', 1) = ANY(:ids) GROUP BY 1"), {"ids": gids})
+            for gid, at in rows:
+                ended[gid] = max(at, ended.get(gid, at))
+    lat = [(ended[g] - created[g]).total_seconds() * 1000 for g in ended if g in created]
+    if len(ended) < 2:
+        return lat, 0.0
+    span = (max(ended.values()) - min(created[g] for g in ended)).total_seconds()
+    return lat, len(ended) / span if span > 0 else 0.0
+
+
+def participant_engines(cfg: StackConfig) -> dict[str, Engine]:
+    return {svc: create_engine(db_url(cfg, svc), pool_size=4, max_overflow=8) for svc in PARTICIPANTS}
+
+
+def go_version() -> str:
+    go = shutil.which("go")
+    if go is None:
+        return "none"
+    return subprocess.run([go, "version"], capture_output=True, text=True, env={**os.environ}).stdout.strip()
+
+
+@dataclass
+class DtmStepReport:
+    offered_per_s: float
+    seconds: float
+    submitted: int
+    errors: dict[str, int]
+    completed_per_s: float
+    unfinished_after_drain: int
+    outcomes: dict[str, int]
+    saga_ms: dict[str, float]
+    client_send_lag_ms: dict[str, float]
+    stack_rss_mib: float
+
+
+def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say) -> dict[str, Any]:
+    """DTM at each rate, like walsaga's steps; {"unavailable": why} when DTM cannot be built or started here."""
+    server = None
+    engines = participant_engines(cfg)
+    try:
+        try:
+            server = start(cfg, say)
+        except (DtmUnavailable, TimeoutError, RuntimeError, OSError) as exc:
+            say(f"DTM baseline skipped: {exc}")
+            return {"unavailable": str(exc), "go": go_version()}
+        skus = [f"dtm-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
+        for sku in skus:
+            httpx.put(f"{cfg.gateway_url}/inventory/{sku}", json={"available": 1_000_000}).raise_for_status()
+        steps = [asdict(_measure(cfg, server, engines, rate, seconds, skus, say)) for rate in rates]
+        return {"version": VERSION, "go": go_version(), "steps": steps}
+    finally:
+        stop(cfg, server)
+        for engine in engines.values():
+            engine.dispose()
+
+
+def _measure(cfg: StackConfig, server: DtmServer, engines: dict[str, Engine], rate: float, seconds: float,
+             skus: list[str], say: Say) -> DtmStepReport:
+    say(f"DTM: offered {rate:g} sagas/s for {seconds:g}s ...")
+    step = asyncio.run(run_step(server, cfg, engines["orders"], rate, seconds, skus))
+    rss = stack_rss_mib(cfg)
+    unfinished = wait_finished(server, step.submitted, timeout=max(30.0, seconds * 2))
+    lat, per_s = saga_latencies_ms(engines, step.submitted)
+    report = DtmStepReport(rate, seconds, len(step.submitted), step.errors, round(per_s, 1), unfinished,
+                           outcomes(server, step.submitted), percentiles(lat), percentiles(step.send_lag_ms), rss)
+    say(f"  DTM completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 "
+        f"{report.saga_ms['p99']} ms, unfinished {unfinished}, outcomes {report.outcomes}, errors {step.errors}")
+    return report
