@@ -101,6 +101,27 @@ def dtm_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
         "![walsaga vs DTM](dtm_vs_walsaga.png)", ""]
 
 
+def tuning_section(rows: list[dict[str, Any]]) -> list[str]:
+    """One row per setting tried (bench/tuning.py), under the reference row of the shipped settings."""
+    if not rows:
+        return []
+    first = rows[0]["step"]
+    out = ["## Settings, one at a time", "",
+           f"The same running stack; one setting changed, one open-loop step of {first['offered_per_s']:g} orders/s for "
+           f"{first['seconds']:g} s, the setting put back. CPU = % of one core, averaged over the step and its drain "
+           "(the box has 200 %).", "",
+           "| setting | shipped | tried | completed /s | saga p50 | saga p99 | CDC hop p50 | CDC hop p99 | "
+           "unfinished | CPU Connect | CPU orchestrator | CPU APIs |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        st, cpu = r["step"], r["cpu_percent"]
+        out.append(f"| {r['setting']} | {r['shipped']} | {r['tried']} | {st['completed_per_s']} | "
+                   f"{st['saga_ms']['p50']} | {st['saga_ms']['p99']} | {st['cdc_hop_ms']['p50']} | "
+                   f"{st['cdc_hop_ms']['p99']} | {st['unfinished_after_drain']} | {cpu['connect']} | "
+                   f"{cpu['orchestrator']} | {cpu['apis']} |")
+    return out + ["", "Latencies in ms. Kafka partitions are not varied in this run: see bench/tuning.py.", ""]
+
+
 def _statuses(r: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
 
@@ -112,7 +133,8 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
     conc = asdict(results["concurrency"])
     m = meta(cfg)
     (out / "results.json").write_text(json.dumps({"meta": m, "steps": steps, "baselines": baselines,
-                                                  "dtm": results.get("dtm"), "concurrency": conc}, indent=2) + "\n")
+                                                  "dtm": results.get("dtm"), "tuning": results.get("tuning"),
+                                                  "concurrency": conc}, indent=2) + "\n")
     lines = [
         "# walsaga benchmarks", "",
         f"Generated {m['generated']} by `make bench` on {m['machine']}; {m['versions']}; {m['settings']}. "
@@ -161,6 +183,7 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
         *[f"| {b['mode']} | {b['seconds']:g} | {b['committed']} | {b['per_s']} | {b['events']} | {b['lost']} |"
           for b in baselines],
         "", *dtm_section(steps, results.get("dtm") or {"unavailable": "not run"}),
+        *tuning_section(results.get("tuning") or []),
         "Regenerate: `make bench`.", "",
     ]
     charts.render(steps, out, (results.get("dtm") or {}).get("steps", []))

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from bench import dtm, dual_write, report
+from bench import dtm, dual_write, report, tuning
 from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
@@ -98,6 +98,17 @@ def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[Writ
             for mode in ("dual", "outbox")]
 
 
+def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: "Plan") -> list[dict[str, Any]]:
+    """bench/tuning.py: one setting changed at a time, each under the same open-loop step."""
+    skus = [f"tune-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
+    gw = Gateway(cfg.gateway_url)
+    for sku in skus:
+        gw.set_stock(sku, 1_000_000)
+    return tuning.run_tuning(cfg, lambda rate, secs: measure_step(cfg, engines, rate, secs, skus),
+                             lambda: wait_quiet(engines["saga"], timeout=300), plan.tuning_rate, plan.tuning_seconds,
+                             say)
+
+
 @dataclass
 class Plan:
     rates: list[float]
@@ -107,11 +118,14 @@ class Plan:
     clients_seconds: float
     targets: int
     reads_per_s: float
+    tuning_rate: float
+    tuning_seconds: float
 
 
 FULL = Plan(RATES, STEP_SECONDS, writer_seconds=5.0, clients=10_000, clients_seconds=60.0, targets=400,
-            reads_per_s=100.0)
-SMOKE = Plan([5.0], 2.0, writer_seconds=1.0, clients=50, clients_seconds=3.0, targets=10, reads_per_s=10.0)
+            reads_per_s=100.0, tuning_rate=15.0, tuning_seconds=15.0)
+SMOKE = Plan([5.0], 2.0, writer_seconds=1.0, clients=50, clients_seconds=3.0, targets=10, reads_per_s=10.0,
+             tuning_rate=5.0, tuning_seconds=2.0)
 
 
 def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
@@ -125,9 +139,11 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
         steps = run(cfg, plan.rates, plan.seconds)
         wait_quiet(engines["saga"], timeout=600)
         dtm_baseline = dtm.run_baseline(cfg, plan.rates, plan.seconds, say)
+        tuned = run_tuning(cfg, engines, plan)
         concurrency = run_concurrency(cfg, engines["orders"], plan.clients, plan.clients_seconds, tmp, say,
                                       targets_n=plan.targets, reads_per_s=plan.reads_per_s)
-        return {"baselines": baselines, "steps": steps, "dtm": dtm_baseline, "concurrency": concurrency}
+        return {"baselines": baselines, "steps": steps, "dtm": dtm_baseline, "tuning": tuned,
+                "concurrency": concurrency}
     finally:
         for engine in engines.values():
             engine.dispose()

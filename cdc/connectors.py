@@ -53,6 +53,9 @@ class ConnectClient:
         """Create or update: PUT /connectors/{name}/config is idempotent, so re-registering is harmless."""
         self._call("PUT", f"/connectors/{name}/config", config)
 
+    def config(self, name: str) -> dict[str, str]:
+        return self._call("GET", f"/connectors/{name}/config")
+
     def status(self, name: str) -> dict[str, Any] | None:
         try:
             return self._call("GET", f"/connectors/{name}/status")

@@ -44,6 +44,8 @@ class ProcessorSettings:
     forward_attempts: int = 3
     compensation_attempts: int = 8
     sweep_interval: float = 0.5
+    batch: int = ORCHESTRATOR_BATCH       # records per orchestrator transaction (1 = one transaction per record)
+    producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
 
     @classmethod
     def from_env(cls) -> "ProcessorSettings":
@@ -57,11 +59,14 @@ class ProcessorSettings:
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             forward_attempts=int(os.environ.get("WALSAGA_FORWARD_ATTEMPTS", "3")),
             compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
+            batch=max(1, int(os.environ.get("WALSAGA_SAGA_BATCH", str(ORCHESTRATOR_BATCH)))),
+            producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
         )
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
-    app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir)
+    app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+                    settings.producer_linger_ms)
     orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
@@ -92,7 +97,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     @app.agent(saga_sources, name="saga-orchestrator")
     async def drive_sagas(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(ORCHESTRATOR_BATCH, within=ORCHESTRATOR_BATCH_WAIT_S):
+        async for events in stream.take_events(settings.batch, within=ORCHESTRATOR_BATCH_WAIT_S):
             msgs = [raw_message(e) for e in events]
             lag.saw(events[-1].message.timestamp)
             outcomes = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle_batch, msgs))
@@ -155,7 +160,8 @@ class InputLag:
         return time.time() - self.taken_at < idle_after_s and self.lag_s > threshold_s
 
 
-def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str) -> faust.App:
+def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str,
+              producer_linger_ms: int = 1) -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group."""
     return faust.App(
         app_id,
@@ -166,7 +172,7 @@ def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str) -
         topic_partitions=topics.PARTITIONS, topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100, broker_commit_interval=0.5,
-        producer_acks=-1, producer_linger_ms=1,
+        producer_acks=-1, producer_linger_ms=producer_linger_ms,
         stream_wait_empty=False,
     )
 

@@ -2,14 +2,20 @@
 from __future__ import annotations
 
 import math
+import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from sqlalchemy import Engine, text
 
-from bench import dtm, dual_write
+from bench import dtm, dual_write, tuning
 from bench.concurrency import run_concurrency
-from bench.run import run, say
+from bench.run import measure_step, run, say
+from cdc.connectors import ConnectClient, identity
+from walsaga.client import Gateway
+from walsaga.stack import procs
 from walsaga.stack.config import StackConfig, db_url
 
 pytestmark = pytest.mark.stack
@@ -69,3 +75,37 @@ def test_dtm_baseline_runs_the_same_saga_on_the_same_participants(stack: StackCo
 def _dtm_orders(engines: dict[str, Engine]) -> list[str]:
     with engines["orders"].connect() as c:
         return list(c.execute(text("SELECT order_id FROM order_lines WHERE sku LIKE 'dtm-%'")).scalars())
+
+
+def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackConfig,
+                                                                   engines: dict[str, Engine]) -> None:
+    client = ConnectClient(stack.connect_url)
+    connector, _ = identity("orders")
+    poll_500, batch_1 = (next(v for v in tuning.variants(stack) if v.tried.startswith(t)) for t in ("500", "1 "))
+    seen: dict[str, str] = {}
+
+    def observed(variant: tuning.Variant, look: Callable[[], str]) -> tuning.Variant:
+        def apply(cfg: StackConfig) -> None:
+            variant.apply(cfg)
+            seen[variant.setting] = look()
+        return replace(variant, apply=apply)
+
+    skus = [f"tune-smoke-{uuid.uuid4().hex[:6]}"]
+    Gateway(stack.gateway_url).set_stock(skus[0], 1_000)
+    rows = tuning.run_tuning(
+        stack, lambda rate, secs: measure_step(stack, engines, rate, secs, skus), lambda: None, 5.0, 2.0, say,
+        only=[observed(poll_500, lambda: client.config(connector)["poll.interval.ms"]),
+              observed(batch_1, lambda: _env_of(stack, "processors-0").get("WALSAGA_SAGA_BATCH", ""))])
+    assert [r["setting"] for r in rows] == ["(shipped settings)", poll_500.setting, batch_1.setting]
+    assert all(r["step"]["accepted"] == 10 and r["step"]["unfinished_after_drain"] == 0 for r in rows), rows
+    assert all(set(r["cpu_percent"]) == {"connect", "orchestrator", "apis"} for r in rows)
+    assert seen == {poll_500.setting: "500", batch_1.setting: "1"}  # in effect during its step
+    assert client.config(connector)["poll.interval.ms"] == "20"       # and put back after it
+    assert "WALSAGA_SAGA_BATCH" not in _env_of(stack, "processors-0")
+
+
+def _env_of(stack: StackConfig, name: str) -> dict[str, str]:
+    pid = procs.read_pid(stack, name)
+    assert pid is not None, f"{name} is not running"
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)

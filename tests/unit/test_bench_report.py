@@ -1,7 +1,7 @@
 """The benchmark report's targets table judges what was measured (pure: dicts in, rows out)."""
 from __future__ import annotations
 
-from bench.report import dtm_section, targets
+from bench.report import dtm_section, targets, tuning_section
 
 
 def _step(offered: float, completed: float, unfinished: int = 0, p99: float = 400.0, hop: float = 12.0) -> dict:
@@ -60,3 +60,16 @@ def test_dtm_is_set_beside_walsaga_at_the_same_offered_rates() -> None:
 def test_a_dtm_that_could_not_run_is_reported_with_its_reason() -> None:
     lines = dtm_section([_step(10, 10.0)], {"unavailable": "no Go toolchain on PATH"})
     assert any("Not measured in this run: no Go toolchain on PATH" in line for line in lines)
+
+
+def test_each_tried_setting_is_a_row_under_the_shipped_reference() -> None:
+    step = {**_step(20, 19.5), "seconds": 15.0}
+    rows = [{"setting": "(shipped settings)", "shipped": "", "tried": "", "step": step,
+             "cpu_percent": {"connect": 20.0, "orchestrator": 35.5, "apis": 12.0}},
+            {"setting": "Debezium poll.interval.ms", "shipped": "20", "tried": "500", "step": step,
+             "cpu_percent": {"connect": 8.0, "orchestrator": 30.0, "apis": 12.0}}]
+    lines = tuning_section(rows)
+    assert "| Debezium poll.interval.ms | 20 | 500 | 19.5 | 200.0 | 400.0 | 12.0 | 12.0 | 0 | 8.0 | 30.0 | 12.0 |" \
+        in lines
+    assert sum(line.startswith("| ") and "---" not in line for line in lines) == 3  # header + 2 rows
+    assert tuning_section([]) == []

@@ -43,11 +43,14 @@ def step(n: int, what: str) -> None:
     say(f"[{n}/5] {what}")
 
 
-def register_connectors(cfg: StackConfig) -> None:
+def register_connectors(cfg: StackConfig, overrides: dict[str, str] | None = None) -> None:
+    """Puts every outbox connector's config (connectors/*.json, then `overrides`: the benchmark's tuning runs) and
+    waits until each is RUNNING."""
     client = cdc_connectors.ConnectClient(cfg.connect_url)
     for svc in SERVICES:
         name, config = cdc_connectors.load(svc, {
             "pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)), "secrets_file": str(cfg.secrets_file)})
+        config.update(overrides or {})
         problem = slot_problem(cfg, client, svc, name, config["slot.name"])
         if problem:
             # never let Debezium quietly create a fresh slot past a gap: stop here, loudly
