@@ -45,6 +45,7 @@ class ProcessorSettings:
     compensation_attempts: int = 8
     sweep_interval: float = 0.5
     batch: int = ORCHESTRATOR_BATCH       # records per orchestrator transaction (1 = one transaction per record)
+    batch_wait_s: float = ORCHESTRATOR_BATCH_WAIT_S  # the batch window (Faust yields what arrived once per window)
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
 
     @classmethod
@@ -60,6 +61,9 @@ class ProcessorSettings:
             forward_attempts=int(os.environ.get("WALSAGA_FORWARD_ATTEMPTS", "3")),
             compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
             batch=max(1, int(os.environ.get("WALSAGA_SAGA_BATCH", str(ORCHESTRATOR_BATCH)))),
+            # never 0: Faust reads a window of 0 as "no window" and waits for a full batch however long that takes
+            batch_wait_s=max(0.001, float(os.environ.get("WALSAGA_SAGA_BATCH_WAIT_MS",
+                                                         str(ORCHESTRATOR_BATCH_WAIT_S * 1000))) / 1000),
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
         )
 
@@ -97,7 +101,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     @app.agent(saga_sources, name="saga-orchestrator")
     async def drive_sagas(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch, within=ORCHESTRATOR_BATCH_WAIT_S):
+        async for events in stream.take_events(settings.batch, within=settings.batch_wait_s):
             msgs = [raw_message(e) for e in events]
             lag.saw(events[-1].message.timestamp)
             outcomes = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle_batch, msgs))
