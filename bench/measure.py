@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
 from sqlalchemy import Engine, text
 
 from schemas import topics
@@ -123,3 +124,29 @@ def cpu_seconds(marker: str) -> float:
         except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError, ValueError):
             continue
     return total / tick
+
+
+def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Records not yet consumed (and committed) per active consumer group: what every stream processor and consumer
+    of the stack still has to do. Groups without members (a finished tool's) are left out."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    listed = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(timeout=10)
+    groups = [g.group_id for g in listed.valid]
+    if not groups:
+        return {}
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-bench-lag-probe", "log_level": 3,
+                      "enable.auto.commit": False})
+    lag: dict[str, int] = {}
+    try:
+        for group in groups:
+            offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+            behind = 0
+            for tp in offsets.result(timeout=10).topic_partitions or []:
+                if tp.offset < 0:
+                    continue
+                _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                behind += max(0, high - tp.offset)
+            lag[group] = behind
+    finally:
+        probe.close()
+    return lag

@@ -107,9 +107,9 @@ def tuning_section(rows: list[dict[str, Any]]) -> list[str]:
         return []
     first = rows[0]["step"]
     out = ["## Settings, one at a time", "",
-           f"The same running stack; one setting changed, one open-loop step of {first['offered_per_s']:g} orders/s for "
-           f"{first['seconds']:g} s, the setting put back. CPU = % of one core, averaged over the step and its drain "
-           "(the box has 200 %).", "",
+           "The same running stack; one setting changed, one open-loop step of "
+           f"{first['offered_per_s']:g} orders/s for {first['seconds']:g} s, the setting put back. CPU = % of one "
+           "core, averaged over the step and its drain (the box has 200 %).", "",
            "| setting | shipped | tried | completed /s | saga p50 | saga p99 | CDC hop p50 | CDC hop p99 | "
            "unfinished | CPU Connect | CPU orchestrator | CPU APIs |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -17,7 +17,7 @@ from bench import dtm, dual_write, report, tuning
 from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
-from bench.measure import cdc_hop_ms, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
+from bench.measure import cdc_hop_ms, consumer_lag, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
@@ -70,23 +70,30 @@ def run(cfg: StackConfig, rates: list[float], seconds: float) -> list[StepReport
     for sku in skus:
         gw.set_stock(sku, 1_000_000)
     try:
-        return [measure_step(cfg, engines, rate, seconds, skus) for rate in rates]
+        reports = []
+        for rate in rates:
+            wait_quiet(cfg, engines["saga"], timeout=300)  # each step starts on a quiet stack
+            reports.append(measure_step(cfg, engines, rate, seconds, skus))
+        return reports
     finally:
         for engine in engines.values():
             engine.dispose()
 
 
-def wait_quiet(saga: Engine, timeout: float) -> int:
-    """Waits (bounded) until no saga is in flight, so one part's backlog does not load the next; returns how many
-    still are."""
+def wait_quiet(cfg: StackConfig, saga: Engine, timeout: float) -> int:
+    """Waits (bounded) until no saga is in flight and every consumer group (read models, notifications, the
+    reconciler, the participants) has caught up, so one part's backlog does not load the next; returns how many
+    sagas still are in flight."""
     deadline = time.monotonic() + timeout
     while True:
         with saga.connect() as c:
             open_ = c.execute(text("SELECT count(*) FROM saga_instance WHERE status NOT IN "
                                    "('COMPLETED', 'FAILED', 'PARKED')")).scalar_one()
-        if open_ == 0 or time.monotonic() > deadline:
+        behind = {g: n for g, n in consumer_lag(cfg.kafka_bootstrap).items() if n > 0}
+        if (open_ == 0 and not behind) or time.monotonic() > deadline:
             return int(open_)
-        say(f"  waiting for {open_} sagas in flight to finish before the next part")
+        say(f"  waiting before the next part: {open_} sagas in flight, consumer groups behind: "
+            f"{', '.join(f'{g} {n}' for g, n in sorted(behind.items())) or 'none'}")
         time.sleep(5)
 
 
@@ -105,8 +112,8 @@ def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: "Plan") -> li
     for sku in skus:
         gw.set_stock(sku, 1_000_000)
     return tuning.run_tuning(cfg, lambda rate, secs: measure_step(cfg, engines, rate, secs, skus),
-                             lambda: wait_quiet(engines["saga"], timeout=300), plan.tuning_rate, plan.tuning_seconds,
-                             say)
+                             lambda: wait_quiet(cfg, engines["saga"], timeout=300), plan.tuning_rate,
+                             plan.tuning_seconds, say)
 
 
 @dataclass
@@ -135,9 +142,9 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
     engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
     try:
         baselines = run_baselines(cfg, engines["orders"], plan.writer_seconds)
-        wait_quiet(engines["saga"], timeout=600)
+        wait_quiet(cfg, engines["saga"], timeout=600)
         steps = run(cfg, plan.rates, plan.seconds)
-        wait_quiet(engines["saga"], timeout=600)
+        wait_quiet(cfg, engines["saga"], timeout=600)
         dtm_baseline = dtm.run_baseline(cfg, plan.rates, plan.seconds, say)
         tuned = run_tuning(cfg, engines, plan)
         concurrency = run_concurrency(cfg, engines["orders"], plan.clients, plan.clients_seconds, tmp, say,

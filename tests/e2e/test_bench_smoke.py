@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from bench import dtm, dual_write, tuning
 from bench.concurrency import run_concurrency
+from bench.measure import consumer_lag
 from bench.run import measure_step, run, say
 from cdc.connectors import ConnectClient, identity
 from walsaga.client import Gateway
@@ -28,6 +29,9 @@ def test_benchmark_harness_measures_a_tiny_step(stack: StackConfig) -> None:
     assert step.saga_ms["p50"] > 0 and step.saga_ms["max"] >= step.saga_ms["p50"]
     assert not math.isnan(step.cdc_hop_ms["p50"])
     assert step.stack_rss_mib > 0
+    lag = consumer_lag(stack.kafka_bootstrap)  # what wait_quiet waits on between parts
+    assert {"walsaga-processors", "walsaga-views", "walsaga-orders", "walsaga-inventory"} <= set(lag), lag
+    assert all(isinstance(n, int) and n >= 0 for n in lag.values()), lag
 
 
 def test_dual_write_baseline_counts_what_a_killed_writer_committed_and_shipped(stack: StackConfig,
