@@ -37,10 +37,11 @@ from typing import Any, Callable
 import aiohttp
 import httpx
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bench.loadgen import open_loop, order_body
 from bench.measure import percentiles, stack_rss_mib
-from services.common import outbox
+from services.common import outbox, saga_branches
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
 from walsaga.stack import procs
@@ -48,7 +49,10 @@ from walsaga.stack.config import REPO, Secrets, StackConfig, db_url, password_ke
 
 VERSION = "v1.19.0"
 MODULE = "github.com/dtm-labs/dtm"
-HOME = REPO / ".stack" / "lib" / f"dtm-{VERSION}"
+HOME = REPO / ".stack" / "lib" / f"dtm-{VERSION}-loopback"
+# DTM binds its HTTP and gRPC servers to every interface and has no authentication; the copy built here listens on
+# 127.0.0.1 only (the two listen addresses in dtmsvr/svr.go are patched before `go build`)
+LISTEN_SOURCE, LISTEN_ANY, LISTEN_LOOPBACK = "dtmsvr/svr.go", 'fmt.Sprintf(":%d"', 'fmt.Sprintf("127.0.0.1:%d"'
 STORE_SQL = "dtmsvr.storage.postgres.sql"
 PARTICIPANTS = ("orders", "inventory", "payments")
 Say = Callable[[str], None]
@@ -75,11 +79,19 @@ def binary(say: Say) -> Path:
         shutil.copytree(src_dir, src)
         for path in [src, *src.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o200)  # the module cache is read-only; go build writes nothing there
+        _listen_on_loopback(src / LISTEN_SOURCE)
         say(f"DTM {VERSION}: go build (first time: 2-8 minutes, its dependencies come through the proxy too) ...")
         _run([go, "build", "-o", str(HOME / "dtm.partial"), "."], src, "go build", say)
         shutil.copy(src / "sqls" / STORE_SQL, sql)
     (HOME / "dtm.partial").rename(exe)
     return exe
+
+
+def _listen_on_loopback(server_go: Path) -> None:
+    code = server_go.read_text()
+    if code.count(LISTEN_ANY) != 2:  # the HTTP and the gRPC listener; anything else is a DTM this code does not know
+        raise DtmUnavailable(f"{LISTEN_SOURCE} of DTM {VERSION} no longer has its two listen addresses; not patched")
+    server_go.write_text(code.replace(LISTEN_ANY, LISTEN_LOOPBACK))
 
 
 def _run(argv: list[str], cwd: Path | None, label: str, say: Say) -> str:
@@ -201,7 +213,7 @@ async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: fl
                                     json=saga_request(gid, order, instances[i % len(instances)])) as resp:
                 answer = await resp.text()
                 key = str(resp.status) if resp.status != 200 or "SUCCESS" not in answer else ""
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, SQLAlchemyError) as exc:
             key = type(exc).__name__
         if key:
             result.errors[key] = result.errors.get(key, 0) + 1
@@ -228,6 +240,12 @@ def wait_finished(server: DtmServer, gids: list[str], timeout: float) -> int:
     return open_
 
 
+def finished(server: DtmServer, gids: list[str]) -> list[str]:
+    with server.store.connect() as c:
+        return list(c.execute(text("SELECT gid FROM trans_global WHERE gid = ANY(:g) AND status IN "
+                                   "('succeed', 'failed')"), {"g": gids}).scalars())
+
+
 def outcomes(server: DtmServer, gids: list[str]) -> dict[str, int]:
     with server.store.connect() as c:
         return dict(c.execute(text("SELECT status, count(*) FROM trans_global WHERE gid = ANY(:g) GROUP BY status"),
@@ -235,8 +253,9 @@ def outcomes(server: DtmServer, gids: list[str]) -> dict[str, int]:
 
 
 def saga_latencies_ms(engines: dict[str, Engine], gids: list[str]) -> tuple[list[float], float]:
-    """Per saga: its last branch's transaction (the participants' database clocks) minus the order row's stamp;
-    also the finished sagas per second over the step."""
+    """Per finished saga (DTM says succeed or failed; pass only those): its last branch's transaction start (the
+    participants' database clocks) minus the order row's stamp; also the finished sagas per second over the step.
+    walsaga's end is one hop later (the orchestrator's write after the last reply), which favours DTM by that hop."""
     with engines["orders"].connect() as c:
         created = dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
                                  {"ids": gids}).all())
@@ -245,7 +264,8 @@ def saga_latencies_ms(engines: dict[str, Engine], gids: list[str]) -> tuple[list
         with engines[svc].connect() as c:
             rows = c.execute(text(
                 "SELECT split_part(key, '/', 1) AS gid, max(created_at) FROM idempotency_key "
-                "WHERE client_id = 'saga-branch' AND split_part(key, '/', 1) = ANY(:ids) GROUP BY 1"), {"ids": gids})
+                "WHERE client_id = :scope AND split_part(key, '/', 1) = ANY(:ids) GROUP BY 1"),
+                {"ids": gids, "scope": saga_branches.CLIENT})
             for gid, at in rows:
                 ended[gid] = max(at, ended.get(gid, at))
     lat = [(ended[g] - created[g]).total_seconds() * 1000 for g in ended if g in created]
@@ -280,8 +300,10 @@ class DtmStepReport:
     stack_rss_mib: float
 
 
-def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say) -> dict[str, Any]:
-    """DTM at each rate, like walsaga's steps; {"unavailable": why} when DTM cannot be built or started here."""
+def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
+                 settle: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """DTM at each rate, like walsaga's steps (`settle` before each: the stack quiet again); {"unavailable": why}
+    when DTM cannot be built or started here."""
     server = None
     engines = participant_engines(cfg)
     try:
@@ -293,7 +315,10 @@ def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say)
         skus = [f"dtm-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
         for sku in skus:
             httpx.put(f"{cfg.gateway_url}/inventory/{sku}", json={"available": 1_000_000}).raise_for_status()
-        steps = [asdict(_measure(cfg, server, engines, rate, seconds, skus, say)) for rate in rates]
+        steps = []
+        for rate in rates:
+            settle()
+            steps.append(asdict(_measure(cfg, server, engines, rate, seconds, skus, say)))
         return {"version": VERSION, "go": go_version(), "steps": steps}
     finally:
         stop(cfg, server)
@@ -307,7 +332,7 @@ def _measure(cfg: StackConfig, server: DtmServer, engines: dict[str, Engine], ra
     step = asyncio.run(run_step(server, cfg, engines["orders"], rate, seconds, skus))
     rss = stack_rss_mib(cfg)
     unfinished = wait_finished(server, step.submitted, timeout=max(30.0, seconds * 2))
-    lat, per_s = saga_latencies_ms(engines, step.submitted)
+    lat, per_s = saga_latencies_ms(engines, finished(server, step.submitted))
     report = DtmStepReport(rate, seconds, len(step.submitted), step.errors, round(per_s, 1), unfinished,
                            outcomes(server, step.submitted), percentiles(lat), percentiles(step.send_lag_ms), rss)
     say(f"  DTM completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 "

@@ -128,9 +128,12 @@ def cpu_seconds(marker: str) -> float:
 
 def consumer_lag(bootstrap: str) -> dict[str, int]:
     """Records not yet consumed (and committed) per active consumer group: what every stream processor and consumer
-    of the stack still has to do. Groups without members (a finished tool's) are left out."""
+    of the stack still has to do. Groups without members (a finished tool's) are left out; groups in a rebalance
+    (a worker just restarted) count."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    listed = admin.list_consumer_groups(states={ConsumerGroupState.STABLE}).result(timeout=10)
+    active = {ConsumerGroupState.STABLE, ConsumerGroupState.PREPARING_REBALANCING,
+              ConsumerGroupState.COMPLETING_REBALANCING}
+    listed = admin.list_consumer_groups(states=active).result(timeout=10)
     groups = [g.group_id for g in listed.valid]
     if not groups:
         return {}

@@ -14,8 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from bench.measure import cpu_seconds
+from cdc import connectors as cdc_connectors
 from walsaga.stack import apps, gateway, lifecycle, procs
-from walsaga.stack.config import API_SERVICES, StackConfig
+from walsaga.stack.config import API_SERVICES, SERVICES, StackConfig
 
 Say = Callable[[str], None]
 # the processes whose CPU each row reports, by a marker in their command line
@@ -32,7 +33,28 @@ class Variant:
 
 
 def connectors_with(overrides: dict[str, str]) -> tuple[Callable[[StackConfig], None], Callable[[StackConfig], None]]:
-    return (lambda cfg: lifecycle.register_connectors(cfg, overrides)), lifecycle.register_connectors
+    def put(cfg: StackConfig, wanted: dict[str, str]) -> None:
+        lifecycle.register_connectors(cfg, wanted)
+        _wait_tasks_carry(cfg, wanted)
+    shipped = {key: cdc_connectors.identity("orders")[1][key] for key in overrides}
+    return (lambda cfg: put(cfg, overrides)), (lambda cfg: put(cfg, shipped))
+
+
+def _wait_tasks_carry(cfg: StackConfig, wanted: dict[str, str], timeout: float = 60.0) -> None:
+    """Connect restarts a connector's tasks in the background after a config put (the status says RUNNING for the
+    old task meanwhile): waits until every task runs with the wanted values."""
+    client = cdc_connectors.ConnectClient(cfg.connect_url)
+    names = [cdc_connectors.identity(svc)[0] for svc in SERVICES]
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = [t for name in names for t in client.task_configs(name)]
+        if tasks and all(t.get(k) == v for t in tasks for k, v in wanted.items()):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"connector tasks not restarted with {wanted} after {timeout:.0f}s")
+        time.sleep(0.5)
+    for name in names:
+        cdc_connectors.wait_running(client, name)
 
 
 def orchestrator_with(env: dict[str, str]) -> tuple[Callable[[StackConfig], None], Callable[[StackConfig], None]]:
@@ -82,11 +104,11 @@ def run_tuning(cfg: StackConfig, measure: Callable[[float, float], Any], settle:
     rows = [_row(None, measure, settle, rate, seconds, say)]
     for variant in only if only is not None else variants(cfg):
         say(f"tuning: {variant.setting} {variant.shipped} -> {variant.tried} ...")
-        variant.apply(cfg)
         try:
+            variant.apply(cfg)
             rows.append(_row(variant, measure, settle, rate, seconds, say))
         finally:
-            variant.revert(cfg)
+            variant.revert(cfg)  # also after a failed apply: the next row starts from the shipped settings
     return rows
 
 

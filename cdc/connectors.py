@@ -56,6 +56,10 @@ class ConnectClient:
     def config(self, name: str) -> dict[str, str]:
         return self._call("GET", f"/connectors/{name}/config")
 
+    def task_configs(self, name: str) -> list[dict[str, str]]:
+        """The configs the connector's tasks were (re)started with: a put config is in force once they carry it."""
+        return [task["config"] for task in self._call("GET", f"/connectors/{name}/tasks")]
+
     def status(self, name: str) -> dict[str, Any] | None:
         try:
             return self._call("GET", f"/connectors/{name}/status")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 from confluent_kafka import Consumer, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
@@ -70,11 +70,12 @@ class TopicTail:
 
         eventually(probe, timeout)
 
-    def _drain(self) -> Iterator[Message]:
-        for msg in self.consumer.consume(num_messages=500, timeout=0.2):
-            if msg.error() is None:
-                self.seen.append(msg)
-                yield msg
+    def _drain(self) -> list[Message]:
+        # the whole batch goes to `seen` before anyone looks at it: a caller that stops at its match must not drop
+        # the records after it (a generator abandoned there lost them, and a second poll_until never saw them)
+        batch = [msg for msg in self.consumer.consume(num_messages=500, timeout=0.2) if msg.error() is None]
+        self.seen.extend(batch)
+        return batch
 
     def close(self) -> None:
         self.consumer.close()

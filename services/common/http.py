@@ -27,9 +27,17 @@ def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = N
     return idempotency_key
 
 
+RESERVED_SCOPE = "walsaga:"  # idempotency scopes of the services' own callers (saga branches), never a REST client's
+
+
 def client_scope(x_client_id: Annotated[str | None, Header()] = None) -> str:
-    """Idempotency keys are scoped per client; without authentication the client names itself."""
-    return (x_client_id or "anonymous")[:128]
+    """Idempotency keys are scoped per client; without authentication the client names itself (not with a reserved
+    name: a client could otherwise plant keys in the saga branches' scope)."""
+    scope = (x_client_id or "anonymous")[:128]
+    if scope.startswith(RESERVED_SCOPE):
+        raise HTTPException(400, detail={"error": "invalid_client_id",
+                                         "reason": f"X-Client-Id may not start with {RESERVED_SCOPE!r}"})
+    return scope
 
 
 def parse_if_match(value: str | None) -> int | None:

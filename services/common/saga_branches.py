@@ -29,11 +29,11 @@ from schemas import codec
 from schemas.headers import Envelope
 from services.common import idempotency
 from services.common.api import InvalidRequest
-from services.common.http import Identifier
+from services.common.http import RESERVED_SCOPE, Identifier
 from services.common.idempotency import StoredResponse
 
 PATH = "saga-branches"
-CLIENT = "saga-branch"  # the idempotency scope of branch calls (REST clients use their own)
+CLIENT = f"{RESERVED_SCOPE}saga-branch"  # the idempotency scope of branch calls (no REST client can name it)
 BranchId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Op = Annotated[str, Query(pattern=r"^(action|compensate)$")]
 
@@ -81,7 +81,7 @@ def router(service: str, engine: Engine, idempotency_table: Table,
         body = _json_object(await request.body())
         try:
             record = command_record(command, body)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:  # e.g. "Infinity"
             raise InvalidRequest(f"body is not a {command}: {type(exc).__name__}: {exc}") from exc
         key = branch_key(gid, branch_id, op)
         req_hash = idempotency.request_hash("POST", f"/{service}/{PATH}/{command}", body)

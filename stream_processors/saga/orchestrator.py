@@ -154,7 +154,7 @@ class Orchestrator:
             return saga_engine.start(self.definitions[STARTERS[env.event_type]], env.saga_id, saga_data(record))
         if before is None:
             # e.g. a participant driven by another coordinator (the DTM baseline) announcing its step
-            log.info("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)
+            log.warning("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)
             return None
         defn = self.definitions[before.definition]
         decision = saga_engine.on_reply(defn, before, env.event_type, env.causation_id)

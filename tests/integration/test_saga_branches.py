@@ -9,6 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from services.common.saga_branches import CLIENT
 from walsaga.client import Gateway
 from walsaga.stack.config import StackConfig
 
@@ -94,6 +95,20 @@ def test_a_body_that_is_not_the_command_is_422_with_a_reason(stack: StackConfig,
     answer = branch(stack, "inventory", "ReserveStock", f"g-{uuid.uuid4().hex[:10]}", "01", "action", body)
     assert answer.status_code == 422, answer.text
     assert reason in answer.json()["reason"]
+
+
+def test_money_that_is_no_amount_is_422_not_500(stack: StackConfig) -> None:
+    body = {"order_id": "g-inf", "customer_id": "c", "amount": "Infinity", "currency": "USD",
+            "payment_method": "pm_card_visa"}
+    answer = branch(stack, "payments", "AuthorizePayment", "g-inf", "04", "action", body)
+    assert answer.status_code == 422, answer.text
+
+
+def test_a_rest_client_cannot_name_itself_into_the_saga_branches_scope(gateway: Gateway) -> None:
+    resp = gateway.http.post("/orders", headers={"Idempotency-Key": "g-x/02/action", "X-Client-Id": CLIENT}, json={
+        "customer_id": "c", "currency": "USD", "payment_method": "pm_card_visa",
+        "items": [{"sku": "s", "quantity": 1, "unit_price": "1.00"}]})
+    assert resp.status_code == 400 and "X-Client-Id" in resp.text, resp.text
 
 
 def test_unknown_command_and_bad_query_are_4xx(stack: StackConfig) -> None:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
-from bench.dtm import saga_request
+import pytest
+
+from bench.dtm import DtmUnavailable, _listen_on_loopback, saga_request
 
 URLS = {"orders": "http://o", "inventory": "http://i", "payments": "http://p"}
 ORDER = {"customer_id": "c1", "currency": "USD", "payment_method": "pm_card_visa", "total_amount": Decimal("19.98"),
@@ -22,3 +25,17 @@ def test_the_saga_runs_the_same_steps_as_walsagas_with_reasoned_cancels_between_
     assert [payloads[0]["reason"], payloads[2]["reason"]] == ["OUT_OF_STOCK", "PAYMENT_DECLINED"]
     assert payloads[1] == {"order_id": "g1", "lines": [{"sku": "s1", "quantity": 2}]}
     assert payloads[3]["amount"] == "19.98"  # money as an exact decimal string, never a float
+
+
+def test_the_dtm_build_is_patched_to_listen_on_loopback_only(tmp_path: Path) -> None:
+    server_go = tmp_path / "svr.go"
+    server_go.write_text('app.Run(fmt.Sprintf(":%d", conf.HTTPPort))\nnet.Listen("tcp", fmt.Sprintf(":%d", p))\n')
+    _listen_on_loopback(server_go)
+    assert server_go.read_text().count('fmt.Sprintf("127.0.0.1:%d"') == 2 and '":%d"' not in server_go.read_text()
+
+
+def test_a_dtm_source_that_changed_its_listeners_is_refused_not_built_open(tmp_path: Path) -> None:
+    server_go = tmp_path / "svr.go"
+    server_go.write_text('app.Run(fmt.Sprintf(":%d", conf.HTTPPort))\n')
+    with pytest.raises(DtmUnavailable, match="not patched"):
+        _listen_on_loopback(server_go)
