@@ -40,7 +40,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench.loadgen import open_loop, order_body
-from bench.measure import percentiles, stack_rss_mib
+from bench.measure import (latencies_and_rate, order_created_at, percentiles, stack_rss_mib,
+                           wait_until_ended)
 from services.common import outbox, saga_branches
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
@@ -117,12 +118,13 @@ class DtmServer:
 def start(cfg: StackConfig, say: Say) -> DtmServer:
     """A database `dtm` on the saga cluster with DTM's own schema, then the dtm server on the stack's DTM port."""
     exe = binary(say)
-    admin = create_engine(db_url(cfg, "saga", "admin").rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    cluster = db_url(cfg, "saga", "admin").rsplit("/", 1)[0]  # the saga cluster as its admin, without a database
+    admin = create_engine(f"{cluster}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = 'dtm'")).first():
             c.execute(text("CREATE DATABASE dtm"))
     admin.dispose()
-    store = create_engine(db_url(cfg, "saga", "admin").rsplit("/", 1)[0] + "/dtm", pool_size=2)
+    store = create_engine(f"{cluster}/dtm", pool_size=2)
     with store.begin() as c:
         c.exec_driver_sql((HOME / STORE_SQL).read_text())
     conf = cfg.etc / "dtm.yml"
@@ -228,16 +230,7 @@ async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: fl
 
 def wait_finished(server: DtmServer, gids: list[str], timeout: float) -> int:
     """Waits (bounded) until DTM has finished every saga (succeed or failed); returns how many have not."""
-    deadline = time.monotonic() + timeout
-    open_ = len(gids)
-    while time.monotonic() < deadline:
-        with server.store.connect() as c:
-            open_ = len(gids) - c.execute(text("SELECT count(*) FROM trans_global WHERE gid = ANY(:g) "
-                                               "AND status IN ('succeed', 'failed')"), {"g": gids}).scalar_one()
-        if open_ == 0:
-            return 0
-        time.sleep(0.25)
-    return open_
+    return wait_until_ended(lambda: len(finished(server, gids)), len(gids), timeout)
 
 
 def finished(server: DtmServer, gids: list[str]) -> list[str]:
@@ -256,9 +249,6 @@ def saga_latencies_ms(engines: dict[str, Engine], gids: list[str]) -> tuple[list
     """Per finished saga (DTM says succeed or failed; pass only those): its last branch's transaction start (the
     participants' database clocks) minus the order row's stamp; also the finished sagas per second over the step.
     walsaga's end is one hop later (the orchestrator's write after the last reply), which favours DTM by that hop."""
-    with engines["orders"].connect() as c:
-        created = dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
-                                 {"ids": gids}).all())
     ended: dict[str, Any] = {}
     for svc in PARTICIPANTS:
         with engines[svc].connect() as c:
@@ -268,11 +258,7 @@ def saga_latencies_ms(engines: dict[str, Engine], gids: list[str]) -> tuple[list
                 {"ids": gids, "scope": saga_branches.CLIENT})
             for gid, at in rows:
                 ended[gid] = max(at, ended.get(gid, at))
-    lat = [(ended[g] - created[g]).total_seconds() * 1000 for g in ended if g in created]
-    if len(ended) < 2:
-        return lat, 0.0
-    span = (max(ended.values()) - min(created[g] for g in ended)).total_seconds()
-    return lat, len(ended) / span if span > 0 else 0.0
+    return latencies_and_rate(order_created_at(engines["orders"], gids), ended)
 
 
 def participant_engines(cfg: StackConfig) -> dict[str, Engine]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterable
+from datetime import datetime
+from typing import Callable, Iterable, Iterator
 
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -25,30 +26,46 @@ def percentiles(values: Iterable[float], points: tuple[float, ...] = (50, 95, 99
     return out
 
 
-def wait_settled(saga: Engine, order_ids: list[str], timeout: float) -> int:
-    """Waits (bounded) for the sagas to end; returns how many are still open at the deadline."""
+def wait_until_ended(ended: Callable[[], int], total: int, timeout: float) -> int:
+    """Polls `ended()` (how many of `total` have ended) until all have or the timeout passes; returns how many are
+    still open."""
     deadline = time.monotonic() + timeout
-    open_ = len(order_ids)
+    open_ = total
     while time.monotonic() < deadline:
-        with saga.connect() as c:
-            open_ = len(order_ids) - c.execute(text(
-                "SELECT count(*) FROM saga_instance WHERE saga_id = ANY(:ids) AND status IN ('COMPLETED','FAILED')"),
-                {"ids": order_ids}).scalar_one()
+        open_ = total - ended()
         if open_ == 0:
             return 0
         time.sleep(0.25)
     return open_
 
 
+def wait_settled(saga: Engine, order_ids: list[str], timeout: float) -> int:
+    """Waits (bounded) for the sagas to end; returns how many are still open at the deadline."""
+    def ended() -> int:
+        with saga.connect() as c:
+            return c.execute(text("SELECT count(*) FROM saga_instance WHERE saga_id = ANY(:ids) "
+                                  "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).scalar_one()
+    return wait_until_ended(ended, len(order_ids), timeout)
+
+
 def saga_latencies_ms(orders: Engine, saga: Engine, order_ids: list[str]) -> tuple[list[float], float]:
     """Per order: its saga's end (saga database clock) minus the order's commit-time stamp (orders database clock;
     both clusters run on this machine's clock). Also the completed sagas per second over the step."""
-    with orders.connect() as c:
-        created = dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
-                                 {"ids": order_ids}).all())
     with saga.connect() as c:
         ended = dict(c.execute(text("SELECT saga_id, updated_at FROM saga_instance WHERE saga_id = ANY(:ids) "
                                     "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).all())
+    return latencies_and_rate(order_created_at(orders, order_ids), ended)
+
+
+def order_created_at(orders: Engine, order_ids: list[str]) -> dict[str, datetime]:
+    """Each order row's commit-time stamp (orders database clock): where a saga's latency starts."""
+    with orders.connect() as c:
+        return dict(c.execute(text("SELECT order_id, created_at FROM orders WHERE order_id = ANY(:ids)"),
+                              {"ids": order_ids}).all())
+
+
+def latencies_and_rate(created: dict[str, datetime], ended: dict[str, datetime]) -> tuple[list[float], float]:
+    """ms from start to end per id, and how many ended per second between the first start and the last end."""
     lat = [(ended[o] - created[o]).total_seconds() * 1000 for o in ended if o in created]
     if len(ended) < 2:
         return lat, 0.0
@@ -93,14 +110,8 @@ def stack_rss_mib(cfg: StackConfig) -> float:
 def stack_rss_bytes(markers: Iterable[str]) -> int:
     """Resident memory of every process whose command line names the stack (its home, its jars, its code)."""
     total = 0
-    marks = [m for m in markers if m]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for proc in _processes_naming(markers):
         try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            if not any(m in cmdline for m in marks):
-                continue
             for line in (proc / "status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
@@ -111,19 +122,28 @@ def stack_rss_bytes(markers: Iterable[str]) -> int:
 
 def cpu_seconds(marker: str) -> float:
     """CPU time (user + system) used so far by every process whose command line contains `marker`."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for proc in _processes_naming([marker]):
         try:
-            if marker not in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
         except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError, ValueError):
             continue
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _processes_naming(markers: Iterable[str]) -> Iterator[Path]:
+    """/proc/<pid> of every process whose command line contains one of the (non-empty) markers."""
+    marks = [m for m in markers if m]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if any(m in cmdline for m in marks):
+            yield proc
 
 
 def consumer_lag(bootstrap: str) -> dict[str, int]:
