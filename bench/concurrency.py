@@ -10,13 +10,14 @@ import json
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import Engine, text
 
+from bench import gateway_log
 from bench.loadgen import run_reads
 from bench.measure import percentiles, stack_rss_mib
 from walsaga.client import Gateway
@@ -48,6 +49,9 @@ class ConcurrencyReport:
     unanswered_cancels: int = 0      # cancelled orders whose canceller got no 202
     orders_per_s: float = 0.0
     stack_rss_mib: float = 0.0       # at the end of the run, with every client connected
+    # the gateway's own view (its access log, bench/gateway_log.py): reads of one order and every write, with
+    # nginx's request time and the API's upstream time, during the run
+    gateway: dict[str, Any] = field(default_factory=dict)
 
 
 async def _place_targets(base_url: str, run_id: str, sku: str, n: int) -> list[str]:
@@ -107,12 +111,15 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     env = {"PATH": "/usr/bin:/bin", "WALSAGA_WRK_RUN": run_id, "WALSAGA_WRK_SKUS": ",".join(skus),
            "WALSAGA_WRK_ORDERS": str(target_file)}
     cancellers = max(1, int(clients * CANCEL_SHARE))
+    access_log = cfg.logs / "nginx-access.log"
+    log_mark = access_log.stat().st_size if access_log.exists() else 0
     say(f"  wrk: {clients - cancellers} clients placing orders, {cancellers} cancelling, reads at {reads_per_s:g}/s")
     procs = {"order": _wrk(cfg, "order", clients - cancellers, 2, seconds, env),
              "cancel": _wrk(cfg, "cancel", cancellers, 1, seconds, env)}
     reads = asyncio.run(run_reads(cfg.gateway_url, reads_per_s, seconds, targets))
     rss = stack_rss_mib(cfg)
     results = {mode: _wrk_result(proc) for mode, proc in procs.items()}
+    gateway = {kind: asdict(summary) for kind, summary in gateway_log.by_kind(access_log, log_mark).items()}
     with orders_db.connect() as conn:
         placed = conn.execute(text("SELECT count(*) FROM orders WHERE customer_id LIKE :p"),
                               {"p": f"wrk-{run_id}-c%"}).scalar_one()
@@ -126,10 +133,12 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
          "send_lag_ms": percentiles(reads.send_lag_ms)},
         server_errors=sum(n for r in results.values() for s, n in r["statuses"].items() if int(s) >= 500)
         + sum(n for s, n in reads.statuses.items() if s.isdigit() and int(s) >= 500),
+        gateway=gateway,
         lost_orders=max(0, accepted - placed), unanswered_orders=max(0, placed - accepted),
         lost_cancels=max(0, cancel_accepted - cancelled), unanswered_cancels=max(0, cancelled - cancel_accepted),
         orders_per_s=round(placed / seconds, 1), stack_rss_mib=rss)
     say(f"  {placed} orders placed ({report.orders_per_s}/s), {cancelled} cancelled; 5xx {report.server_errors}, "
         f"lost orders {report.lost_orders}, lost cancels {report.lost_cancels}; read p99 "
-        f"{report.reads['latency_ms']['p99']} ms")
+        f"{report.reads['latency_ms']['p99']} ms (at the gateway: "
+        f"{gateway['reads']['request_ms'].get('p99')} ms; writes max {gateway['writes']['request_ms'].get('max')} ms)")
     return report

@@ -39,6 +39,7 @@ import httpx
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bench.cost import Meter
 from bench.loadgen import open_loop, order_body
 from bench.measure import (latencies_and_rate, order_created_at, percentiles, stack_rss_mib,
                            wait_until_ended)
@@ -284,12 +285,14 @@ class DtmStepReport:
     saga_ms: dict[str, float]
     client_send_lag_ms: dict[str, float]
     stack_rss_mib: float
+    cost: dict[str, Any] | None = None  # CPU-ms per finished saga by component (bench/cost.py)
 
 
 def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
-                 settle: Callable[[], None] = lambda: None) -> dict[str, Any]:
+                 settle: Callable[[], None] = lambda: None, meter: Meter | None = None) -> dict[str, Any]:
     """DTM at each rate, like walsaga's steps (`settle` before each: the stack quiet again); {"unavailable": why}
-    when DTM cannot be built or started here."""
+    when DTM cannot be built or started here. With a meter (its idle rates measured), each step also gets its CPU
+    cost per finished saga by component, DTM's server included."""
     server = None
     engines = participant_engines(cfg)
     try:
@@ -304,7 +307,7 @@ def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
         steps = []
         for rate in rates:
             settle()
-            steps.append(asdict(_measure(cfg, server, engines, rate, seconds, skus, say)))
+            steps.append(asdict(_measure(cfg, server, engines, rate, seconds, skus, say, meter, settle)))
         return {"version": VERSION, "go": go_version(), "steps": steps}
     finally:
         stop(cfg, server)
@@ -313,14 +316,23 @@ def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
 
 
 def _measure(cfg: StackConfig, server: DtmServer, engines: dict[str, Engine], rate: float, seconds: float,
-             skus: list[str], say: Say) -> DtmStepReport:
+             skus: list[str], say: Say, meter: Meter | None = None,
+             settle: Callable[[], None] = lambda: None) -> DtmStepReport:
     say(f"DTM: offered {rate:g} sagas/s for {seconds:g}s ...")
+    before = meter.sample() if meter else None
     step = asyncio.run(run_step(server, cfg, engines["orders"], rate, seconds, skus))
     rss = stack_rss_mib(cfg)
     unfinished = wait_finished(server, step.submitted, timeout=max(30.0, seconds * 2))
-    lat, per_s = saga_latencies_ms(engines, finished(server, step.submitted))
+    done = finished(server, step.submitted)
+    spent = None
+    if meter and before:
+        settle()  # the participants' outbox rows still flow through CDC to the read side: part of the cost
+        spent = meter.cost_since(before, f"DTM {rate:g}/s", rate, len(done)).as_dict()
+    lat, per_s = saga_latencies_ms(engines, done)
     report = DtmStepReport(rate, seconds, len(step.submitted), step.errors, round(per_s, 1), unfinished,
-                           outcomes(server, step.submitted), percentiles(lat), percentiles(step.send_lag_ms), rss)
+                           outcomes(server, step.submitted), percentiles(lat), percentiles(step.send_lag_ms), rss,
+                           spent)
     say(f"  DTM completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 "
-        f"{report.saga_ms['p99']} ms, unfinished {unfinished}, outcomes {report.outcomes}, errors {step.errors}")
+        f"{report.saga_ms['p99']} ms, unfinished {unfinished}, outcomes {report.outcomes}, errors {step.errors}"
+        + (f", {spent['total_gross_ms']} CPU-ms per saga" if spent else ""))
     return report

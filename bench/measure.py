@@ -41,11 +41,14 @@ def wait_until_ended(ended: Callable[[], int], total: int, timeout: float) -> in
 
 def wait_settled(saga: Engine, order_ids: list[str], timeout: float) -> int:
     """Waits (bounded) for the sagas to end; returns how many are still open at the deadline."""
-    def ended() -> int:
-        with saga.connect() as c:
-            return c.execute(text("SELECT count(*) FROM saga_instance WHERE saga_id = ANY(:ids) "
-                                  "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).scalar_one()
-    return wait_until_ended(ended, len(order_ids), timeout)
+    return wait_until_ended(lambda: ended_count(saga, order_ids), len(order_ids), timeout)
+
+
+def ended_count(saga: Engine, order_ids: list[str]) -> int:
+    """How many of these orders' sagas have ended (completed or failed)."""
+    with saga.connect() as c:
+        return c.execute(text("SELECT count(*) FROM saga_instance WHERE saga_id = ANY(:ids) "
+                              "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).scalar_one()
 
 
 def saga_latencies_ms(orders: Engine, saga: Engine, order_ids: list[str]) -> tuple[list[float], float]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import charts
+from bench.cost import Cost
+from bench.cost import table as cost_table
 from cdc import connectors
 from schemas import topics
 from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, StackConfig
@@ -72,6 +74,86 @@ def targets(steps: list[dict[str, Any]], conc: dict[str, Any]) -> list[tuple[str
     ]
 
 
+def _at(steps: list[dict[str, Any]], rate: float) -> dict[str, Any] | None:
+    return next((s for s in steps if s["offered_per_s"] == rate), None)
+
+
+def cost_targets(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The cost issue's targets (CPU per saga, rate, latency, DTM, idle): (target, measured, verdict) rows."""
+    def verdict(ok: bool, miss: str) -> str:
+        return "met" if ok else f"missed: {miss}"
+
+    sustained = _sustained(steps)
+    best = max((s["offered_per_s"] for s in sustained), default=0.0)
+    at10, at50 = _at(steps, 10), _at(steps, 50)
+    cost10 = (at10 or {}).get("cost")
+    rows: list[tuple[str, str, str]] = []
+    if cost10:
+        gross, net = cost10["total_gross_ms"], cost10["total_net_ms"]
+        rows.append(("whole stack ≤ 25 CPU-ms per completed saga at 10/s", f"{gross} CPU-ms gross, {net} net of idle",
+                     verdict(gross <= 25, f"{gross / 25:.1f}x")))
+        idle = round(sum(cost10["idle_percent"].values()), 1)
+        rows.append(("idle stack ≤ 20 % of one core", f"{idle} %", verdict(idle <= 20, f"{idle - 20:.1f} points over")))
+    rows.append(("≥ 100 completed sagas/s sustained", f"{best:g}/s sustained",
+                 verdict(best >= 100, f"{100 / best:.1f}x short" if best else "nothing sustained")))
+    if at10:
+        p50 = at10["saga_ms"]["p50"]
+        rows.append(("saga p50 ≤ 100 ms at 10/s", f"{p50} ms", verdict(p50 <= 100, f"{p50 - 100:.0f} ms over")))
+    rows.append(("saga p99 ≤ 500 ms at 50/s", f"{at50['saga_ms']['p99']} ms" if at50 else "50/s not measured",
+                 verdict(bool(at50) and at50["saga_ms"]["p99"] <= 500 and at50 in sustained,
+                         "50/s not sustained" if at50 and at50 not in sustained else "over 500 ms")))
+    dtm_steps = {d["offered_per_s"]: d for d in dtm.get("steps", [])}
+    if dtm_steps:
+        behind = [f"{s['offered_per_s']:g}/s ({s['completed_per_s']} vs {dtm_steps[s['offered_per_s']]['completed_per_s']})"
+                  for s in steps if s["offered_per_s"] in dtm_steps
+                  and s["completed_per_s"] < dtm_steps[s["offered_per_s"]]["completed_per_s"]]
+        rows.append(("walsaga completes ≥ DTM's sagas/s at every offered rate",
+                     "behind at " + ", ".join(behind) if behind else "at or above DTM at every rate",
+                     verdict(not behind, f"behind at {len(behind)} rate(s)")))
+        dtm10 = (dtm_steps.get(10.0) or {}).get("cost")
+        if cost10 and dtm10:
+            ours, theirs = cost10["total_gross_ms"], dtm10["total_gross_ms"]
+            rows.append(("fewer CPU-ms per saga than DTM (10/s, whole stack)", f"walsaga {ours}, DTM {theirs}",
+                         verdict(ours < theirs, f"{ours / theirs:.1f}x DTM's")))
+    return rows
+
+
+def gateway_targets(conc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The 10,000-client run judged from the gateway's own log: server-side read p99 and every write answered in
+    bounded time."""
+    gw = conc.get("gateway") or {}
+    if not gw.get("reads", {}).get("count"):
+        return []
+    reads, writes = gw["reads"], gw["writes"]
+    p99, worst = reads["request_ms"]["p99"], writes["request_ms"].get("max", float("nan"))
+    gave_up = writes["statuses"].get("499", 0) + writes["statuses"].get("504", 0)
+    return [
+        ("server-side GET p99 < 300 ms during that run (gateway's request time)", f"{p99} ms over {reads['count']} reads",
+         "met" if p99 < 300 else f"missed: {p99 / 300:.1f}x"),
+        ("every write answered (202/409/429) within 5 s", f"slowest {worst / 1000:.1f} s; {gave_up} given up (499/504)",
+         "met" if worst <= 5000 and not gave_up else f"missed: slowest {worst / 1000:.1f} s, {gave_up} given up"),
+    ]
+
+
+def cost_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
+    """CPU-ms per completed saga by component: every walsaga step, then DTM's steps on the same stack."""
+    ours = [Cost.from_dict(s["cost"]) for s in steps if s.get("cost")]
+    theirs = [Cost.from_dict(d["cost"]) for d in dtm.get("steps", []) if d.get("cost")]
+    if not ours:
+        return []
+    return [
+        "## Cost: CPU-ms per completed saga, by component", "",
+        "CPU time (user + system) of every process tree of the stack, read from /proc from a step's start until "
+        "every consumer group has caught up after it, divided by the sagas that completed. Gross counts everything; "
+        "net subtracts each component's idle rate, measured on the same stack (quiet, warmed up) just before the "
+        "steps. bench/cost.py; `python -m bench.cost` measures one step alone.", "",
+        *cost_table(ours), "",
+        *(["DTM's steps on the same stack (DTM server, the services' HTTP handlers, PostgreSQL; the participants' "
+           "outbox rows still flow through Debezium to the read side and the checks, so those run too):", "",
+           *cost_table(theirs), ""] if theirs else []),
+    ]
+
+
 def dtm_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
     """walsaga and DTM at the same offered rates, side by side (bench/dtm.py has the saga in DTM's terms)."""
     head = ["## Baseline: DTM running the same saga against the same participants", ""]
@@ -106,20 +188,39 @@ def tuning_section(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     first = rows[0]["step"]
+    with_cost = any(r["step"].get("cost") for r in rows)
     out = ["## Settings, one at a time", "",
            "The same running stack; one setting changed, one open-loop step of "
            f"{first['offered_per_s']:g} orders/s for {first['seconds']:g} s, the setting put back. CPU = % of one "
-           "core, averaged over the step and its drain (the box has 200 %).", "",
+           "core, averaged over the step and its drain (the box has 200 %)"
+           + ("; CPU-ms per saga = the whole stack's, gross (bench/cost.py)." if with_cost else "."), "",
            "| setting | shipped | tried | completed /s | saga p50 | saga p99 | CDC hop p50 | CDC hop p99 | "
-           "unfinished | CPU Connect | CPU orchestrator | CPU APIs |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "unfinished | CPU Connect | CPU orchestrator | CPU APIs |" + (" CPU-ms per saga |" if with_cost else ""),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if with_cost else "")]
     for r in rows:
         st, cpu = r["step"], r["cpu_percent"]
+        per_saga = f" {st['cost']['total_gross_ms']} |" if with_cost and st.get("cost") else (" |" if with_cost else "")
         out.append(f"| {r['setting']} | {r['shipped']} | {r['tried']} | {st['completed_per_s']} | "
                    f"{st['saga_ms']['p50']} | {st['saga_ms']['p99']} | {st['cdc_hop_ms']['p50']} | "
                    f"{st['cdc_hop_ms']['p99']} | {st['unfinished_after_drain']} | {cpu['connect']} | "
-                   f"{cpu['orchestrator']} | {cpu['apis']} |")
+                   f"{cpu['orchestrator']} | {cpu['apis']} |{per_saga}")
     return out + ["", "Latencies in ms. Kafka partitions are not varied in this run: see bench/tuning.py.", ""]
+
+
+def _gateway_lines(conc: dict[str, Any]) -> list[str]:
+    gw = conc.get("gateway") or {}
+    if not gw:
+        return []
+    rows = []
+    for kind in ("reads", "writes"):
+        g = gw[kind]
+        rows.append(f"| {kind} | {g['count']} | {_statuses(g)} | {g['request_ms'].get('p50')} / "
+                    f"{g['request_ms'].get('p99')} / {g['request_ms'].get('max')} | {g['upstream_ms'].get('p50')} / "
+                    f"{g['upstream_ms'].get('p99')} |")
+    return ["The same run from the gateway's access log (server side: nginx's `$request_time` from the first byte "
+            "read to the last byte sent, and `$upstream_response_time` spent waiting on an API instance):", "",
+            "| requests | count | statuses | gateway ms p50 / p99 / max | upstream ms p50 / p99 |",
+            "|---|---|---|---|---|", *rows]
 
 
 def _statuses(r: dict[str, Any]) -> str:
@@ -141,7 +242,8 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
         "Every number below was measured in that one run; docs/benchmarks/FINDINGS.md explains them.", "",
         "## Targets", "",
         "| target | measured | verdict |", "|---|---|---|",
-        *[f"| {t} | {v} | {d} |" for t, v, d in targets(steps, conc)],
+        *[f"| {t} | {v} | {d} |" for t, v, d in targets(steps, conc) + cost_targets(steps, results.get("dtm") or {})
+          + gateway_targets(conc)],
         "", "## Saga throughput and latency (open loop)", "",
         f"Requests leave on schedule and latency counts from the schedule; each rate for {seconds:g} s; 90 % approved, "
         "10 % declined orders over 20 SKUs. Saga latency = saga end (saga DB clock) - order commit stamp (orders DB "
@@ -157,6 +259,7 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
                      f"{s['accept_ms']['p99']} | {s['cdc_hop_ms']['p50']} | {s['cdc_hop_ms']['p99']} | "
                      f"{s['stack_rss_mib']} |")
     lines += ["", "All latencies in ms.", ""]
+    lines += cost_section(steps, results.get("dtm") or {})
     lines += [f"![{title}]({name})" for name, title in charts.CHARTS.items()]
     lines += [
         "", f"## {conc['clients']:,} concurrent clients", "",
@@ -175,7 +278,8 @@ def write(cfg: StackConfig, results: dict[str, Any], seconds: float, out: Path) 
         f"Orders placed: {conc['orders_per_s']}/s. Reads: {_statuses(conc['reads'])}; latency p50 "
         f"{conc['reads']['latency_ms']['p50']} ms, p95 {conc['reads']['latency_ms']['p95']} ms, p99 "
         f"{conc['reads']['latency_ms']['p99']} ms (client send lag p99 {conc['reads']['send_lag_ms']['p99']} ms). "
-        f"Stack RSS at the end of the run: {conc['stack_rss_mib']:.0f} MiB.",
+        f"Stack RSS at the end of the run: {conc['stack_rss_mib']:.0f} MiB.", "",
+        *_gateway_lines(conc),
         "", "## Baseline: naive dual write vs the outbox", "",
         "The same closed-loop order writer on one connection, killed with SIGKILL after the time shown; then the "
         "committed orders are matched with their events on Kafka.", "",

@@ -18,13 +18,15 @@ from bench import dtm, dual_write, report, tuning
 from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
-from bench.measure import cdc_hop_ms, consumer_lag, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
+from bench.cost import Meter, stack_meter
+from bench.measure import (cdc_hop_ms, consumer_lag, ended_count, percentiles, saga_latencies_ms, stack_rss_mib,
+                           wait_settled)
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
-RATES = [10, 20, 30, 40]
+RATES = [10, 20, 30, 50]
 STEP_SECONDS = 20.0
 
 
@@ -41,6 +43,7 @@ class StepReport:
     client_send_lag_ms: dict[str, float]
     cdc_hop_ms: dict[str, float]
     stack_rss_mib: float
+    cost: dict[str, Any] | None = None  # CPU-ms per completed saga by component (bench/cost.py)
 
 
 def say(msg: str) -> None:
@@ -48,22 +51,32 @@ def say(msg: str) -> None:
 
 
 def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seconds: float,
-                 skus: list[str]) -> StepReport:
+                 skus: list[str], meter: Meter | None = None) -> StepReport:
+    """One open-loop step; with a meter, also its CPU cost per completed saga, from the step's start until every
+    consumer group has caught up again (the read side and the checks do their share after the sagas end)."""
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
+    before = meter.sample() if meter else None
     step = asyncio.run(run_step(cfg.gateway_url, rate, seconds, skus))
     rss = stack_rss_mib(cfg)
     unfinished = wait_settled(engines["saga"], step.accepted, timeout=max(30.0, seconds * 2))
+    spent = None
+    if meter and before:
+        wait_quiet(cfg, engines["saga"], timeout=120)
+        spent = meter.cost_since(before, f"{rate:g}/s", rate, ended_count(engines["saga"], step.accepted))
     saga_lat, completed_per_s = saga_latencies_ms(engines["orders"], engines["saga"], step.accepted)
     hops = cdc_hop_ms(cfg.kafka_bootstrap, engines["orders"], step.accepted)
     report = StepReport(rate, seconds, len(step.accepted), step.errors, round(completed_per_s, 1), unfinished,
                         percentiles(saga_lat), percentiles(step.accept_latencies_ms),
-                        percentiles(step.send_lag_ms), percentiles(hops), rss)
+                        percentiles(step.send_lag_ms), percentiles(hops), rss,
+                        spent.as_dict() if spent else None)
     say(f"  completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 {report.saga_ms['p99']} ms,"
-        f" CDC hop p50 {report.cdc_hop_ms['p50']} ms, unfinished {unfinished}, errors {step.errors}")
+        f" CDC hop p50 {report.cdc_hop_ms['p50']} ms, unfinished {unfinished}, errors {step.errors}"
+        + (f", {spent.total_gross_ms} CPU-ms per saga ({spent.total_net_ms} net of idle)" if spent else ""))
     return report
 
 
-def run(cfg: StackConfig, rates: list[float], seconds: float) -> list[StepReport]:
+def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | None = None,
+        warmup_s: float = 0.0, idle_s: float = 15.0) -> list[StepReport]:
     engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
     gw = Gateway(cfg.gateway_url)
     run_id = uuid.uuid4().hex[:6]
@@ -71,10 +84,17 @@ def run(cfg: StackConfig, rates: list[float], seconds: float) -> list[StepReport
     for sku in skus:
         gw.set_stock(sku, 1_000_000)
     try:
+        if warmup_s > 0:  # the JVMs compile their hot paths under the first load (seconds of CPU): not measured
+            say(f"warm-up: {rates[0]:g} orders/s for {warmup_s:g}s (not measured) ...")
+            asyncio.run(run_step(cfg.gateway_url, rates[0], warmup_s, skus))
+        if meter:
+            wait_quiet(cfg, engines["saga"], timeout=300)
+            say(f"idle CPU of every component over {idle_s:g}s ...")
+            meter.measure_idle(idle_s)
         reports = []
         for rate in rates:
             wait_quiet(cfg, engines["saga"], timeout=300)  # each step starts on a quiet stack
-            reports.append(measure_step(cfg, engines, rate, seconds, skus))
+            reports.append(measure_step(cfg, engines, rate, seconds, skus, meter))
         return reports
     finally:
         for engine in engines.values():
@@ -109,13 +129,14 @@ def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[Writ
             for mode in ("dual", "outbox")]
 
 
-def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: "Plan") -> list[dict[str, Any]]:
+def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: "Plan",
+               meter: Meter | None = None) -> list[dict[str, Any]]:
     """bench/tuning.py: one setting changed at a time, each under the same open-loop step."""
     skus = [f"tune-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
     gw = Gateway(cfg.gateway_url)
     for sku in skus:
         gw.set_stock(sku, 1_000_000)
-    return tuning.run_tuning(cfg, lambda rate, secs: measure_step(cfg, engines, rate, secs, skus),
+    return tuning.run_tuning(cfg, lambda rate, secs: measure_step(cfg, engines, rate, secs, skus, meter),
                              lambda: wait_quiet(cfg, engines["saga"], timeout=300), plan.tuning_rate,
                              plan.tuning_seconds, say)
 
@@ -131,10 +152,13 @@ class Plan:
     reads_per_s: float
     tuning_rate: float
     tuning_seconds: float
+    warmup_seconds: float = 0.0
+    idle_seconds: float = 2.0
 
 
 FULL = Plan(RATES, STEP_SECONDS, writer_seconds=5.0, clients=10_000, clients_seconds=60.0, targets=400,
-            reads_per_s=100.0, tuning_rate=15.0, tuning_seconds=15.0)
+            reads_per_s=100.0, tuning_rate=15.0, tuning_seconds=15.0, warmup_seconds=30.0,
+            idle_seconds=15.0)
 SMOKE = Plan([5.0], 2.0, writer_seconds=1.0, clients=50, clients_seconds=3.0, targets=10, reads_per_s=10.0,
              tuning_rate=5.0, tuning_seconds=2.0)
 
@@ -147,11 +171,12 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
     try:
         baselines = run_baselines(cfg, engines["orders"], plan.writer_seconds)
         wait_quiet(cfg, engines["saga"], timeout=600)
-        steps = run(cfg, plan.rates, plan.seconds)
+        meter = stack_meter(cfg)
+        steps = run(cfg, plan.rates, plan.seconds, meter, plan.warmup_seconds, plan.idle_seconds)
         wait_quiet(cfg, engines["saga"], timeout=600)
         dtm_baseline = dtm.run_baseline(cfg, plan.rates, plan.seconds, say,
-                                        settle=lambda: wait_quiet(cfg, engines["saga"], timeout=300))
-        tuned = run_tuning(cfg, engines, plan)
+                                        settle=lambda: wait_quiet(cfg, engines["saga"], timeout=300), meter=meter)
+        tuned = run_tuning(cfg, engines, plan, meter)
         concurrency = run_concurrency(cfg, engines["orders"], plan.clients, plan.clients_seconds, tmp, say,
                                       targets_n=plan.targets, reads_per_s=plan.reads_per_s)
         return {"baselines": baselines, "steps": steps, "dtm": dtm_baseline, "tuning": tuned,
@@ -159,6 +184,11 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
     finally:
         for engine in engines.values():
             engine.dispose()
+
+
+def bench_config() -> StackConfig:
+    """The benchmark's own stack: its own home and ports, so a dev stack's data and ports are left alone."""
+    return StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1)
 
 
 def main() -> int:
@@ -170,7 +200,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=FULL.clients)
     args = parser.parse_args()
     plan = SMOKE if args.smoke else replace(FULL, rates=args.rates, seconds=args.seconds, clients=args.clients)
-    cfg = StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1)
+    cfg = bench_config()
     t0 = time.monotonic()
     procs.renice(CLIENT_NICE)  # the harness stands in for client machines (bench/concurrency.py)
     lifecycle.wipe(cfg)

@@ -71,7 +71,7 @@ class ProcessorSettings:
 def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
                     settings.producer_linger_ms)
-    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4, pool_pre_ping=True),
+    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4),  # no pre-ping: retry_transient
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
                                             compensation_attempts=settings.compensation_attempts))

@@ -23,8 +23,10 @@ class Conflict(Exception):
     """The request cannot apply to the resource's current state: 409 with the reason."""
 
 
-def make_engine(db_url: str, pool_size: int = 10) -> Engine:
-    return create_engine(db_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True,
+def make_engine(db_url: str, pool_size: int = 10, pre_ping: bool = True) -> Engine:
+    """pre_ping=False for a process that retries a whole transaction when its connection turns out dead (the command
+    consumers): a ping is a round trip per transaction."""
+    return create_engine(db_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=pre_ping,
                          pool_timeout=10)
 
 

@@ -2,11 +2,19 @@
 either both commit or neither does; a redelivered message finds its row and becomes a no-op."""
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table
+from functools import lru_cache
+
+from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects.postgresql import insert
 
 
+@lru_cache(maxsize=None)
+def _claim(inbox: Table) -> Insert:
+    # built once per table (see counters._upsert)
+    return (insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "message_id"])
+            .returning(inbox.c.message_id))
+
+
 def claim(conn: Connection, inbox: Table, *, consumer: str, message_id: str, message_type: str) -> bool:
-    stmt = (insert(inbox).values(consumer=consumer, message_id=message_id, message_type=message_type)
-            .on_conflict_do_nothing(index_elements=["consumer", "message_id"]).returning(inbox.c.message_id))
-    return conn.execute(stmt).first() is not None
+    return conn.execute(_claim(inbox), {"consumer": consumer, "message_id": message_id,
+                                        "message_type": message_type}).first() is not None

@@ -36,7 +36,7 @@ def with_saga_branches(include: Callable[[FastAPI, Engine], None], service: str,
 
 def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any]) -> CommandConsumer:
     return CommandConsumer(
-        name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4),
+        name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4, pre_ping=False),
         inbox=inbox, counters=counters, handlers=handlers,
         kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
                       "client.id": f"{settings.service}-consumer-{settings.instance}"})

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Table, Text, func, select)
+from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Table, Text, bindparam, func,
+                        select)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
@@ -41,19 +42,33 @@ reservation_lines = Table(
 )
 
 
+# statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
+_GET_LEVEL = select(stock).where(stock.c.sku == bindparam("sku"))
+_LOCK_LEVELS = (select(stock).where(stock.c.sku.in_(bindparam("skus", expanding=True))).order_by(stock.c.sku)
+                .with_for_update())
+_SAVE_LEVEL = (stock.update().where(stock.c.sku == bindparam("b_sku"), stock.c.version == bindparam("b_version"))
+               .values(available=bindparam("b_available"), reserved=bindparam("b_reserved"),
+                       committed=bindparam("b_committed"), version=bindparam("b_new_version"), updated_at=func.now()))
+_RESERVATION = select(reservations.c.status).where(reservations.c.order_id == bindparam("order_id")).with_for_update()
+_RESERVATION_LINES = select(reservation_lines).where(reservation_lines.c.order_id == bindparam("order_id"))
+_INSERT_RESERVATION = reservations.insert()
+_INSERT_LINES = reservation_lines.insert()
+_SET_RESERVATION_STATUS = (reservations.update().where(reservations.c.order_id == bindparam("b_order_id"))
+                           .values(status=bindparam("b_status"), updated_at=func.now()))
+
+
 def _level(row) -> StockLevel:  # type: ignore[no-untyped-def]
     return StockLevel(row.sku, row.available, row.reserved, row.committed, row.version)
 
 
 def get_level(conn: Connection, sku: str) -> StockLevel | None:
-    row = conn.execute(select(stock).where(stock.c.sku == sku)).first()
+    row = conn.execute(_GET_LEVEL, {"sku": sku}).first()
     return _level(row) if row else None
 
 
 def lock_levels(conn: Connection, skus: Iterable[str]) -> dict[str, StockLevel]:
     """Row locks in sku order, so two orders on the same skus never deadlock each other."""
-    rows = conn.execute(select(stock).where(stock.c.sku.in_(sorted(set(skus)))).order_by(stock.c.sku)
-                        .with_for_update()).all()
+    rows = conn.execute(_LOCK_LEVELS, {"skus": sorted(set(skus))}).all()
     return {row.sku: _level(row) for row in rows}
 
 
@@ -67,32 +82,30 @@ def upsert_available(conn: Connection, sku: str, available: int) -> StockLevel:
 
 def save_levels(conn: Connection, before: dict[str, StockLevel], after: dict[str, StockLevel]) -> None:
     for sku, level in after.items():
-        result = conn.execute(stock.update().where(stock.c.sku == sku, stock.c.version == before[sku].version)
-                              .values(available=level.available, reserved=level.reserved,
-                                      committed=level.committed, version=level.version, updated_at=func.now()))
+        result = conn.execute(_SAVE_LEVEL, {"b_sku": sku, "b_version": before[sku].version,
+                                            "b_available": level.available, "b_reserved": level.reserved,
+                                            "b_committed": level.committed, "b_new_version": level.version})
         if result.rowcount != 1:
             raise RuntimeError(f"stock {sku} changed under a row lock")
 
 
 def reservation(conn: Connection, order_id: str) -> tuple[ReservationStatus | None, list[Line]]:
-    row = conn.execute(select(reservations.c.status).where(reservations.c.order_id == order_id)
-                       .with_for_update()).first()
+    row = conn.execute(_RESERVATION, {"order_id": order_id}).first()
     if row is None:
         return None, []
-    lines = conn.execute(select(reservation_lines).where(reservation_lines.c.order_id == order_id)).all()
+    lines = conn.execute(_RESERVATION_LINES, {"order_id": order_id}).all()
     return ReservationStatus(row.status), [Line(r.sku, r.quantity) for r in lines]
 
 
 def insert_reservation(conn: Connection, order_id: str, status: ReservationStatus, lines: list[Line]) -> None:
-    conn.execute(reservations.insert().values(order_id=order_id, status=status.value))
+    conn.execute(_INSERT_RESERVATION, {"order_id": order_id, "status": status.value})
     if lines:
-        conn.execute(reservation_lines.insert(), [{"order_id": order_id, "sku": line.sku,
+        conn.execute(_INSERT_LINES, [{"order_id": order_id, "sku": line.sku,
                                                    "quantity": line.quantity} for line in lines])
 
 
 def set_reservation_status(conn: Connection, order_id: str, status: ReservationStatus) -> None:
-    conn.execute(reservations.update().where(reservations.c.order_id == order_id)
-                 .values(status=status.value, updated_at=func.now()))
+    conn.execute(_SET_RESERVATION_STATUS, {"b_order_id": order_id, "b_status": status.value})
 
 
 def to_json(level: StockLevel) -> dict:

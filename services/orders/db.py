@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, ForeignKey, Integer, MetaData, Numeric, Table,
-                        Text, func, select)
+                        Text, bindparam, func, select)
 
 from services.common.tables import add_common_tables
 from services.orders.domain import CancelReason, Order, OrderLine, OrderStatus
@@ -36,13 +36,21 @@ order_lines = Table(
 )
 
 
+# statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
+_LOAD = select(orders).where(orders.c.order_id == bindparam("order_id"))
+_LOAD_LOCKED = _LOAD.with_for_update()
+_LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.sku)
+_UPDATE_STATE = (orders.update()
+                 .where(orders.c.order_id == bindparam("b_order_id"), orders.c.version == bindparam("b_version"))
+                 .values(status=bindparam("b_status"), cancel_reason=bindparam("b_cancel_reason"),
+                         version=bindparam("b_new_version"), updated_at=func.now()))
+
+
 def load(conn: Connection, order_id: str, for_update: bool = False) -> Order | None:
-    query = select(orders).where(orders.c.order_id == order_id)
-    row = conn.execute(query.with_for_update() if for_update else query).first()
+    row = conn.execute(_LOAD_LOCKED if for_update else _LOAD, {"order_id": order_id}).first()
     if row is None:
         return None
-    lines = conn.execute(select(order_lines).where(order_lines.c.order_id == order_id)
-                         .order_by(order_lines.c.sku)).all()
+    lines = conn.execute(_LINES, {"order_id": order_id}).all()
     return Order(
         order_id=row.order_id, customer_id=row.customer_id,
         lines=tuple(OrderLine(line.sku, line.quantity, line.unit_price) for line in lines),
@@ -63,11 +71,10 @@ def insert(conn: Connection, order: Order) -> None:
 
 def update_state(conn: Connection, before: Order, after: Order) -> None:
     """Conditional on the version read: a lost race raises instead of overwriting."""
-    result = conn.execute(orders.update()
-                          .where(orders.c.order_id == after.order_id, orders.c.version == before.version)
-                          .values(status=after.status.value,
-                                  cancel_reason=after.cancel_reason.value if after.cancel_reason else None,
-                                  version=after.version, updated_at=func.now()))
+    result = conn.execute(_UPDATE_STATE, {
+        "b_order_id": after.order_id, "b_version": before.version, "b_status": after.status.value,
+        "b_cancel_reason": after.cancel_reason.value if after.cancel_reason else None,
+        "b_new_version": after.version})
     if result.rowcount != 1:
         raise RuntimeError(f"order {after.order_id} changed concurrently (expected version {before.version})")
 

@@ -1,8 +1,8 @@
 """The payments database: one payment per order."""
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Numeric, Table, Text, func,
-                        select)
+from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Numeric, Table, Text,
+                        bindparam, func, select)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
@@ -36,12 +36,23 @@ barriers = Table(
 )
 
 
+# statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
+_HAS_BARRIER = select(barriers.c.order_id).where(barriers.c.order_id == bindparam("order_id"))
+_ADD_BARRIER = pg_insert(barriers).on_conflict_do_nothing()
+_BY_ORDER = select(payments).where(payments.c.order_id == bindparam("order_id"))
+_BY_ORDER_LOCKED = _BY_ORDER.with_for_update()
+_INSERT = payments.insert()
+_UPDATE = (payments.update()
+           .where(payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version"))
+           .values(status=bindparam("b_status"), version=bindparam("b_new_version"), updated_at=func.now()))
+
+
 def has_barrier(conn: Connection, order_id: str) -> bool:
-    return conn.execute(select(barriers.c.order_id).where(barriers.c.order_id == order_id)).first() is not None
+    return conn.execute(_HAS_BARRIER, {"order_id": order_id}).first() is not None
 
 
 def add_barrier(conn: Connection, order_id: str) -> None:
-    conn.execute(pg_insert(barriers).values(order_id=order_id).on_conflict_do_nothing())
+    conn.execute(_ADD_BARRIER, {"order_id": order_id})
 
 
 def from_row(row) -> Payment:  # type: ignore[no-untyped-def]
@@ -50,21 +61,19 @@ def from_row(row) -> Payment:  # type: ignore[no-untyped-def]
 
 
 def by_order(conn: Connection, order_id: str, for_update: bool = False) -> Payment | None:
-    query = select(payments).where(payments.c.order_id == order_id)
-    row = conn.execute(query.with_for_update() if for_update else query).first()
+    row = conn.execute(_BY_ORDER_LOCKED if for_update else _BY_ORDER, {"order_id": order_id}).first()
     return from_row(row) if row else None
 
 
 def insert(conn: Connection, p: Payment) -> None:
-    conn.execute(payments.insert().values(
-        payment_id=p.payment_id, order_id=p.order_id, amount=p.amount, currency=p.currency, status=p.status.value,
-        provider_ref=p.provider_ref, decline_code=p.decline_code, version=p.version))
+    conn.execute(_INSERT, {
+        "payment_id": p.payment_id, "order_id": p.order_id, "amount": p.amount, "currency": p.currency,
+        "status": p.status.value, "provider_ref": p.provider_ref, "decline_code": p.decline_code, "version": p.version})
 
 
 def update(conn: Connection, before: Payment, after: Payment) -> None:
-    result = conn.execute(payments.update()
-                          .where(payments.c.payment_id == after.payment_id, payments.c.version == before.version)
-                          .values(status=after.status.value, version=after.version, updated_at=func.now()))
+    result = conn.execute(_UPDATE, {"b_payment_id": after.payment_id, "b_version": before.version,
+                                    "b_status": after.status.value, "b_new_version": after.version})
     if result.rowcount != 1:
         raise RuntimeError(f"payment {after.payment_id} changed concurrently")
 

@@ -24,7 +24,7 @@ def create_consumer(settings: Settings) -> CommandConsumer:
 
 
 def _handlers(settings: Settings) -> PaymentHandlers:
-    return PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2)))
+    return PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2, pre_ping=False)))
 
 
 if __name__ == "__main__":

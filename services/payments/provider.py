@@ -63,6 +63,12 @@ ledger = Table(
 )
 
 
+# one statement, built once: a new key is recorded with calls=1, a repeated key counts one more call
+_upsert = insert(ledger)
+_RECORD = _upsert.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
+_RECORD_RETURNING = _RECORD.returning(ledger)
+
+
 class SimulatedProvider:
     """Behaves like an external provider with idempotency keys: it keeps its own ledger (committed on its own
     connection, outside the caller's transaction, as a remote system would), answers a repeated key with the first
@@ -73,12 +79,10 @@ class SimulatedProvider:
 
     def authorize(self, idempotency_key: str, amount: Decimal, currency: str, payment_method: str) -> Authorization:
         answer = simulated_authorization(idempotency_key, payment_method)
-        stmt = insert(ledger).values(idempotency_key=idempotency_key, provider_ref=answer.provider_ref,
-                                     approved=answer.approved, decline_code=answer.decline_code, amount=amount,
-                                     calls=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
         with self.engine.begin() as conn:
-            row = conn.execute(stmt.returning(ledger)).one()
+            row = conn.execute(_RECORD_RETURNING, {
+                "idempotency_key": idempotency_key, "provider_ref": answer.provider_ref, "approved": answer.approved,
+                "decline_code": answer.decline_code, "amount": amount, "calls": 1}).one()
         if payment_method == CHARGE_THEN_TIMEOUT and row.calls == 1:
             raise ProviderTimeout(f"provider timed out after charging {idempotency_key}")
         return Authorization(row.approved, row.provider_ref, row.decline_code)
@@ -97,8 +101,6 @@ class SimulatedProvider:
             return conn.execute(select(ledger.c.calls).where(ledger.c.idempotency_key == idempotency_key)).scalar() or 0
 
     def _record(self, idempotency_key: str, provider_ref: str, amount: Decimal | None = None) -> None:
-        stmt = insert(ledger).values(idempotency_key=idempotency_key, provider_ref=provider_ref, approved=True,
-                                     amount=amount, calls=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["idempotency_key"], set_={"calls": ledger.c.calls + 1})
         with self.engine.begin() as conn:
-            conn.execute(stmt)
+            conn.execute(_RECORD, {"idempotency_key": idempotency_key, "provider_ref": provider_ref, "approved": True,
+                                   "decline_code": None, "amount": amount, "calls": 1})

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, Engine
 
 from schemas import codec
 from schemas.headers import Envelope
-from services.common import inbox
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
 from stream_processors.saga.catalog import DEFINITIONS, STARTERS
@@ -97,16 +96,22 @@ class Orchestrator:
             return f"undecodable: {exc}"
 
     def _handle_in(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> Dispatch | None:
-        if not inbox.claim(conn, store.inbox, consumer=CONSUMER, message_id=env.event_id,
-                           message_type=env.event_type):
-            self.stats.duplicates += 1
-            store.count(conn, CONSUMER, "duplicates")
-            return Dispatch(env.saga_id, env.correlation_id, env.event_id, store.pending_commands(conn, env.saga_id))
-        before = store.load(conn, env.saga_id)
+        """Two round trips: the saga row (locked) with its pending commands, then one statement that claims the
+        message and writes the decision only if the claim is new (store.write_message)."""
+        before, pending = store.load_with_pending(conn, env.saga_id)
         decision = self._decide(env, record, before)
         if decision is None:
+            claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, None)
+        else:
+            claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, decision.state,
+                                          decision.commands, decision.deadline_in, decision.applied, decision.note)
+        if not claimed:
+            self.stats.duplicates += 1
+            store.count(conn, CONSUMER, "duplicates")
+            return Dispatch(env.saga_id, env.correlation_id, env.event_id, pending)
+        if decision is None:
             return None
-        self._apply(conn, before, decision, env.event_type, env.event_id)
+        self._count_and_log(decision, env.event_type)
         return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
 
     def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:
@@ -139,11 +144,15 @@ class Orchestrator:
                message_id: str) -> None:
         if decision.applied:
             store.save(conn, before, decision.state, decision.commands, decision.deadline_in)
+        store.record(conn, decision.state.saga_id, message_type, message_id, decision.state.status.value,
+                     decision.note)
+        self._count_and_log(decision, message_type)
+
+    def _count_and_log(self, decision: Decision, message_type: str) -> None:
+        if decision.applied:
             self.stats.applied += 1
         else:
             self.stats.ignored += 1
-        store.record(conn, decision.state.saga_id, message_type, message_id, decision.state.status.value,
-                     decision.note)
         log.info("saga %s: %s -> %s (%s)", decision.state.saga_id, message_type, decision.state.status.value,
                  decision.note)
 

@@ -44,7 +44,7 @@ class ViewSettings:
 
 def create_app(settings: ViewSettings) -> faust.App:
     app = faust_app("walsaga-views", settings.kafka_bootstrap, settings.web_port, settings.data_dir)
-    engine = create_engine(settings.views_db_url, pool_size=2, pool_pre_ping=True)
+    engine = create_engine(settings.views_db_url, pool_size=2)  # no pre-ping: retry_transient retries a batch
 
     def apply_batch(batch: list[tuple[RawMessage, datetime | None]]) -> list[tuple[RawMessage, str]]:
         """Applies a batch of records in one transaction (each still deduplicated by its event id); returns the

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from bench import dtm, dual_write, tuning
 from bench.concurrency import run_concurrency
+from bench.cost import stack_meter
 from bench.measure import consumer_lag
 from bench.run import measure_step, run, say
 from cdc.connectors import ConnectClient, identity
@@ -23,8 +24,14 @@ pytestmark = pytest.mark.stack
 
 
 def test_benchmark_harness_measures_a_tiny_step(stack: StackConfig) -> None:
-    (step,) = run(stack, [5.0], 2.0)
+    (step,) = run(stack, [5.0], 2.0, meter=stack_meter(stack), idle_s=1.0)
     assert step.accepted == 10 and step.errors == {}
+    # what each component spent on these 10 sagas: every part of the saga's path did some work
+    assert step.cost is not None and step.cost["completed"] == 10, step.cost
+    for component in ("participant consumers", "orchestrator + notification fan-out", "PostgreSQL", "Kafka broker",
+                      "Kafka Connect", "service APIs", "views"):
+        assert step.cost["gross_ms"][component] > 0, (component, step.cost)
+    assert 0 < step.cost["total_net_ms"] <= step.cost["total_gross_ms"], step.cost
     assert step.unfinished_after_drain == 0
     assert step.saga_ms["p50"] > 0 and step.saga_ms["max"] >= step.saga_ms["p50"]
     assert not math.isnan(step.cdc_hop_ms["p50"])
@@ -59,9 +66,12 @@ def test_concurrent_clients_run_checks_every_answer_against_the_databases(stack:
 
 def test_dtm_baseline_runs_the_same_saga_on_the_same_participants(stack: StackConfig,
                                                                    engines: dict[str, Engine]) -> None:
-    result = dtm.run_baseline(stack, [5.0], 2.0, say)
+    meter = stack_meter(stack)
+    meter.measure_idle(1.0)
+    result = dtm.run_baseline(stack, [5.0], 2.0, say, meter=meter)
     assert "unavailable" not in result, result  # Go is part of the machine: DTM must build and run here
     (step,) = result["steps"]
+    assert step["cost"]["gross_ms"]["DTM server"] > 0, step["cost"]  # DTM's own process is measured too
     assert step["submitted"] == 10 and step["errors"] == {} and step["unfinished_after_drain"] == 0, step
     assert step["outcomes"] == {"succeed": 9, "failed": 1}, step  # every 10th order pays with a declined card
     assert step["saga_ms"]["p50"] > 0

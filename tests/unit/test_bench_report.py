@@ -1,7 +1,7 @@
 """The benchmark report's targets table judges what was measured (pure: dicts in, rows out)."""
 from __future__ import annotations
 
-from bench.report import dtm_section, targets, tuning_section
+from bench.report import dtm_section, gateway_targets, targets, tuning_section
 
 
 def _step(offered: float, completed: float, unfinished: int = 0, p99: float = 400.0, hop: float = 12.0) -> dict:
@@ -73,3 +73,20 @@ def test_each_tried_setting_is_a_row_under_the_shipped_reference() -> None:
         in lines
     assert sum(line.startswith("| ") and "---" not in line for line in lines) == 3  # header + 2 rows
     assert tuning_section([]) == []
+
+
+def _gateway(p99: float, write_max: float, gave_up: int = 0) -> dict:
+    summary = {"count": 600, "statuses": {"200": 600}, "request_ms": {"p50": 5.0, "p95": 9.0, "p99": p99, "max": p99},
+               "upstream_ms": {"p50": 4.0, "p95": 8.0, "p99": p99, "max": p99}}
+    writes = {**summary, "statuses": {"202": 900, "429": 9000, "499": gave_up},
+              "request_ms": {"p50": 20.0, "p95": 900.0, "p99": 2000.0, "max": write_max}}
+    return {**_conc(), "gateway": {"reads": summary, "writes": writes}}
+
+
+def test_the_clients_run_is_judged_from_the_gateways_own_request_times() -> None:
+    met = {t: v for t, _, v in gateway_targets(_gateway(120.0, 4200.0))}
+    assert set(met.values()) == {"met"}, met
+    missed = {t: v for t, _, v in gateway_targets(_gateway(900.0, 12_000.0, gave_up=3))}
+    assert missed["server-side GET p99 < 300 ms during that run (gateway's request time)"] == "missed: 3.0x"
+    assert missed["every write answered (202/409/429) within 5 s"] == "missed: slowest 12.0 s, 3 given up"
+    assert gateway_targets(_conc()) == []  # a run without the gateway's log is not judged on it

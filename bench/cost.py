@@ -1,0 +1,246 @@
+"""What a saga costs: CPU-ms per completed saga, per component of the stack.
+
+Every component is a process tree the stack started (pid files in run/, each cluster's postmaster.pid). Its CPU is
+read from /proc: utime + stime of every live process in the tree, plus cutime + cstime (what its reaped children
+used: a PostgreSQL backend that disconnected, an nginx worker that was replaced). The idle rate of each component is
+measured on the same stack just before a step, so a step's cost is given gross and net of idling.
+
+`python -m bench.cost` measures one step on the benchmark stack (started if it is not up, left up with --keep);
+`make bench` measures the same at 10/s and at the highest sustained rate, for walsaga and for DTM.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from walsaga.stack import postgres
+from walsaga.stack.config import DATABASES, StackConfig
+
+# process name (pid file stem) prefix -> component, in the order the report lists them
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("processors-", "orchestrator + notification fan-out"),
+    ("-consumer", "participant consumers"),
+    ("views-", "views"),
+    ("reconciler-", "reconciler"),
+    ("postgres[", "PostgreSQL"),
+    ("kafka", "Kafka broker"),
+    ("connect", "Kafka Connect"),
+    ("-api-", "service APIs"),
+    ("gateway", "gateway (nginx)"),
+    ("dtm", "DTM server"),
+)
+COMPONENTS = tuple(dict.fromkeys(group for _, group in GROUPS))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def component_of(name: str) -> str:
+    for marker, group in GROUPS:
+        if marker in name if marker.startswith("-") else name.startswith(marker):
+            return group
+    return "other"
+
+
+def roots(cfg: StackConfig, pg_dir: Callable[[str], Path]) -> dict[str, int]:
+    """name -> pid of every process the stack started and that is alive now."""
+    out: dict[str, int] = {}
+    for pid_file in cfg.run.glob("*.pid") if cfg.run.exists() else []:
+        pid = _read_pid(pid_file)
+        if pid:
+            out[pid_file.stem] = pid
+    for db in DATABASES:
+        pid = _read_pid(pg_dir(db) / "postmaster.pid")
+        if pid:
+            out[f"postgres[{db}]"] = pid
+    return out
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (FileNotFoundError, PermissionError, IndexError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, clock ticks used by the process and its reaped children)."""
+    table: dict[int, tuple[int, int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        # after the command name: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 1-based from `state`
+        table[int(proc.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    return table
+
+
+def tree_seconds(root_pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each named process tree."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out: dict[str, float] = {}
+    for name, root in root_pids.items():
+        ticks, todo = 0, [root]
+        while todo:
+            pid = todo.pop()
+            ticks += table.get(pid, (0, 0))[1]
+            todo.extend(children.get(pid, []))
+        out[name] = ticks / TICK
+    return out
+
+
+def by_component(seconds: Mapping[str, float]) -> dict[str, float]:
+    out = {c: 0.0 for c in COMPONENTS}
+    for name, value in seconds.items():
+        group = component_of(name)
+        out[group] = out.get(group, 0.0) + value
+    return out
+
+
+@dataclass
+class Cost:
+    """CPU-ms per completed saga by component, gross and net of the idle rate measured just before."""
+    label: str
+    offered_per_s: float
+    completed: int
+    elapsed_s: float
+    idle_percent: dict[str, float]       # % of one core per component while idle
+    gross_ms: dict[str, float]
+    net_ms: dict[str, float]
+
+    @property
+    def total_gross_ms(self) -> float:
+        return round(sum(self.gross_ms.values()), 1)
+
+    @property
+    def total_net_ms(self) -> float:
+        return round(sum(self.net_ms.values()), 1)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "total_gross_ms": self.total_gross_ms, "total_net_ms": self.total_net_ms}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> "Cost":
+        return cls(**{k: v for k, v in d.items() if k not in ("total_gross_ms", "total_net_ms")})  # type: ignore
+
+
+class Meter:
+    """Samples the stack's process trees; `extra` names processes started outside the stack's pid files (DTM)."""
+
+    def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path]) -> None:
+        self._cfg, self._pg_dir = cfg, pg_dir
+        self.idle: dict[str, float] = {}
+
+    def sample(self) -> tuple[float, dict[str, float]]:
+        return time.monotonic(), by_component(tree_seconds(roots(self._cfg, self._pg_dir)))
+
+    def measure_idle(self, seconds: float) -> dict[str, float]:
+        """CPU seconds per second of each component on a quiet stack; kept for the net figures of later steps."""
+        t0, before = self.sample()
+        time.sleep(seconds)
+        t1, after = self.sample()
+        self.idle = {c: max(0.0, after.get(c, 0.0) - before.get(c, 0.0)) / (t1 - t0) for c in after}
+        return self.idle
+
+    def cost_since(self, before: tuple[float, dict[str, float]], label: str, offered: float,
+                   completed: int) -> "Cost":
+        return cost(label, offered, completed, before, self.sample(), self.idle)
+
+
+def cost(label: str, offered: float, completed: int, before: tuple[float, dict[str, float]],
+         after: tuple[float, dict[str, float]], idle: Mapping[str, float]) -> Cost:
+    (t0, b), (t1, a) = before, after
+    elapsed = t1 - t0
+    per = max(completed, 1)
+    gross = {c: round(max(0.0, a.get(c, 0.0) - b.get(c, 0.0)) * 1000 / per, 2) for c in a}
+    net = {c: round(max(0.0, (a.get(c, 0.0) - b.get(c, 0.0)) - idle.get(c, 0.0) * elapsed) * 1000 / per, 2)
+           for c in a}
+    return Cost(label, offered, completed, round(elapsed, 1),
+                {c: round(v * 100, 1) for c, v in idle.items()}, gross, net)
+
+
+def table(costs: Iterable[Cost]) -> list[str]:
+    """Markdown: one column pair (gross / net) per measured step, one row per component."""
+    costs = list(costs)
+    if not costs:
+        return []
+    head = "| component | idle (% of a core) | " + " | ".join(
+        f"{c.label}: gross | net" for c in costs) + " |"
+    rows = [head, "|---|---|" + "---|---|" * len(costs)]
+    comps = [c for c in COMPONENTS if any(x.gross_ms.get(c, 0) > 0 for x in costs)]
+    for comp in comps:
+        rows.append(f"| {comp} | {costs[0].idle_percent.get(comp, 0.0)} | " + " | ".join(
+            f"{c.gross_ms.get(comp, 0.0):.1f} | {c.net_ms.get(comp, 0.0):.1f}" for c in costs) + " |")
+    rows.append(f"| **whole stack** | {round(sum(costs[0].idle_percent.values()), 1)} | " + " | ".join(
+        f"**{c.total_gross_ms:.1f}** | **{c.total_net_ms:.1f}**" for c in costs) + " |")
+    rows.append("| completed sagas (elapsed s) | | " + " | ".join(
+        f"{c.completed} ({c.elapsed_s:g} s) | " for c in costs) + " |")
+    return rows
+
+
+def stack_meter(cfg: StackConfig) -> Meter:
+    return Meter(cfg, lambda db: postgres.cluster_dir(cfg, db))
+
+
+def main() -> int:
+    from sqlalchemy import create_engine
+
+    from bench.loadgen import run_step
+    from bench.measure import ended_count, wait_settled
+    from bench.run import bench_config, say, wait_quiet
+    from walsaga.client import Gateway
+    from walsaga.stack import lifecycle
+    from walsaga.stack.config import db_url
+
+    parser = argparse.ArgumentParser(prog="bench.cost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--idle-seconds", type=float, default=15.0)
+    parser.add_argument("--warmup-seconds", type=float, default=15.0,
+                        help="an unmeasured step first: the JVMs compile their hot paths (the broker's C2 compiler "
+                             "alone used ~9 CPU-s in the first minutes)")
+    parser.add_argument("--keep", action="store_true", help="leave the benchmark stack running afterwards")
+    args = parser.parse_args()
+    cfg = bench_config()
+    lifecycle.up(cfg)
+    saga = create_engine(db_url(cfg, "saga"), pool_size=1)
+    try:
+        gw = Gateway(cfg.gateway_url)
+        skus = [f"cost-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
+        for sku in skus:
+            gw.set_stock(sku, 1_000_000)
+        if args.warmup_seconds > 0:
+            say(f"warm-up: {args.rate:g} orders/s for {args.warmup_seconds:g}s (not measured) ...")
+            asyncio.run(run_step(cfg.gateway_url, args.rate, args.warmup_seconds, skus))
+        wait_quiet(cfg, saga, timeout=300)
+        meter = stack_meter(cfg)
+        say(f"idle rate over {args.idle_seconds:g}s ...")
+        meter.measure_idle(args.idle_seconds)
+        say(f"offered {args.rate:g} orders/s for {args.seconds:g}s ...")
+        before = meter.sample()
+        step = asyncio.run(run_step(cfg.gateway_url, args.rate, args.seconds, skus))
+        wait_settled(saga, step.accepted, timeout=120)
+        wait_quiet(cfg, saga, timeout=120)  # the read side and the checks finish their share too
+        result = meter.cost_since(before, f"{args.rate:g}/s", args.rate, ended_count(saga, step.accepted))
+        print("\n".join(table([result])))
+    finally:
+        saga.dispose()
+        if not args.keep:
+            lifecycle.down(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
