@@ -50,10 +50,13 @@ def component_of(name: str) -> str:
 def roots(cfg: StackConfig, pg_dir: Callable[[str], Path]) -> dict[str, int]:
     """name -> pid of every process the stack started and that is alive now."""
     out: dict[str, int] = {}
-    for pid_file in cfg.run.glob("*.pid") if cfg.run.exists() else []:
+    seen: set[int] = set()
+    # sorted: "gateway" (the supervisor's pid file) before "nginx" (the one nginx writes itself): one process, once
+    for pid_file in sorted(cfg.run.glob("*.pid")) if cfg.run.exists() else []:
         pid = _read_pid(pid_file)
-        if pid:
+        if pid and pid not in seen:
             out[pid_file.stem] = pid
+            seen.add(pid)
     for db in DATABASES:
         pid = _read_pid(pg_dir(db) / "postmaster.pid")
         if pid:

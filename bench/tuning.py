@@ -85,14 +85,14 @@ def _restart_gateway(cfg: StackConfig) -> None:
 
 def variants(cfg: StackConfig) -> list[Variant]:
     return [
-        Variant("Debezium poll.interval.ms", "20", "500 (Debezium's default)",
+        Variant("Debezium poll.interval.ms", "40", "500 (Debezium's default)",
                 *connectors_with({"poll.interval.ms": "500"})),
-        Variant("Debezium poll.interval.ms", "20", "100", *connectors_with({"poll.interval.ms": "100"})),
-        Variant("Debezium max.batch.size", "2048", "256", *connectors_with({"max.batch.size": "256"})),
-        # the queue hands a lone record over at once (batch of 1) while the WAL reader idles longer between reads:
-        # half the idle wake-ups of 20 ms (docs/benchmarks/FINDINGS.md)
-        Variant("Debezium poll.interval.ms + max.batch.size", "20 + 2048", "50 + 1",
-                *connectors_with({"poll.interval.ms": "50", "max.batch.size": "1"})),
+        Variant("Debezium poll.interval.ms", "40", "100", *connectors_with({"poll.interval.ms": "100"})),
+        # the settings shipped before: the queue waited for a full batch or the poll interval, the reader woke twice
+        # as often when idle
+        Variant("Debezium poll.interval.ms + max.batch.size", "40 + 1", "20 + 2048 (shipped before)",
+                *connectors_with({"poll.interval.ms": "20", "max.batch.size": "2048"})),
+        Variant("Debezium max.batch.size", "1", "256", *connectors_with({"max.batch.size": "256"})),
         Variant("Connect producer linger.ms", "1", "20", *connectors_with({"producer.override.linger.ms": "20"})),
         Variant("orchestrator records per transaction", "200", "1 (a transaction per record)",
                 *orchestrator_with({"WALSAGA_SAGA_BATCH": "1"})),

@@ -3,6 +3,7 @@ never a bare 500) and engine creation."""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -64,9 +65,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return {"status": "ok"}
 
 
-def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str) -> None:
+def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str,
+                    extra: Callable[[], list[str]] = list) -> None:
     """GET /metrics (Prometheus text format): the service database's counters (duplicates dropped, retries, dead
-    letters, conflicts). They live in the database, so every instance reports the service-wide totals."""
+    letters, conflicts). They live in the database, so every instance reports the service-wide totals; `extra`
+    adds this instance's own lines (its admission limit)."""
     @app.get("/metrics", include_in_schema=False)
     def _metrics() -> PlainTextResponse:
         with engine.connect() as conn:
@@ -75,4 +78,5 @@ def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str)
                  "# TYPE walsaga_counter_total counter"]
         lines += [f'walsaga_counter_total{{service="{service}",consumer="{consumer}",counter="{counter}"}} {value}'
                   for (consumer, counter), value in sorted(values.items())]
+        lines += extra()
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -13,6 +13,8 @@ class Settings:
     instance: str = "0"
     webhook_url: str | None = None
     notification_channels: tuple[str, ...] = ("log",)
+    # a write slower than this shrinks the instance's admission limit (services/common/admission.py)
+    admission_target_ms: float = 500.0
 
     @classmethod
     def from_env(cls, service: str) -> "Settings":
@@ -30,4 +32,5 @@ class Settings:
             instance=os.environ.get("WALSAGA_INSTANCE", "0"),
             webhook_url=os.environ.get("WALSAGA_WEBHOOK_URL") or None,
             notification_channels=channels,
+            admission_target_ms=float(os.environ.get("WALSAGA_ADMISSION_TARGET_MS", "500")),
         )

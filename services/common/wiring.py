@@ -8,7 +8,8 @@ from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
 from services.common.api import install_error_handlers, install_metrics, make_engine
-from services.common import saga_branches
+from services.common import admission, saga_branches
+from services.common.admission import AdmissionMiddleware, AimdLimit
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
 
@@ -18,8 +19,11 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], co
     app = FastAPI(title=f"walsaga {settings.service}", version="1",
                   openapi_url=f"/{settings.service}/openapi.json", docs_url=f"/{settings.service}/docs",
                   redoc_url=None)
+    limit = AimdLimit(target_s=settings.admission_target_ms / 1000)
+    app.add_middleware(AdmissionMiddleware, limit=limit)
     install_error_handlers(app)
-    install_metrics(app, engine, counters, settings.service)
+    install_metrics(app, engine, counters, settings.service,
+                    lambda: admission.metrics(limit, settings.service, settings.instance))
     include(app, engine)
     return app
 

@@ -114,7 +114,7 @@ def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackC
     assert all(r["step"]["accepted"] == 10 and r["step"]["unfinished_after_drain"] == 0 for r in rows), rows
     assert all(set(r["cpu_percent"]) == {"connect", "orchestrator", "apis"} for r in rows)
     assert seen == {poll_500.setting: "500", batch_1.setting: "1"}  # in effect during its step
-    assert client.config(connector)["poll.interval.ms"] == "20"       # and put back after it
+    assert client.config(connector)["poll.interval.ms"] == identity("orders")[1]["poll.interval.ms"]  # put back
     assert "WALSAGA_SAGA_BATCH" not in _env_of(stack, "processors-0")
 
 

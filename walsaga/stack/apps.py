@@ -9,7 +9,7 @@ from walsaga.stack import procs
 from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url
 
 
-def _base_env(cfg: StackConfig) -> dict[str, str]:
+def base_env(cfg: StackConfig) -> dict[str, str]:
     return {"WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 
@@ -24,7 +24,7 @@ def process_names(cfg: StackConfig) -> list[str]:
 
 def start_services(cfg: StackConfig) -> None:
     for svc in API_SERVICES:
-        env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc)}
+        env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc)}
         for i in range(cfg.api_instances):
             procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                 str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
@@ -34,14 +34,14 @@ def start_services(cfg: StackConfig) -> None:
     for svc in API_SERVICES:
         for i in range(cfg.api_instances):
             port = cfg.ports.api(svc, i)
-            procs.wait_for(f"{svc}-api-{i}", lambda port=port: _healthy(port), timeout=60,
+            procs.wait_for(f"{svc}-api-{i}", lambda port=port: healthy(port), timeout=60,
                            log=cfg.logs / f"{svc}-api-{i}.log")
 
 
 def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None, instance: int = 0) -> str:
     """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
     name = f"{svc}-consumer" if instance == 0 else f"{svc}-consumer-{instance}"
-    env = {**_base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
+    env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
            **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
     return name
@@ -75,7 +75,7 @@ def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra
         return
     datadir = cfg.data / "faust" / name
     datadir.mkdir(parents=True, exist_ok=True)
-    env = {**_base_env(cfg), "WALSAGA_FAUST_WEB_PORT": str(web_port), "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
+    env = {**base_env(cfg), "WALSAGA_FAUST_WEB_PORT": str(web_port), "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
     log = cfg.logs / f"{name}.log"
     start_mark = log.stat().st_size if log.exists() else 0
     procs.start(cfg, name, [sys.executable, "-m", module, "worker", "--without-uvloop"], env, cwd=REPO)
@@ -83,7 +83,7 @@ def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra
         procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
 
 
-def _healthy(port: int) -> bool:
+def healthy(port: int) -> bool:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
         return resp.status == 200
 

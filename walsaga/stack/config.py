@@ -82,10 +82,10 @@ class StackConfig:
     # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
     # skipped without it (docs/benchmarks/FINDINGS.md)
     edge_nice: int = -10
-    # gateway admission control: writes/s passed on to the APIs (set it to what they sustain: `make bench` measures
-    # it) and how many more may wait at the gateway before it answers 429
+    # gateway admission control, a flood guard in front of the APIs' own adaptive limits (services/common/admission.py):
+    # writes/s passed on, and how many more may wait at the gateway (at most queue/rate seconds) before it answers 429
     gateway_write_rate: int = 150
-    gateway_write_queue: int = 3000
+    gateway_write_queue: int = 300
     lib_dir: Path = field(default=REPO / ".stack" / "lib" / f"kafka-{KAFKA_VERSION}")
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
@@ -102,7 +102,7 @@ class StackConfig:
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
             edge_nice=int(os.environ.get("WALSAGA_EDGE_NICE", "-10")),
             gateway_write_rate=int(os.environ.get("WALSAGA_GATEWAY_WRITE_RATE", "150")),
-            gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "3000")),
+            gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "300")),
         )
 
     @property
