@@ -111,15 +111,18 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     env = {"PATH": "/usr/bin:/bin", "WALSAGA_WRK_RUN": run_id, "WALSAGA_WRK_SKUS": ",".join(skus),
            "WALSAGA_WRK_ORDERS": str(target_file)}
     cancellers = max(1, int(clients * CANCEL_SHARE))
-    access_log = cfg.logs / "nginx-access.log"
+    access_log, error_log = cfg.logs / "nginx-access.log", cfg.logs / "nginx-error.log"
     log_mark = access_log.stat().st_size if access_log.exists() else 0
+    error_mark = error_log.stat().st_size if error_log.exists() else 0
     say(f"  wrk: {clients - cancellers} clients placing orders, {cancellers} cancelling, reads at {reads_per_s:g}/s")
     procs = {"order": _wrk(cfg, "order", clients - cancellers, 2, seconds, env),
              "cancel": _wrk(cfg, "cancel", cancellers, 1, seconds, env)}
     reads = asyncio.run(run_reads(cfg.gateway_url, reads_per_s, seconds, targets))
     rss = stack_rss_mib(cfg)
     results = {mode: _wrk_result(proc) for mode, proc in procs.items()}
-    gateway = {kind: asdict(summary) for kind, summary in gateway_log.by_kind(access_log, log_mark).items()}
+    gateway: dict[str, Any] = {kind: asdict(summary)
+                               for kind, summary in gateway_log.by_kind(access_log, log_mark).items()}
+    gateway["errors"] = gateway_log.error_reasons(error_log, error_mark)
     with orders_db.connect() as conn:
         placed = conn.execute(text("SELECT count(*) FROM orders WHERE customer_id LIKE :p"),
                               {"p": f"wrk-{run_id}-c%"}).scalar_one()

@@ -68,3 +68,22 @@ def by_kind(log: Path, since_offset: int, read_prefix: str = "/orders/") -> dict
         elif e.method in ("POST", "PUT"):
             writes.append(e)
     return {"reads": summarize(reads), "writes": summarize(writes)}
+
+
+def error_reasons(log: Path, since_offset: int) -> dict[str, int]:
+    """What nginx's error log says went wrong with upstreams since a mark, counted by reason (e.g. `connect() failed
+    (111: Connection refused)`, `no live upstreams`, `upstream prematurely closed connection`); throttling notices
+    (limit_req) are left out: they are the 429s."""
+    if not log.exists():
+        return {}
+    reasons: dict[str, int] = {}
+    with open(log, "rb") as f:
+        f.seek(since_offset)
+        for raw in f:
+            line = raw.decode(errors="replace")
+            if "limiting requests" in line or "[error]" not in line and "[crit]" not in line:
+                continue
+            message = line.split("*", 1)[-1].split(" ", 1)[-1]  # after the connection number
+            reason = message.split(" while ", 1)[0].split(", client:", 1)[0].strip()
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons

@@ -26,7 +26,7 @@ from walsaga.stack import lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
-RATES = [10, 20, 30, 50]
+RATES = [10, 20, 30, 50, 75, 100]
 STEP_SECONDS = 20.0
 
 

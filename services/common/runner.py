@@ -31,7 +31,9 @@ def main(service: str, create_app: Callable[[Settings], FastAPI],
     configure_logging(service, args.role)
     settings = Settings.from_env(service)
     if args.role == "api":
+        # keep-alive longer than the gateway keeps an idle upstream connection (30 s): the gateway closes first, so
+        # it never sends a request on a connection uvicorn is closing (a 502 under load)
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                    access_log=False, timeout_graceful_shutdown=5)
+                    access_log=False, timeout_graceful_shutdown=5, timeout_keep_alive=75)
     elif create_consumer is not None:
         create_consumer(settings).run()

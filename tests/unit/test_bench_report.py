@@ -75,10 +75,10 @@ def test_each_tried_setting_is_a_row_under_the_shipped_reference() -> None:
     assert tuning_section([]) == []
 
 
-def _gateway(p99: float, write_max: float, gave_up: int = 0) -> dict:
+def _gateway(p99: float, write_max: float, timed_out: int = 0) -> dict:
     summary = {"count": 600, "statuses": {"200": 600}, "request_ms": {"p50": 5.0, "p95": 9.0, "p99": p99, "max": p99},
                "upstream_ms": {"p50": 4.0, "p95": 8.0, "p99": p99, "max": p99}}
-    writes = {**summary, "statuses": {"202": 900, "429": 9000, "499": gave_up},
+    writes = {**summary, "statuses": {"202": 900, "429": 9000, "499": 12, "504": timed_out},
               "request_ms": {"p50": 20.0, "p95": 900.0, "p99": 2000.0, "max": write_max}}
     return {**_conc(), "gateway": {"reads": summary, "writes": writes}}
 
@@ -86,7 +86,10 @@ def _gateway(p99: float, write_max: float, gave_up: int = 0) -> dict:
 def test_the_clients_run_is_judged_from_the_gateways_own_request_times() -> None:
     met = {t: v for t, _, v in gateway_targets(_gateway(120.0, 4200.0))}
     assert set(met.values()) == {"met"}, met
-    missed = {t: v for t, _, v in gateway_targets(_gateway(900.0, 12_000.0, gave_up=3))}
+    missed = {t: v for t, _, v in gateway_targets(_gateway(900.0, 12_000.0, timed_out=3))}
     assert missed["server-side GET p99 < 300 ms during that run (gateway's request time)"] == "missed: 3.0x"
-    assert missed["every write answered (202/409/429) within 5 s"] == "missed: slowest 12.0 s, 3 given up"
+    assert missed["every write answered (202/409/429) within 5 s"] == "missed: slowest 12.0 s, 3 504s"
+    # clients that hung up (499: wrk closing its connections at the end) are the client's doing
+    assert {t: v for t, _, v in gateway_targets(_gateway(120.0, 4200.0))}[
+        "every write answered (202/409/429) within 5 s"] == "met"
     assert gateway_targets(_conc()) == []  # a run without the gateway's log is not judged on it

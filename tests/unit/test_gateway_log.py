@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.gateway_log import by_kind, parse
+from bench.gateway_log import by_kind, error_reasons, parse
 
 
 def test_a_line_is_parsed_with_its_upstream_times_added_up() -> None:
@@ -36,3 +36,16 @@ def test_reads_and_writes_are_summarized_from_a_mark_on(tmp_path: Path) -> None:
     assert kinds["reads"].request_ms["max"] == 300.0  # the old 9 s line is before the mark
     assert kinds["writes"].count == 2 and kinds["writes"].statuses == {"202": 1, "429": 1}
     assert kinds["writes"].upstream_ms["max"] == 49.0  # the 429 never reached an API instance
+
+
+def test_upstream_errors_are_counted_by_reason_and_throttling_is_left_out(tmp_path: Path) -> None:
+    log = tmp_path / "nginx-error.log"
+    log.write_text(
+        '2026/11/30 07:00:00 [error] 11#11: *5 upstream prematurely closed connection while reading response header '
+        'from upstream, client: 127.0.0.1, server: , request: "GET /orders/x HTTP/1.1"\n'
+        '2026/11/30 07:00:01 [error] 11#11: *9 no live upstreams while connecting to upstream, client: 127.0.0.1\n'
+        '2026/11/30 07:00:01 [error] 11#11: *10 no live upstreams while connecting to upstream, client: 127.0.0.1\n'
+        '2026/11/30 07:00:02 [warn] 11#11: *12 limiting requests, excess: 300.1 by zone "writes", client: 127.0.0.1\n'
+        '2026/11/30 07:00:03 [error] 11#11: *13 limiting requests, excess: 300.5 by zone "writes", client: 1.2.3.4\n')
+    assert error_reasons(log, 0) == {"upstream prematurely closed connection": 1, "no live upstreams": 2}
+    assert error_reasons(tmp_path / "missing.log", 0) == {}

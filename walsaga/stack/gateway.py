@@ -20,9 +20,12 @@ def nginx_binary() -> str:
 def render(cfg: StackConfig) -> str:
     upstreams, locations = [], []
     for svc in API_SERVICES:
-        servers = "\n".join(f"        server 127.0.0.1:{cfg.ports.api(svc, i)} max_fails=1 fail_timeout=2s;"
+        # an idle kept-alive connection is dropped by nginx (30 s) before uvicorn would close it under a request
+        # (services/common/runner.py: 75 s): that race answered reads 502 in the 10,000-client run; and one failure
+        # alone does not take an instance out (with two instances, one hiccup each made every read 502 for 2 s)
+        servers = "\n".join(f"        server 127.0.0.1:{cfg.ports.api(svc, i)} max_fails=3 fail_timeout=2s;"
                             for i in range(cfg.api_instances))
-        upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n    }}")
+        upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n        keepalive_timeout 30s;\n    }}")
         if svc != QUERIES:
             locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
     # CQRS: reads of orders come from the order view (the queries service), writes go to the orders service
