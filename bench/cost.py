@@ -6,16 +6,14 @@ used: a PostgreSQL backend that disconnected, an nginx worker that was replaced)
 measured on the same stack just before a step, so a step's cost is given gross and net of idling.
 
 `python -m bench.cost` measures one step on the benchmark stack (started if it is not up, left up with --keep);
-`make bench` measures the same at 10/s and at the highest sustained rate, for walsaga and for DTM.
+`make bench` measures every saga step, DTM's steps and each tuning row the same way.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -140,7 +138,7 @@ class Cost:
 
 
 class Meter:
-    """Samples the stack's process trees; `extra` names processes started outside the stack's pid files (DTM)."""
+    """Samples the stack's process trees (DTM's server too: it has a pid file in run/ like the rest)."""
 
     def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path]) -> None:
         self._cfg, self._pg_dir = cfg, pg_dir
@@ -198,14 +196,8 @@ def stack_meter(cfg: StackConfig) -> Meter:
 
 
 def main() -> int:
-    from sqlalchemy import create_engine
-
-    from bench.loadgen import run_step
-    from bench.measure import ended_count, wait_settled
-    from bench.run import bench_config, say, wait_quiet
-    from walsaga.client import Gateway
+    from bench.run import bench_config, run
     from walsaga.stack import lifecycle
-    from walsaga.stack.config import db_url
 
     parser = argparse.ArgumentParser(prog="bench.cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=10.0)
@@ -218,28 +210,12 @@ def main() -> int:
     args = parser.parse_args()
     cfg = bench_config()
     lifecycle.up(cfg)
-    saga = create_engine(db_url(cfg, "saga"), pool_size=1)
     try:
-        gw = Gateway(cfg.gateway_url)
-        skus = [f"cost-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
-        for sku in skus:
-            gw.set_stock(sku, 1_000_000)
-        if args.warmup_seconds > 0:
-            say(f"warm-up: {args.rate:g} orders/s for {args.warmup_seconds:g}s (not measured) ...")
-            asyncio.run(run_step(cfg.gateway_url, args.rate, args.warmup_seconds, skus))
-        wait_quiet(cfg, saga, timeout=300)
-        meter = stack_meter(cfg)
-        say(f"idle rate over {args.idle_seconds:g}s ...")
-        meter.measure_idle(args.idle_seconds)
-        say(f"offered {args.rate:g} orders/s for {args.seconds:g}s ...")
-        before = meter.sample()
-        step = asyncio.run(run_step(cfg.gateway_url, args.rate, args.seconds, skus))
-        wait_settled(saga, step.accepted, timeout=120)
-        wait_quiet(cfg, saga, timeout=120)  # the read side and the checks finish their share too
-        result = meter.cost_since(before, f"{args.rate:g}/s", args.rate, ended_count(saga, step.accepted))
-        print("\n".join(table([result])))
+        # the benchmark's own step (bench.run.run): warm-up, idle rate, then the step measured to the last consumer
+        (step,) = run(cfg, [args.rate], args.seconds, stack_meter(cfg), args.warmup_seconds, args.idle_seconds)
+        assert step.cost is not None
+        print("\n".join(table([Cost.from_dict(step.cost)])))
     finally:
-        saga.dispose()
         if not args.keep:
             lifecycle.down(cfg)
     return 0

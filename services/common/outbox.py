@@ -12,6 +12,7 @@ from schemas import codec, topics
 # set_config(..., true) is SET LOCAL as a function: the mark rides on the outbox insert instead of a round trip of
 # its own (the direct-write triggers read it at commit, so setting it late in the transaction is enough)
 _MARK = "SELECT set_config('walsaga.via_service', 'on', true)"
+_MARK_STATEMENT = text(_MARK)
 
 
 @lru_cache(maxsize=None)
@@ -42,4 +43,4 @@ def mark_service_write(conn: Connection) -> None:
     """Tells the database this transaction is the service's own (it publishes its events through the outbox).
     Writes to business tables in a transaction without this mark are someone writing behind the API's back: the
     direct-write triggers (migration_ops.capture_direct_writes) publish them as DirectWrite events at commit."""
-    conn.execute(text(_MARK))
+    conn.execute(_MARK_STATEMENT)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -140,23 +139,19 @@ def _state_params(after: SagaState, commands: tuple[Command, ...], deadline_in: 
         "parked_from": after.parked_from.value if after.parked_from else None, "deadline_s": deadline_in}
 
 
+# the same state columns and values without an inbox claim: deadline decisions and operator actions
+_SAVE_INSERT = text(f"INSERT INTO saga_instance (saga_id, {_STATE_COLUMNS}) VALUES (:saga_id, {_STATE_VALUES})")
+_SAVE_UPDATE = text(f"""UPDATE saga_instance SET ({_STATE_COLUMNS}, updated_at) = ({_STATE_VALUES}, now())
+    WHERE saga_id = :saga_id AND version = CAST(:before_version AS integer)""")
+
+
 def save(conn: Connection, before: SagaState | None, after: SagaState, commands: tuple[Command, ...],
          deadline_in: float | None) -> None:
-    values: dict[str, Any] = dict(
-        attempt=after.attempt, parked_reason=after.parked_reason,
-        parked_from=after.parked_from.value if after.parked_from else None,
-        deadline_at=func.now() + timedelta(seconds=deadline_in) if deadline_in is not None else None,
-        status=after.status.value, step=after.step, data=dict(after.data),
-        awaiting_command_id=after.awaiting.command_id if after.awaiting else None,
-        awaiting_replies=list(after.awaiting.replies) if after.awaiting else [],
-        failure_reason=after.failure_reason, pending_commands=[_command_json(c) for c in commands],
-        version=after.version, definition=after.definition)
+    params = {"saga_id": after.saga_id, **_state_params(after, commands, deadline_in)}
     if before is None:
-        conn.execute(instances.insert().values(saga_id=after.saga_id, **values))
+        conn.execute(_SAVE_INSERT, params)
         return
-    result = conn.execute(instances.update()
-                          .where(instances.c.saga_id == after.saga_id, instances.c.version == before.version)
-                          .values(updated_at=func.now(), **values))
+    result = conn.execute(_SAVE_UPDATE, {**params, "before_version": before.version})
     if result.rowcount != 1:
         raise RuntimeError(f"saga {after.saga_id} changed under its row lock")
 
@@ -189,11 +184,6 @@ def count(conn: Connection, consumer: str, counter: str, by: int = 1) -> None:
 def record(conn: Connection, saga_id: str, message_type: str, message_id: str, status: str, note: str) -> None:
     conn.execute(history.insert().values(saga_id=saga_id, message_type=message_type, message_id=message_id,
                                          status=status, note=note))
-
-
-def pending_commands(conn: Connection, saga_id: str) -> tuple[Command, ...]:
-    row = conn.execute(select(instances.c.pending_commands).where(instances.c.saga_id == saga_id)).first()
-    return _commands(row.pending_commands) if row is not None else ()
 
 
 def _commands(pending: list[dict[str, Any]]) -> tuple[Command, ...]:

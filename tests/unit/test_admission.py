@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from services.common.admission import AdmissionMiddleware, AimdLimit, metrics
@@ -71,7 +72,10 @@ def test_the_middleware_answers_429_with_retry_after_and_never_limits_reads() ->
 
         writes = [asyncio.create_task(request("POST")) for _ in range(3)]
         reads = [asyncio.create_task(request("GET")) for _ in range(3)]
-        await asyncio.sleep(0.01)
+        # until every request has reached the middleware (two writes held in the app, the third refused)
+        deadline = time.monotonic() + 5
+        while (app.calls < 5 or limit.rejected < 1) and time.monotonic() < deadline:
+            await asyncio.sleep(0)
         refused = [s for s in sent if s and s[0]["status"] == 429]
         app.gate.set()
         await asyncio.gather(*writes, *reads)

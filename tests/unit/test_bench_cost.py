@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from bench.cost import COMPONENTS, Cost, by_component, component_of, cost, table, tree_seconds
 from bench.report import cost_section, cost_targets
@@ -53,11 +54,13 @@ def test_a_process_tree_counts_its_children_live_and_reaped() -> None:
             "busy = 'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass\\n'\n"
             "subprocess.run([sys.executable, '-c', busy])\n"
             "live = subprocess.Popen([sys.executable, '-c', busy + 'time.sleep(30)'])\n"
-            "time.sleep(1.0); print('ready', flush=True); time.sleep(30)\n")
+            "print('ready', flush=True); live.wait()\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        used = tree_seconds({"tree": proc.pid})["tree"]
+        deadline, used = time.monotonic() + 10, 0.0
+        while used < 0.55 and time.monotonic() < deadline:  # the live child is still burning its 0.3 s
+            used = tree_seconds({"tree": proc.pid})["tree"]
         assert used >= 0.55, used  # both children's 0.3 s each (minus clock-tick rounding)
     finally:
         subprocess.run(["pkill", "-P", str(proc.pid)], check=False)

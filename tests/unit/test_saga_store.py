@@ -7,7 +7,7 @@ from decimal import Decimal
 from stream_processors.saga import engine
 from stream_processors.saga.model import Command
 from stream_processors.saga.place_order import PLACE_ORDER
-from stream_processors.saga.store import _command_json, _from_json
+from stream_processors.saga.store import _command_json, _commands, _from_json
 
 CMD = Command("cmd-1", "payments", "AuthorizePayment",
               {"order_id": "o-1", "amount": Decimal("25.50"),
@@ -15,8 +15,9 @@ CMD = Command("cmd-1", "payments", "AuthorizePayment",
 
 
 def _restore(stored: dict) -> Command:
-    # what store.pending_commands does with a row's JSON
-    return Command(stored["command_id"], stored["participant"], stored["command_type"], _from_json(stored["record"]))
+    # what store.load_with_pending does with a row's JSON
+    (command,) = _commands([stored])
+    return command
 
 
 def test_command_json_is_plain_json() -> None:
