@@ -81,8 +81,8 @@ def test_silent_participant_times_out_parks_the_void_and_its_late_answer_finishe
         apps.start_consumer(stack, "payments")
     # the payments service now applies the late authorization, then the void: the void's reply un-parks the saga
     _wait_saga(engines, order_id, "FAILED")
-    order = gateway.order(order_id)
-    assert (order["status"], order["cancel_reason"]) == ("CANCELLED", "TIMEOUT")
+    # the read side follows the orders service's events, which may land a moment after the saga's last reply
+    eventually(lambda: _assert_cancelled(gateway, order_id, "TIMEOUT"), timeout=30)
     assert [p["status"] for p in gateway.payments(order_id)] == ["VOIDED"]
     stock = gateway.stock(sku)
     assert (stock["available"], stock["reserved"], stock["committed"]) == (5, 0, 0)
@@ -100,7 +100,7 @@ def test_operator_redrives_a_parked_saga(stack: StackConfig, gateway: Gateway, e
     finally:
         apps.start_consumer(stack, "orders")
     _wait_saga(engines, order_id, "COMPLETED")
-    assert gateway.order(order_id)["status"] == "CONFIRMED"
+    eventually(lambda: _assert_status(gateway, order_id, "CONFIRMED"), timeout=30)
     assert [p["status"] for p in gateway.payments(order_id)] == ["CAPTURED"]
     assert "re-driven by operator" in cli("saga", "show", order_id)
 
@@ -126,6 +126,11 @@ def test_operator_skips_the_step_a_parked_saga_waits_for(stack: StackConfig, gat
 
 def _assert_status(gateway: Gateway, order_id: str, status: str) -> None:
     assert gateway.order(order_id)["status"] == status
+
+
+def _assert_cancelled(gateway: Gateway, order_id: str, reason: str) -> None:
+    order = gateway.order(order_id)
+    assert (order["status"], order["cancel_reason"]) == ("CANCELLED", reason)
 
 
 def test_dead_letters_are_listed_and_replayed_from_the_cli(stack: StackConfig, cli: Cli) -> None:
