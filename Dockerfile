@@ -27,6 +27,7 @@ COPY cdc ./cdc
 COPY connectors ./connectors
 COPY schemas ./schemas
 COPY stream_processors ./stream_processors
+COPY reconciliation ./reconciliation
 COPY deploy/compose/init.py ./deploy/compose/init.py
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 

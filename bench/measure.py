@@ -7,8 +7,7 @@ from pathlib import Path
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
-from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, text
 
 from schemas import topics
@@ -149,30 +148,3 @@ def _processes_naming(markers: Iterable[str]) -> Iterator[Path]:
             yield proc
 
 
-def consumer_lag(bootstrap: str) -> dict[str, int]:
-    """Records not yet consumed (and committed) per active consumer group: what every stream processor and consumer
-    of the stack still has to do. Groups without members (a finished tool's) are left out; groups in a rebalance
-    (a worker just restarted) count."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    active = {ConsumerGroupState.STABLE, ConsumerGroupState.PREPARING_REBALANCING,
-              ConsumerGroupState.COMPLETING_REBALANCING}
-    listed = admin.list_consumer_groups(states=active).result(timeout=10)
-    groups = [g.group_id for g in listed.valid]
-    if not groups:
-        return {}
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-bench-lag-probe", "log_level": 3,
-                      "enable.auto.commit": False})
-    lag: dict[str, int] = {}
-    try:
-        for group in groups:
-            offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
-            behind = 0
-            for tp in offsets.result(timeout=10).topic_partitions or []:
-                if tp.offset < 0:
-                    continue
-                _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
-                behind += max(0, high - tp.offset)
-            lag[group] = behind
-    finally:
-        probe.close()
-    return lag

@@ -19,10 +19,11 @@ from bench.concurrency import CLIENT_NICE, run_concurrency
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
 from bench.cost import Meter, stack_meter
-from bench.measure import (cdc_hop_ms, consumer_lag, ended_count, percentiles, saga_latencies_ms, stack_rss_mib,
+from bench.measure import (cdc_hop_ms, ended_count, percentiles, saga_latencies_ms, stack_rss_mib,
                            wait_settled)
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle, procs
+from walsaga.stack.kafka import consumer_lag
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"

@@ -96,7 +96,6 @@ def variants(cfg: StackConfig) -> list[Variant]:
         Variant("Connect producer linger.ms", "1", "20", *connectors_with({"producer.override.linger.ms": "20"})),
         Variant("orchestrator records per transaction", "200", "1 (a transaction per record)",
                 *orchestrator_with({"WALSAGA_SAGA_BATCH": "1"})),
-        Variant("orchestrator batch window (ms)", "10", "2", *orchestrator_with({"WALSAGA_SAGA_BATCH_WAIT_MS": "2"})),
         Variant("orchestrator producer linger.ms", "1", "20", *orchestrator_with({"WALSAGA_PRODUCER_LINGER_MS": "20"})),
         Variant("API instances per service (uvicorn processes)", str(cfg.api_instances), "1", *api_instances(1)),
     ]

@@ -19,6 +19,7 @@ from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
+from stream_processors.batching import take_ready
 from stream_processors.commands import to_record
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
 from stream_processors.saga.model import RetryPolicy
@@ -26,11 +27,10 @@ from stream_processors.saga.orchestrator import CONSUMER, Dispatch, Orchestrator
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# The orchestrator takes what has arrived within 10 ms (up to 200 records) and commits it in one transaction: at low
-# load that adds ~5 ms per saga hop, under load it turns a WAL flush and a producer round trip per record into one per
-# batch (docs/benchmarks/FINDINGS.md).
+# The orchestrator takes what has arrived (up to 200 records, never waiting for more: stream_processors/batching.py)
+# and commits it in one transaction: under load that turns a WAL flush and a producer round trip per record into one
+# per batch, at low load a record is handled at once (docs/benchmarks/FINDINGS.md).
 ORCHESTRATOR_BATCH = 200
-ORCHESTRATOR_BATCH_WAIT_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,7 @@ class ProcessorSettings:
     forward_attempts: int = 3
     compensation_attempts: int = 8
     sweep_interval: float = 0.5
-    batch: int = ORCHESTRATOR_BATCH       # records per orchestrator transaction (1 = one transaction per record)
-    batch_wait_s: float = ORCHESTRATOR_BATCH_WAIT_S  # the batch window (Faust yields what arrived once per window)
+    batch: int = ORCHESTRATOR_BATCH       # most records per orchestrator transaction (1 = one per record)
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
 
     @classmethod
@@ -61,9 +60,6 @@ class ProcessorSettings:
             forward_attempts=int(os.environ.get("WALSAGA_FORWARD_ATTEMPTS", "3")),
             compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
             batch=max(1, int(os.environ.get("WALSAGA_SAGA_BATCH", str(ORCHESTRATOR_BATCH)))),
-            # never 0: Faust reads a window of 0 as "no window" and waits for a full batch however long that takes
-            batch_wait_s=max(0.001, float(os.environ.get("WALSAGA_SAGA_BATCH_WAIT_MS",
-                                                         str(ORCHESTRATOR_BATCH_WAIT_S * 1000))) / 1000),
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
         )
 
@@ -101,7 +97,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     @app.agent(saga_sources, name="saga-orchestrator")
     async def drive_sagas(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch, within=settings.batch_wait_s):
+        async for events in take_ready(stream, settings.batch):
             msgs = [raw_message(e) for e in events]
             lag.saw(events[-1].message.timestamp)
             outcomes = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle_batch, msgs))

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
 from stream_processors.saga.model import SagaStatus
-from walsaga.stack import lifecycle
+from walsaga.stack import lifecycle, nodes
 from walsaga.stack.config import SERVICES, StackConfig
 
 
@@ -15,8 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="start the whole stack in the background and wait until it is healthy")
     sub.add_parser("down", help="stop everything, keeping data")
-    st = sub.add_parser("status", help="health of every component, connector states and slot lag")
-    st.add_argument("--json", action="store_true")
+    st = sub.add_parser("status", help="every node: kind, role (primary/standby, quorum leader/follower), state, "
+                                       "pid and lag; exit 1 when one is down")
+    st.add_argument("--json", action="store_true", help="the same as a JSON list of objects")
     sub.add_parser("demo", help="run three orders (confirmed, declined, out of stock) and print their journeys")
     wp = sub.add_parser("wipe", help="stop everything and delete all stack data")
     wp.add_argument("--yes", action="store_true", help="really delete")
@@ -59,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "down":
         lifecycle.down(cfg)
     elif args.cmd == "status":
-        health = lifecycle.status(cfg)
+        found = nodes.status(cfg)
         if args.json:
-            print(json.dumps([h.__dict__ for h in health], indent=2))
+            print(json.dumps([asdict(n) for n in found], indent=2))
         else:
-            for h in health:
-                print(f"{'OK  ' if h.ok else 'DOWN'}  {h.component:<26} {h.detail}")
-        return 0 if all(h.ok for h in health) else 1
+            for n in found:
+                lag = "-" if n.lag is None else str(n.lag)
+                print(f"{'OK  ' if n.ok else 'DOWN'}  {n.name:<22} {n.kind:<20} {n.role:<28} {n.state:<9} "
+                      f"pid {n.pid or '-':<8} lag {lag:<6} {n.detail}")
+        return 0 if all(n.ok for n in found) else 1
     elif args.cmd == "demo":
         from walsaga import demo
 

@@ -13,11 +13,11 @@ from sqlalchemy import Engine, text
 from bench import dtm, dual_write, tuning
 from bench.concurrency import run_concurrency
 from bench.cost import stack_meter
-from bench.measure import consumer_lag
 from bench.run import measure_step, run, say
 from cdc.connectors import ConnectClient, identity
 from walsaga.client import Gateway
 from walsaga.stack import procs
+from walsaga.stack.kafka import consumer_lag
 from walsaga.stack.config import StackConfig, db_url
 
 pytestmark = pytest.mark.stack

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, text
 
 from cdc import connectors as cdc_connectors
 from tests.support import eventually
-from walsaga.stack import lifecycle
+from walsaga.stack import lifecycle, nodes
 from walsaga.stack.config import StackConfig, db_url
 
 pytestmark = pytest.mark.stack
@@ -15,8 +15,8 @@ pytestmark = pytest.mark.stack
 SERVICE = "notifications"  # its events drive nothing, so a short gap here disturbs no other test
 
 
-def _cdc_health(stack: StackConfig) -> lifecycle.Health:
-    return next(h for h in lifecycle.status(stack) if h.component == f"cdc[{SERVICE}]")
+def _cdc_health(stack: StackConfig) -> nodes.Node:
+    return next(n for n in nodes.status(stack) if n.name == f"cdc[{SERVICE}]")
 
 
 def test_lost_slot_is_reported_and_refused_until_an_operator_accepts_the_gap(stack: StackConfig) -> None:

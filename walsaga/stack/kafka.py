@@ -8,6 +8,9 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka.admin import AdminClient
+
 from walsaga.stack import procs
 from walsaga.stack.config import REPO, StackConfig
 
@@ -52,8 +55,6 @@ def start_broker(cfg: StackConfig) -> None:
 
 
 def _broker_ready(cfg: StackConfig) -> bool:
-    from confluent_kafka.admin import AdminClient
-
     admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
     md = admin.list_topics(timeout=2)
     return bool(md.brokers)
@@ -70,3 +71,32 @@ def _connect_ready(cfg: StackConfig) -> bool:
     with urllib.request.urlopen(f"{cfg.connect_url}/connector-plugins", timeout=2) as resp:
         plugins = json.load(resp)
     return any(p["class"].endswith("PostgresConnector") for p in plugins)
+
+
+def consumer_lag(bootstrap: str) -> dict[str, int]:
+    """Records not yet consumed (and committed) per active consumer group: what every stream processor and consumer
+    of the stack still has to do. Groups without members (a finished tool's) are left out; groups in a rebalance
+    (a worker just restarted) count."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    active = {ConsumerGroupState.STABLE, ConsumerGroupState.PREPARING_REBALANCING,
+              ConsumerGroupState.COMPLETING_REBALANCING}
+    listed = admin.list_consumer_groups(states=active).result(timeout=10)
+    groups = [g.group_id for g in listed.valid]
+    if not groups:
+        return {}
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-lag-probe", "log_level": 3,
+                      "enable.auto.commit": False})
+    lag: dict[str, int] = {}
+    try:
+        for group in groups:
+            offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+            behind = 0
+            for tp in offsets.result(timeout=10).topic_partitions or []:
+                if tp.offset < 0:
+                    continue
+                _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                behind += max(0, high - tp.offset)
+            lag[group] = behind
+    finally:
+        probe.close()
+    return lag

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
@@ -101,45 +100,3 @@ def wipe(cfg: StackConfig) -> None:
     if cfg.home.exists():
         shutil.rmtree(cfg.home)
     say(f"wiped {cfg.home}")
-
-
-@dataclass(frozen=True)
-class Health:
-    component: str
-    ok: bool
-    detail: str
-
-
-def status(cfg: StackConfig) -> list[Health]:
-    out: list[Health] = []
-    for db in DATABASES:
-        running = postgres.is_running(cfg, db)
-        out.append(Health(f"postgres[{db}]", running, f"port {cfg.ports.postgres(db)}"))
-    for name, port in (("kafka", cfg.ports.kafka), ("connect", cfg.ports.connect), ("gateway", cfg.ports.gateway)):
-        pid = procs.read_pid(cfg, name)
-        out.append(Health(name, bool(pid) and procs.port_open(port), f"pid {pid}, port {port}"))
-    for name in apps.process_names(cfg):
-        pid = procs.read_pid(cfg, name)
-        out.append(Health(name, pid is not None, f"pid {pid}"))
-    out.extend(_cdc_health(cfg))
-    return out
-
-
-def _cdc_health(cfg: StackConfig) -> list[Health]:
-    out: list[Health] = []
-    client = cdc_connectors.ConnectClient(cfg.connect_url, timeout=3)
-    for svc in SERVICES:
-        name, config = cdc_connectors.identity(svc)
-        try:
-            state = cdc_connectors.state_of(client.status(name))
-        except OSError as exc:
-            state = f"UNREACHABLE ({exc.__class__.__name__})"
-        try:
-            slot_info = slot_state(db_url(cfg, svc, "admin", driver="postgresql"), config["slot.name"])
-            problem = slot_info.problem(svc, not slot_info.exists and client.has_offsets(name))
-            slot = slot_info.describe() + (f" -- {problem}" if problem else "")
-            slot_ok = slot_info.exists and problem is None
-        except Exception as exc:  # noqa: BLE001 - a down database or Connect is a status to show, not a crash
-            slot, slot_ok = f"{config['slot.name']}: unknown ({exc.__class__.__name__})", False
-        out.append(Health(f"cdc[{svc}]", state == "RUNNING" and slot_ok, f"connector {state}; slot {slot}"))
-    return out

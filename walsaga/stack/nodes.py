@@ -1,0 +1,175 @@
+"""What `walsaga status` reports: every node of the stack with its kind, its role, its state, its pid and how far
+behind it is. Each fact is read from the node itself (PostgreSQL says whether it is in recovery, the KRaft quorum
+state names the metadata leader, the broker's metadata says which replicas are out of sync, Kafka's group offsets say
+how far each consumer group is behind), never assumed from the topology."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from cdc import connectors as cdc_connectors
+from cdc.slots import slot_state
+from walsaga.stack import apps, postgres, procs
+from walsaga.stack.config import DATABASES, SERVICES, StackConfig, db_url
+from walsaga.stack.kafka import consumer_lag
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str          # postgres, kafka-broker, connect-worker, cdc-connector, gateway, api, participant-consumer, ...
+    role: str          # primary/standby, quorum-leader/quorum-follower, worker, group member, ...
+    state: str         # running / down / the connector's own state
+    pid: int | None
+    ok: bool
+    lag: int | None = None   # WAL bytes (postgres standby, cdc slot), out-of-sync replicas (broker), records (groups)
+    detail: str = ""
+
+
+# process name -> (kind, consumer group), for the Python processes apps.process_names lists
+def _process_kind(name: str) -> tuple[str, str | None]:
+    if "-api-" in name:
+        return "api", None
+    if name.endswith("-consumer"):
+        return "participant-consumer", f"walsaga-{name.removesuffix('-consumer')}"
+    for prefix, kind, group in (("processors-", "orchestrator", "walsaga-processors"),
+                                ("views-", "view-projector", "walsaga-views"),
+                                ("reconciler-", "reconciler", "walsaga-reconciler")):
+        if name.startswith(prefix):
+            return kind, group
+    return "process", None
+
+
+def status(cfg: StackConfig) -> list[Node]:
+    nodes = [_postgres(cfg, db) for db in DATABASES]
+    nodes.append(_broker(cfg))
+    nodes.append(_connect_worker(cfg))
+    nodes.extend(_cdc_connectors(cfg))
+    nodes.append(_gateway(cfg))
+    lag = _group_lag(cfg)
+    for name in apps.process_names(cfg):
+        nodes.append(_process(cfg, name, lag))
+    return nodes
+
+
+def _postgres(cfg: StackConfig, db: str) -> Node:
+    port = cfg.ports.postgres(db)
+    pid = _postmaster_pid(cfg, db)
+    try:
+        with psycopg.connect(db_url(cfg, db, "admin", driver="postgresql"), connect_timeout=2) as conn:
+            standby, behind = conn.execute(
+                "SELECT pg_is_in_recovery(), "
+                "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint").fetchone()
+    except psycopg.Error as exc:
+        return Node(f"postgres[{db}]", "postgres", "unknown", "down", pid, False, None,
+                    f"port {port}: {exc.__class__.__name__}")
+    role = "standby" if standby else "primary"
+    return Node(f"postgres[{db}]", "postgres", role, "running", pid, True, behind if standby else None,
+                f"port {port}")
+
+
+def _postmaster_pid(cfg: StackConfig, db: str) -> int | None:
+    try:
+        return int((postgres.cluster_dir(cfg, db) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _broker(cfg: StackConfig) -> Node:
+    from confluent_kafka.admin import AdminClient
+
+    pid = procs.read_pid(cfg, "kafka")
+    node_id = 1
+    try:
+        quorum = json.loads((cfg.data / "kafka" / "__cluster_metadata-0" / "quorum-state").read_text())
+        role = "quorum-leader" if quorum.get("leaderId") == node_id else "quorum-follower"
+    except (OSError, ValueError):
+        role = "unknown"
+    try:
+        md = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 2000,
+                          "log_level": 0}).list_topics(timeout=3)
+    except Exception as exc:  # noqa: BLE001 - an unreachable broker is a status to show
+        return Node("kafka-1", "kafka-broker", role, "down", pid, False, None,
+                    f"port {cfg.ports.kafka}: {exc.__class__.__name__}")
+    partitions = [p for t in md.topics.values() for p in t.partitions.values()]
+    led = sum(1 for p in partitions if p.leader == node_id)
+    out_of_sync = sum(1 for p in partitions if node_id in p.replicas and node_id not in p.isrs)
+    return Node("kafka-1", "kafka-broker", role, "running", pid, pid is not None, out_of_sync,
+                f"port {cfg.ports.kafka}; leads {led} of {len(partitions)} partitions")
+
+
+def _connect_worker(cfg: StackConfig) -> Node:
+    pid = procs.read_pid(cfg, "connect")
+    try:
+        statuses = _get_json(f"{cfg.connect_url}/connectors?expand=status")
+    except OSError as exc:
+        return Node("connect-1", "connect-worker", "worker", "down", pid, False, None,
+                    f"port {cfg.ports.connect}: {exc.__class__.__name__}")
+    tasks = [t for c in statuses.values() for t in c["status"].get("tasks", [])]
+    running = sum(1 for t in tasks if t.get("state") == "RUNNING")
+    return Node("connect-1", "connect-worker", "worker", "running", pid, pid is not None, None,
+                f"port {cfg.ports.connect}; {running} of {len(tasks)} connector tasks running")
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=3) as resp:
+        return json.load(resp)
+
+
+def _cdc_connectors(cfg: StackConfig) -> list[Node]:
+    out: list[Node] = []
+    client = cdc_connectors.ConnectClient(cfg.connect_url, timeout=3)
+    for svc in SERVICES:
+        name, config = cdc_connectors.identity(svc)
+        try:
+            state = cdc_connectors.state_of(client.status(name))
+        except OSError as exc:
+            state = f"UNREACHABLE ({exc.__class__.__name__})"
+        lag = None
+        try:
+            slot_info = slot_state(db_url(cfg, svc, "admin", driver="postgresql"), config["slot.name"])
+            problem = slot_info.problem(svc, not slot_info.exists and client.has_offsets(name))
+            slot = slot_info.describe() + (f" -- {problem}" if problem else "")
+            slot_ok, lag = slot_info.exists and problem is None, slot_info.lag_bytes
+        except Exception as exc:  # noqa: BLE001 - a down database or Connect is a status to show, not a crash
+            slot, slot_ok = f"{config['slot.name']}: unknown ({exc.__class__.__name__})", False
+        out.append(Node(f"cdc[{svc}]", "cdc-connector", "source", state, None, state == "RUNNING" and slot_ok,
+                        lag, f"slot {slot}"))
+    return out
+
+
+def _gateway(cfg: StackConfig) -> Node:
+    pid = procs.read_pid(cfg, "gateway")
+    up = pid is not None and procs.port_open(cfg.ports.gateway)
+    return Node("gateway", "gateway", "edge", "running" if up else "down", pid, up, None,
+                f"port {cfg.ports.gateway}")
+
+
+def _group_lag(cfg: StackConfig) -> dict[str, int]:
+    try:
+        return consumer_lag(cfg.kafka_bootstrap)
+    except Exception:  # noqa: BLE001 - no broker, no lag to show; the broker's own row says why
+        return {}
+
+
+def _process(cfg: StackConfig, name: str, lag: dict[str, int]) -> Node:
+    kind, group = _process_kind(name)
+    pid = procs.read_pid(cfg, name)
+    if kind == "api":
+        up = pid is not None and _healthy(cfg, name)
+        return Node(name, kind, "instance behind the gateway", "running" if up else "down", pid, up)
+    role = f"member of {group}" if group else "process"
+    return Node(name, kind, role, "running" if pid else "down", pid, pid is not None,
+                lag.get(group) if group else None, "lag: records its group has not yet committed" if group else "")
+
+
+def _healthy(cfg: StackConfig, name: str) -> bool:
+    svc, _, instance = name.rpartition("-api-")
+    try:
+        return apps.healthy(cfg.ports.api(svc, int(instance)))
+    except OSError:
+        return False
