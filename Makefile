@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit faults bench bench-reconcile
+.PHONY: install up down status demo wipe test unit faults bench bench-reconcile up-ha down-ha status-ha wipe-ha test-ha
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -10,6 +10,19 @@ install:  ## install Debian packages, the virtualenv and the JVM jars (idempoten
 up: install  ## start the whole stack, wait until healthy, run the demo, print the gateway URL
 	@$(WALSAGA) up
 	@$(WALSAGA) demo
+
+up-ha: install  ## the HA profile on its own ports and home: 3 KRaft nodes, 2 Connect workers, two of every worker
+	@$(WALSAGA) up --ha
+	@$(WALSAGA) demo --ha
+
+down-ha:
+	@$(WALSAGA) down --ha
+
+status-ha:
+	@$(WALSAGA) status --ha
+
+wipe-ha:
+	@$(WALSAGA) wipe --ha --yes
 
 down:  ## stop everything, keeping data
 	@$(WALSAGA) down
@@ -25,6 +38,9 @@ wipe:  ## stop everything and delete all data of the dev stack
 
 test: install  ## the whole suite: starts its own stack (other ports, other data dir) and stops it at the end
 	@.venv/bin/python -m pytest -ra $(PYTEST_ARGS)
+
+test-ha: install  ## the HA profile's failover tests on a stack of their own (after `make test`, never beside it)
+	@WALSAGA_HA_TESTS=1 .venv/bin/python -m pytest -ra tests/ha $(PYTEST_ARGS)
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

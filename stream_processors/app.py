@@ -46,6 +46,7 @@ class ProcessorSettings:
     sweep_interval: float = 0.5
     batch: int = ORCHESTRATOR_BATCH       # most records per orchestrator transaction (1 = one per record)
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
+    kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
 
     @classmethod
     def from_env(cls) -> "ProcessorSettings":
@@ -61,12 +62,13 @@ class ProcessorSettings:
             compensation_attempts=int(os.environ.get("WALSAGA_COMPENSATION_ATTEMPTS", "8")),
             batch=max(1, int(os.environ.get("WALSAGA_SAGA_BATCH", str(ORCHESTRATOR_BATCH)))),
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
+            kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
         )
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
-                    settings.producer_linger_ms)
+                    settings.kafka_replication, settings.producer_linger_ms)
     orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4),  # no pre-ping: retry_transient
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
@@ -160,7 +162,7 @@ class InputLag:
         return time.time() - self.taken_at < idle_after_s and self.lag_s > threshold_s
 
 
-def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str,
+def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, replication: int = 1,
               producer_linger_ms: int = 1) -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group."""
     return faust.App(
@@ -169,9 +171,13 @@ def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str,
         web_port=web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
         datadir=data_dir,
         key_serializer="raw", value_serializer="raw",
-        topic_partitions=topics.PARTITIONS, topic_replication_factor=1,
+        topic_partitions=topics.PARTITIONS, topic_replication_factor=replication,
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100, broker_commit_interval=0.5,
+        # a worker that died hands its partitions to the others after 10 s (Faust's default is 60 s): less than a
+        # saga step's deadline, so a survivor never takes a dead worker's unread replies for missing ones and
+        # times the saga out (measured in tests/ha: 9 of 40 orders cancelled with TIMEOUT at 60 s)
+        broker_session_timeout=10.0, broker_heartbeat_interval=3.0, broker_request_timeout=30.0,
         producer_acks=-1, producer_linger_ms=producer_linger_ms,
         stream_wait_empty=False,
     )

@@ -6,8 +6,9 @@ still wakes `1/within` times a second. `take_ready` hands a batch over as soon a
 is free; records that arrive while the agent works on a batch form the next batch. Batches therefore grow with the
 load (one transaction and one producer round trip per batch) without adding latency when the load is light.
 
-Acknowledgement is Faust's own, as in `take_events`: a batch's events are acknowledged only after the agent has
-finished with it (it asked for the next one), so a crash mid-batch redelivers the whole batch.
+A batch's events are acknowledged only after the agent has finished with it (it asked for the next one); a crash or a
+stop mid-batch leaves the batch and everything buffered behind it unacknowledged, so it is all redelivered (unlike
+`take_events`, which acknowledges a batch in a `finally` and so also when its agent is cancelled mid-batch).
 """
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ async def take_ready(stream: faust.StreamT, max_batch: int) -> AsyncIterator[lis
         pending.clear()
         arrived.clear()
         room.set()
-        try:
-            yield batch
-        finally:
-            for event in batch:
-                await stream.ack(event)
+        yield batch
+        # only here once the agent asks for more, i.e. it finished the batch; a worker stopped mid-batch closes this
+        # generator at the yield instead, and the batch stays unacknowledged, to be redelivered
+        for event in batch:
+            await stream.ack(event)

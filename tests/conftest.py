@@ -14,13 +14,19 @@ from walsaga.stack import lifecycle
 from walsaga.stack.config import DATABASES, REPO, Ports, StackConfig, db_url
 
 TEST_PORT_OFFSET = 1000
+# tests/ha needs the HA profile's stack of its own, never beside this one: `make test-ha` runs it on its own
+collect_ignore = [] if os.environ.get("WALSAGA_HA_TESTS") == "1" else ["ha"]
 RECONCILE_GRACE_S = 3.0  # short, so the continuous checks act within a test's patience
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackConfig]:
-    cfg = StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET), api_instances=2,
-                      faust_instances=1, reconcile_grace=RECONCILE_GRACE_S)
+    yield from running_stack(StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET),
+                                         api_instances=2, faust_instances=1, reconcile_grace=RECONCILE_GRACE_S))
+
+
+def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:
+    """A fresh stack for the session: wiped, started (the logs' tails printed if it fails), then wiped again."""
     lifecycle.wipe(cfg)
     try:
         try:

@@ -11,9 +11,24 @@ from walsaga.stack import lifecycle, nodes
 from walsaga.stack.config import SERVICES, StackConfig
 
 
+class _Sub:
+    """add_parser with the shared options added to every subcommand."""
+
+    def __init__(self, actions: "argparse._SubParsersAction[argparse.ArgumentParser]",
+                 parent: argparse.ArgumentParser) -> None:
+        self.actions, self.parent = actions, parent
+
+    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
+        return self.actions.add_parser(name, parents=[self.parent], **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="walsaga", description="walsaga local stack and operations")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    # every subcommand takes --ha: it then acts on the HA profile's stack (its own home and ports)
+    profile = argparse.ArgumentParser(add_help=False)
+    profile.add_argument("--ha", action="store_true",
+                         help="the HA profile: 3 KRaft nodes, 2 Connect workers, two of every worker process")
+    sub = _Sub(parser.add_subparsers(dest="cmd", required=True), profile)
     sub.add_parser("up", help="start the whole stack in the background and wait until it is healthy")
     sub.add_parser("down", help="stop everything, keeping data")
     st = sub.add_parser("status", help="every node: kind, role (primary/standby, quorum leader/follower), state, "
@@ -44,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_argument("--grace", type=float, default=60.0, help="skip orders changed within this many seconds")
     rc.add_argument("--saga-sla", type=float, default=300.0, help="an unfinished saga older than this is stuck")
     args = parser.parse_args(argv)
-    cfg = StackConfig.from_env()
+    cfg = StackConfig.from_env(ha=True if args.ha else None)
     if args.cmd == "reconcile":
         return _reconcile(cfg, args)
     if args.cmd == "cdc":

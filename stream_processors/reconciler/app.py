@@ -42,6 +42,7 @@ class ReconcilerSettings:
     grace_s: float = 30.0
     saga_sla_s: float = 300.0
     channels: tuple[str, ...] = ("log",)
+    kafka_replication: int = 1
 
     @classmethod
     def from_env(cls) -> "ReconcilerSettings":
@@ -54,6 +55,7 @@ class ReconcilerSettings:
             grace_s=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
             saga_sla_s=float(os.environ.get("WALSAGA_SAGA_SLA_S", "300")),
             channels=tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c),
+            kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
         )
 
 
@@ -158,7 +160,8 @@ def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
 
 
 def create_app(settings: ReconcilerSettings) -> faust.App:
-    app = faust_app("walsaga-reconciler", settings.kafka_bootstrap, settings.web_port, settings.data_dir)
+    app = faust_app("walsaga-reconciler", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+                    settings.kafka_replication)
     # no pre-ping (a round trip per checkout, five checkouts per check): a dead connection fails the sweep, which
     # leaves its checks due for the next one
     views = create_engine(settings.views_db_url, pool_size=2)

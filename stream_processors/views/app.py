@@ -33,17 +33,20 @@ class ViewSettings:
     views_db_url: str
     web_port: int
     data_dir: str
+    kafka_replication: int = 1
 
     @classmethod
     def from_env(cls) -> "ViewSettings":
         return cls(kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
                    views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
                    web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18160")),
-                   data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-views"))
+                   data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-views"),
+                   kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")))
 
 
 def create_app(settings: ViewSettings) -> faust.App:
-    app = faust_app("walsaga-views", settings.kafka_bootstrap, settings.web_port, settings.data_dir)
+    app = faust_app("walsaga-views", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+                    settings.kafka_replication)
     engine = create_engine(settings.views_db_url, pool_size=2)  # no pre-ping: retry_transient retries a batch
 
     def apply_batch(batch: list[tuple[RawMessage, datetime | None]]) -> list[tuple[RawMessage, str]]:

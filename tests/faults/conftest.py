@@ -34,8 +34,10 @@ class CaseResult:
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "REPORT", title: str = "walsaga reliability report",
+                 command: str = "make faults") -> None:
         self.rows: list[CaseResult] = []
+        self.name, self.title, self.command = name, title, command
 
     def add(self, row: CaseResult) -> None:
         self.rows.append(row)
@@ -43,11 +45,12 @@ class Report:
     def write(self) -> None:
         REPORT_DIR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        (REPORT_DIR / "results.json").write_text(json.dumps([asdict(r) for r in self.rows], indent=2) + "\n")
+        results = "results.json" if self.name == "REPORT" else f"{self.name.lower()}-results.json"
+        (REPORT_DIR / results).write_text(json.dumps([asdict(r) for r in self.rows], indent=2) + "\n")
         lines = [
-            "# walsaga reliability report",
+            f"# {self.title}",
             "",
-            f"Generated {stamp} by `make faults` on a {os.cpu_count()}-core "
+            f"Generated {stamp} by `{self.command}` on a {os.cpu_count()}-core "
             f"{platform.machine()} machine, Python {platform.python_version()}, Kafka {KAFKA_VERSION}, "
             f"Debezium {DEBEZIUM_VERSION}. Each case runs a mixed batch of orders (approvals, declines, out of "
             "stock, three hot SKUs), injects the fault in the middle, heals, drains (consumer lag 0, every slot "
@@ -62,13 +65,17 @@ class Report:
             lines.append(f"| {r.case} | {r.orders} | {r.in_flight_at_fault} | {outcomes} | {r.parked} | "
                          f"{r.dedup_hits} | {r.transient_retries} | {r.dead_letters} | {r.deadline_resends} | "
                          f"{r.recovery_s:.1f} | {r.evidence} |")
-        lines += ["", "Regenerate: `make faults` (about 10 minutes; runs its own stack, then stops it).", ""]
-        (REPORT_DIR / "REPORT.md").write_text("\n".join(lines))
+        lines += ["", f"Regenerate: `{self.command}` (runs its own stack, then stops it).", ""]
+        (REPORT_DIR / f"{self.name}.md").write_text("\n".join(lines))
 
 
 @pytest.fixture(scope="session")
 def report() -> Iterator[Report]:
-    rep = Report()
+    yield from written_at_the_end(Report())
+
+
+def written_at_the_end(rep: Report) -> Iterator[Report]:
+    """The report for the session; written to docs/reliability/ when WALSAGA_WRITE_REPORT=1 and a case passed."""
     yield rep
     if os.environ.get("WALSAGA_WRITE_REPORT") == "1" and rep.rows:
         rep.write()

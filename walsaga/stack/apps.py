@@ -10,37 +10,50 @@ from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackCon
 
 
 def base_env(cfg: StackConfig) -> dict[str, str]:
-    return {"WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return {"WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "WALSAGA_KAFKA_REPLICATION": str(cfg.replication_factor),
+            "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 
 def process_names(cfg: StackConfig) -> list[str]:
     names = [f"{svc}-api-{i}" for svc in API_SERVICES for i in range(cfg.api_instances)]
-    names += [f"{svc}-consumer" for svc in SERVICES]
+    names += [consumer_name(svc, i) for svc in SERVICES for i in range(cfg.consumer_instances)]
     names += [f"processors-{i}" for i in range(cfg.faust_instances)]
     names += [f"views-{i}" for i in range(cfg.view_instances)]
-    names += ["reconciler-0"]
+    names += [f"reconciler-{i}" for i in range(cfg.reconciler_instances)]
     return names
 
 
 def start_services(cfg: StackConfig) -> None:
     for svc in API_SERVICES:
-        env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc)}
         for i in range(cfg.api_instances):
-            procs.start(cfg, f"{svc}-api-{i}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
-                                                str(cfg.ports.api(svc, i))], {**env, "WALSAGA_INSTANCE": str(i)},
-                        cwd=REPO, nice=cfg.edge_nice)
+            start_api(cfg, svc, i, wait=False)
         if svc in SERVICES:
-            start_consumer(cfg, svc)
+            for i in range(cfg.consumer_instances):
+                start_consumer(cfg, svc, instance=i)
     for svc in API_SERVICES:
         for i in range(cfg.api_instances):
-            port = cfg.ports.api(svc, i)
-            procs.wait_for(f"{svc}-api-{i}", lambda port=port: healthy(port), timeout=60,
-                           log=cfg.logs / f"{svc}-api-{i}.log")
+            _wait_api(cfg, svc, i)
+
+
+def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True) -> None:
+    """One instance of a service's REST API (or the order-queries API), behind the gateway."""
+    env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc),
+           "WALSAGA_INSTANCE": str(instance)}
+    procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
+                                               str(cfg.ports.api(svc, instance))], env, cwd=REPO, nice=cfg.edge_nice)
+    if wait:
+        _wait_api(cfg, svc, instance)
+
+
+def _wait_api(cfg: StackConfig, svc: str, instance: int) -> None:
+    port = cfg.ports.api(svc, instance)
+    procs.wait_for(f"{svc}-api-{instance}", lambda: healthy(port), timeout=60,
+                   log=cfg.logs / f"{svc}-api-{instance}.log")
 
 
 def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None, instance: int = 0) -> str:
     """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
-    name = f"{svc}-consumer" if instance == 0 else f"{svc}-consumer-{instance}"
+    name = consumer_name(svc, instance)
     env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
            **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
@@ -62,11 +75,22 @@ def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = T
                       {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views")}, wait)
 
 
-def start_reconciler(cfg: StackConfig, wait: bool = True) -> None:
-    """The continuous reconciliation checks: reads every service database, keeps its state in the views database."""
+def start_reconciler(cfg: StackConfig, wait: bool = True, instance: int = 0) -> None:
+    """The continuous reconciliation checks: reads every service database, keeps its state in the views database.
+    Several instances share the consumer group and take due checks with SKIP LOCKED."""
     env = {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), "WALSAGA_RECONCILE_GRACE_S": str(cfg.reconcile_grace),
            **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db) for db in (*SERVICES, "saga")}}
-    _start_worker(cfg, "reconciler-0", "stream_processors.reconciler.main", cfg.ports.reconciler_web(0), env, wait)
+    _start_worker(cfg, f"reconciler-{instance}", "stream_processors.reconciler.main",
+                  cfg.ports.reconciler_web(instance), env, wait)
+
+
+def start_reconcilers(cfg: StackConfig) -> None:
+    for i in range(cfg.reconciler_instances):
+        start_reconciler(cfg, instance=i)
+
+
+def consumer_name(svc: str, instance: int) -> str:
+    return f"{svc}-consumer" if instance == 0 else f"{svc}-consumer-{instance}"
 
 
 def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra: dict[str, str],

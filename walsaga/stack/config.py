@@ -22,6 +22,7 @@ API_SERVICES = SERVICES + (QUERIES,)
 # the read models too, so a views outage never stops a write.
 DATABASES = SERVICES + ("saga", "views")
 PARTICIPANT_CONSUMERS = SERVICES  # every service consumes its command topic
+HA_PORT_OFFSET = 3000  # the HA profile's ports (tests use 1000, the benchmark 2000)
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,25 @@ class Ports:
 
     @property
     def kafka(self) -> int:
-        return self._p(19092)
+        return self.kafka_node(1)
 
     @property
     def kafka_controller(self) -> int:
-        return self._p(19093)
+        return self.kafka_controller_node(1)
+
+    def kafka_node(self, node: int) -> int:
+        """The client listener of KRaft node `node` (node ids start at 1)."""
+        return self._p(19092 + 10 * (node - 1))
+
+    def kafka_controller_node(self, node: int) -> int:
+        return self._p(19093 + 10 * (node - 1))
 
     @property
     def connect(self) -> int:
-        return self._p(18083)
+        return self.connect_worker(0)
+
+    def connect_worker(self, worker: int) -> int:
+        return self._p(18083 + worker)
 
     def api(self, service: str, instance: int) -> int:
         return self._p(18101 + API_SERVICES.index(service) + 10 * instance)
@@ -75,6 +86,10 @@ class StackConfig:
     api_instances: int = 1
     faust_instances: int = 1
     view_instances: int = 1
+    consumer_instances: int = 1   # command consumers per participant service (one consumer group each)
+    reconciler_instances: int = 1
+    kafka_nodes: int = 1          # KRaft nodes, each broker + controller; 3 make the HA profile's quorum
+    connect_workers: int = 1      # Kafka Connect workers in one group
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
     # CPU priority (nice) of the request path - gateway, every API instance, the views database - over the
@@ -90,20 +105,46 @@ class StackConfig:
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
     @classmethod
-    def from_env(cls) -> "StackConfig":
-        home = Path(os.environ.get("WALSAGA_HOME", REPO / ".stack" / "home")).resolve()
+    def from_env(cls, ha: bool | None = None) -> "StackConfig":
+        """The dev stack, or with `ha` (or WALSAGA_HA=1) the HA profile: 3 KRaft nodes, 2 Connect workers and two of
+        every worker process, in a home and on ports of its own so it never collides with the dev stack."""
+        ha = os.environ.get("WALSAGA_HA") == "1" if ha is None else ha
+        home = Path(os.environ.get("WALSAGA_HOME", REPO / ".stack" / ("ha-home" if ha else "home"))).resolve()
+        workers = "2" if ha else "1"
         return cls(
             home=home,
-            ports=Ports(int(os.environ.get("WALSAGA_PORT_OFFSET", "0"))),
+            ports=Ports(int(os.environ.get("WALSAGA_PORT_OFFSET", str(HA_PORT_OFFSET) if ha else "0"))),
             api_instances=int(os.environ.get("WALSAGA_API_INSTANCES", "2")),
-            faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", "1")),
-            view_instances=int(os.environ.get("WALSAGA_VIEW_INSTANCES", "1")),
+            faust_instances=int(os.environ.get("WALSAGA_FAUST_INSTANCES", workers)),
+            view_instances=int(os.environ.get("WALSAGA_VIEW_INSTANCES", workers)),
+            consumer_instances=int(os.environ.get("WALSAGA_CONSUMER_INSTANCES", workers)),
+            reconciler_instances=int(os.environ.get("WALSAGA_RECONCILER_INSTANCES", workers)),
+            kafka_nodes=3 if ha else 1,
+            connect_workers=2 if ha else 1,
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
             edge_nice=int(os.environ.get("WALSAGA_EDGE_NICE", "-10")),
             gateway_write_rate=int(os.environ.get("WALSAGA_GATEWAY_WRITE_RATE", "150")),
             gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "300")),
         )
+
+    @property
+    def replication_factor(self) -> int:
+        """Of every topic, Connect's and Faust's internal ones included."""
+        return min(3, self.kafka_nodes)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """With 3 replicas a write needs 2 in sync (acks=all): one node may die without losing an acknowledged
+        record or stopping writes."""
+        return 2 if self.replication_factor >= 3 else 1
+
+    def broker_names(self) -> list[str]:
+        """Process names of the KRaft nodes; node 1 keeps the single-node stack's name."""
+        return ["kafka" if n == 1 else f"kafka-{n}" for n in range(1, self.kafka_nodes + 1)]
+
+    def connect_names(self) -> list[str]:
+        return ["connect" if w == 0 else f"connect-{w}" for w in range(self.connect_workers)]
 
     @property
     def data(self) -> Path:
@@ -131,7 +172,8 @@ class StackConfig:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.ports.kafka}"
+        """Every node: a client reaches the cluster while any one of them is down."""
+        return ",".join(f"127.0.0.1:{self.ports.kafka_node(n)}" for n in range(1, self.kafka_nodes + 1))
 
     @property
     def connect_url(self) -> str:

@@ -19,14 +19,7 @@ BROKER_HEAP = "-Xmx768m"
 CONNECT_HEAP = "-Xmx768m"
 
 
-def _render(cfg: StackConfig, template: str, target: str) -> Path:
-    values = {
-        "kafka_port": cfg.ports.kafka,
-        "kafka_controller_port": cfg.ports.kafka_controller,
-        "connect_port": cfg.ports.connect,
-        "kafka_data": cfg.data / "kafka",
-        "plugin_path": cfg.plugin_dir,
-    }
+def _render(cfg: StackConfig, template: str, target: str, values: dict[str, object]) -> Path:
     out = cfg.etc / target
     out.write_text((TEMPLATES / template).read_text().format(**values))
     return out
@@ -40,37 +33,102 @@ def _java(cfg: StackConfig, main: str, heap: str, *args: str) -> list[str]:
             "-cp", f"{cfg.lib_dir}/*", main, *args]
 
 
-def start_broker(cfg: StackConfig) -> None:
-    props = _render(cfg, "kafka-server.properties", "kafka-server.properties")
-    data = cfg.data / "kafka"
-    if not (data / "meta.properties").exists():
-        procs.say("kafka: formatting KRaft storage")
-        cluster_id = "-"
-        while not cluster_id[0].isalnum():  # one starting with "-" would be read as an option by StorageTool
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(_java(cfg, "kafka.tools.StorageTool", "-Xmx256m", "format", "--standalone", "-t",
-                             cluster_id, "-c", str(props)), check=True, capture_output=True)
-    procs.start(cfg, "kafka", _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
-    procs.wait_for("kafka broker", lambda: _broker_ready(cfg), timeout=120, log=cfg.logs / "kafka.log")
+def broker_data(cfg: StackConfig, node: int) -> Path:
+    return cfg.data / ("kafka" if node == 1 else f"kafka-{node}")
 
 
-def _broker_ready(cfg: StackConfig) -> bool:
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 2000, "log_level": 0})
+def _broker_props(cfg: StackConfig, node: int) -> Path:
+    if cfg.kafka_nodes == 1:
+        # one node: a dynamic quorum it forms alone (formatted with --standalone)
+        quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{cfg.ports.kafka_controller_node(1)}"
+    else:
+        # several: a static quorum of every node, each broker + controller; a majority must be up to elect a leader
+        quorum = "controller.quorum.voters=" + ",".join(
+            f"{n}@127.0.0.1:{cfg.ports.kafka_controller_node(n)}" for n in range(1, cfg.kafka_nodes + 1))
+    return _render(cfg, "kafka-server.properties", f"kafka-server-{node}.properties", {
+        "node_id": node, "quorum": quorum,
+        "kafka_port": cfg.ports.kafka_node(node), "kafka_controller_port": cfg.ports.kafka_controller_node(node),
+        "kafka_data": broker_data(cfg, node),
+        "replication_factor": cfg.replication_factor, "min_insync": cfg.min_insync_replicas,
+    })
+
+
+def _cluster_id(cfg: StackConfig) -> str:
+    """One id for every node of the cluster, kept with the data so a node formatted later joins the same cluster."""
+    path = cfg.data / "kafka-cluster-id"
+    if path.exists():
+        return path.read_text().strip()
+    cluster_id = "-"
+    while not cluster_id[0].isalnum():  # one starting with "-" would be read as an option by StorageTool
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    path.write_text(cluster_id)
+    return cluster_id
+
+
+def start_broker(cfg: StackConfig, node: int = 1, wait: bool = True) -> None:
+    """Formats the node's storage on first start, then runs it."""
+    props = _broker_props(cfg, node)
+    name = cfg.broker_names()[node - 1]
+    if not (broker_data(cfg, node) / "meta.properties").exists():
+        procs.say(f"{name}: formatting KRaft storage")
+        standalone = ["--standalone"] if cfg.kafka_nodes == 1 else []
+        subprocess.run(_java(cfg, "kafka.tools.StorageTool", "-Xmx256m", "format", *standalone, "-t",
+                             _cluster_id(cfg), "-c", str(props)), check=True, capture_output=True)
+    procs.start(cfg, name, _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
+    if wait:
+        procs.wait_for(f"{name} (kafka node {node})", lambda: _broker_ready(cfg, node), timeout=120,
+                       log=cfg.logs / f"{name}.log")
+
+
+def start_brokers(cfg: StackConfig) -> None:
+    """Every node at once (a quorum of several needs a majority up before any of them serves), then waits."""
+    for node in range(1, cfg.kafka_nodes + 1):
+        start_broker(cfg, node, wait=False)
+    for node, name in enumerate(cfg.broker_names(), start=1):
+        procs.wait_for(f"{name} (kafka node {node})", lambda node=node: _broker_ready(cfg, node), timeout=120,
+                       log=cfg.logs / f"{name}.log")
+
+
+def _broker_ready(cfg: StackConfig, node: int) -> bool:
+    """The node answers and the cluster it reports counts it among its live brokers."""
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{cfg.ports.kafka_node(node)}", "socket.timeout.ms": 2000,
+                         "log_level": 0})
     md = admin.list_topics(timeout=2)
-    return bool(md.brokers)
+    return node in md.brokers
 
 
-def start_connect(cfg: StackConfig) -> None:
-    props = _render(cfg, "connect-distributed.properties", "connect-distributed.properties")
-    procs.start(cfg, "connect", _java(cfg, "org.apache.kafka.connect.cli.ConnectDistributed", CONNECT_HEAP,
-                                      str(props)))
-    procs.wait_for("kafka connect REST", lambda: _connect_ready(cfg), timeout=180, log=cfg.logs / "connect.log")
+def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
+    """One Connect worker, or every configured one; they form one group and share the connectors' tasks."""
+    for w in range(cfg.connect_workers) if worker is None else (worker,):
+        name = cfg.connect_names()[w]
+        props = _render(cfg, "connect-distributed.properties", f"connect-distributed-{w}.properties", {
+            "kafka_bootstrap": cfg.kafka_bootstrap, "connect_port": cfg.ports.connect_worker(w),
+            "plugin_path": cfg.plugin_dir, "replication_factor": cfg.replication_factor,
+            # a dead worker's tasks move after this delay; the default (5 min) waits for it to come back first
+            "rebalance_delay_ms": 10_000 if cfg.connect_workers > 1 else 300_000,
+        })
+        procs.start(cfg, name, _java(cfg, "org.apache.kafka.connect.cli.ConnectDistributed", CONNECT_HEAP,
+                                     str(props)))
+        procs.wait_for(f"{name} REST", lambda w=w: _connect_ready(cfg, w), timeout=180, log=cfg.logs / f"{name}.log")
 
 
-def _connect_ready(cfg: StackConfig) -> bool:
-    with urllib.request.urlopen(f"{cfg.connect_url}/connector-plugins", timeout=2) as resp:
+def _connect_ready(cfg: StackConfig, worker: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}/connector-plugins",
+                                timeout=2) as resp:
         plugins = json.load(resp)
     return any(p["class"].endswith("PostgresConnector") for p in plugins)
+
+
+def live_connect_url(cfg: StackConfig) -> str:
+    """The REST URL of the first Connect worker that answers (any worker forwards to the group's leader)."""
+    for worker in range(cfg.connect_workers):
+        url = f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}"
+        try:
+            with urllib.request.urlopen(f"{url}/", timeout=2):
+                return url
+        except OSError:
+            continue
+    return cfg.connect_url
 
 
 def consumer_lag(bootstrap: str) -> dict[str, int]:

@@ -23,9 +23,9 @@ def up(cfg: StackConfig) -> None:
     for db in DATABASES:
         migrate.upgrade(db, db_url(cfg, db))
         say(f"migrations[{db}]: at head")
-    step(3, "Kafka broker (KRaft) and topics")
-    kafka.start_broker(cfg)
-    topics.ensure_topics(cfg.kafka_bootstrap)
+    step(3, "Kafka (KRaft) and topics" if cfg.kafka_nodes == 1 else f"Kafka: {cfg.kafka_nodes} KRaft nodes, topics")
+    kafka.start_brokers(cfg)
+    topics.ensure_topics(cfg.kafka_bootstrap, cfg.replication_factor)
     step(4, "Kafka Connect and the Debezium outbox connectors")
     kafka.start_connect(cfg)
     register_connectors(cfg)
@@ -33,7 +33,7 @@ def up(cfg: StackConfig) -> None:
     apps.start_services(cfg)
     apps.start_processors(cfg)
     apps.start_views(cfg)
-    apps.start_reconciler(cfg)
+    apps.start_reconcilers(cfg)
     gateway.start(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
 
@@ -45,7 +45,7 @@ def step(n: int, what: str) -> None:
 def register_connectors(cfg: StackConfig, overrides: dict[str, str] | None = None) -> None:
     """Puts every outbox connector's config (connectors/*.json, then `overrides`: the benchmark's tuning runs) and
     waits until each is RUNNING."""
-    client = cdc_connectors.ConnectClient(cfg.connect_url)
+    client = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg))
     for svc in SERVICES:
         name, config = cdc_connectors.load(svc, {
             "pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)), "secrets_file": str(cfg.secrets_file)})
@@ -71,7 +71,7 @@ def slot_problem(cfg: StackConfig, client: cdc_connectors.ConnectClient, svc: st
 def accept_slot_gap(cfg: StackConfig, svc: str) -> None:
     """Operator: after a LOST slot, start the connector over from a fresh slot. Events committed while no slot
     existed are not published; `walsaga reconcile` (when available) or the outbox table must cover them."""
-    client = cdc_connectors.ConnectClient(cfg.connect_url)
+    client = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg))
     name, _ = cdc_connectors.identity(svc)
     client.stop(name)
     client.reset_offsets(name)
@@ -85,11 +85,14 @@ def down(cfg: StackConfig) -> None:
     for name in apps.process_names(cfg):
         procs.stop(cfg, name)
     # stray instances from a run with more instances than configured now
+    jvms = {*cfg.connect_names(), *cfg.broker_names()}
     for pid_file in sorted(cfg.run.glob("*.pid")) if cfg.run.exists() else []:
-        if pid_file.stem not in ("connect", "kafka", "nginx"):
+        if pid_file.stem not in jvms | {"nginx"}:
             procs.stop(cfg, pid_file.stem)
-    procs.stop(cfg, "connect", timeout=30)
-    procs.stop(cfg, "kafka", timeout=60)
+    for name in cfg.connect_names():
+        procs.stop(cfg, name, timeout=30)
+    for name in cfg.broker_names():
+        procs.stop(cfg, name, timeout=60)
     postgres.down(cfg)
     say("stack stopped (data kept)")
 

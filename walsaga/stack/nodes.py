@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from confluent_kafka.admin import AdminClient
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
 from walsaga.stack import apps, postgres, procs
 from walsaga.stack.config import DATABASES, SERVICES, StackConfig, db_url
-from walsaga.stack.kafka import consumer_lag
+from walsaga.stack.kafka import broker_data, consumer_lag, live_connect_url
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Node:
 def _process_kind(name: str) -> tuple[str, str | None]:
     if "-api-" in name:
         return "api", None
-    if name.endswith("-consumer"):
-        return "participant-consumer", f"walsaga-{name.removesuffix('-consumer')}"
+    service, sep, instance = name.partition("-consumer")
+    if sep and (not instance or instance[1:].isdigit()):  # orders-consumer, orders-consumer-1, ...
+        return "participant-consumer", f"walsaga-{service}"
     for prefix, kind, group in (("processors-", "orchestrator", "walsaga-processors"),
                                 ("views-", "view-projector", "walsaga-views"),
                                 ("reconciler-", "reconciler", "walsaga-reconciler")):
@@ -46,8 +48,8 @@ def _process_kind(name: str) -> tuple[str, str | None]:
 
 def status(cfg: StackConfig) -> list[Node]:
     nodes = [_postgres(cfg, db) for db in DATABASES]
-    nodes.append(_broker(cfg))
-    nodes.append(_connect_worker(cfg))
+    nodes.extend(_brokers(cfg))
+    nodes.extend(_connect_workers(cfg))
     nodes.extend(_cdc_connectors(cfg))
     nodes.append(_gateway(cfg))
     lag = _group_lag(cfg)
@@ -79,40 +81,58 @@ def _postmaster_pid(cfg: StackConfig, db: str) -> int | None:
         return None
 
 
-def _broker(cfg: StackConfig) -> Node:
-    from confluent_kafka.admin import AdminClient
-
-    pid = procs.read_pid(cfg, "kafka")
-    node_id = 1
-    try:
-        quorum = json.loads((cfg.data / "kafka" / "__cluster_metadata-0" / "quorum-state").read_text())
-        role = "quorum-leader" if quorum.get("leaderId") == node_id else "quorum-follower"
-    except (OSError, ValueError):
-        role = "unknown"
+def _brokers(cfg: StackConfig) -> list[Node]:
     try:
         md = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 2000,
                           "log_level": 0}).list_topics(timeout=3)
-    except Exception as exc:  # noqa: BLE001 - an unreachable broker is a status to show
-        return Node("kafka-1", "kafka-broker", role, "down", pid, False, None,
-                    f"port {cfg.ports.kafka}: {exc.__class__.__name__}")
-    partitions = [p for t in md.topics.values() for p in t.partitions.values()]
-    led = sum(1 for p in partitions if p.leader == node_id)
-    out_of_sync = sum(1 for p in partitions if node_id in p.replicas and node_id not in p.isrs)
-    return Node("kafka-1", "kafka-broker", role, "running", pid, pid is not None, out_of_sync,
-                f"port {cfg.ports.kafka}; leads {led} of {len(partitions)} partitions")
+        partitions = [p for t in md.topics.values() for p in t.partitions.values()]
+        live = set(md.brokers)
+    except Exception as exc:  # noqa: BLE001 - an unreachable cluster is a status to show
+        partitions, live, error = [], set(), exc.__class__.__name__
+    else:
+        error = ""
+    out = []
+    for node, name in enumerate(cfg.broker_names(), start=1):
+        pid = procs.read_pid(cfg, name)
+        port = cfg.ports.kafka_node(node)
+        role = _quorum_role(cfg, node)
+        if node not in live:
+            out.append(Node(name, "kafka-broker", role, "down", pid, False, None,
+                            f"port {port}: {error or 'not among the live brokers'}"))
+            continue
+        led = sum(1 for p in partitions if p.leader == node)
+        out_of_sync = sum(1 for p in partitions if node in p.replicas and node not in p.isrs)
+        out.append(Node(name, "kafka-broker", role, "running", pid, pid is not None, out_of_sync,
+                        f"port {port}; leads {led} of {len(partitions)} partitions"))
+    return out
 
 
-def _connect_worker(cfg: StackConfig) -> Node:
-    pid = procs.read_pid(cfg, "connect")
+def _quorum_role(cfg: StackConfig, node: int) -> str:
+    """From the node's own KRaft quorum state file: whom it last saw as the metadata leader."""
     try:
-        statuses = _get_json(f"{cfg.connect_url}/connectors?expand=status")
-    except OSError as exc:
-        return Node("connect-1", "connect-worker", "worker", "down", pid, False, None,
-                    f"port {cfg.ports.connect}: {exc.__class__.__name__}")
-    tasks = [t for c in statuses.values() for t in c["status"].get("tasks", [])]
-    running = sum(1 for t in tasks if t.get("state") == "RUNNING")
-    return Node("connect-1", "connect-worker", "worker", "running", pid, pid is not None, None,
-                f"port {cfg.ports.connect}; {running} of {len(tasks)} connector tasks running")
+        quorum = json.loads((broker_data(cfg, node) / "__cluster_metadata-0" / "quorum-state").read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    return "quorum-leader" if quorum.get("leaderId") == node else "quorum-follower"
+
+
+def _connect_workers(cfg: StackConfig) -> list[Node]:
+    out = []
+    for worker, name in enumerate(cfg.connect_names()):
+        pid = procs.read_pid(cfg, name)
+        port = cfg.ports.connect_worker(worker)
+        try:
+            statuses = _get_json(f"http://127.0.0.1:{port}/connectors?expand=status")
+        except OSError as exc:
+            out.append(Node(name, "connect-worker", "worker", "down", pid, False, None,
+                            f"port {port}: {exc.__class__.__name__}"))
+            continue
+        here = f"127.0.0.1:{port}"
+        tasks = [t for c in statuses.values() for t in c["status"].get("tasks", []) if t.get("worker_id") == here]
+        running = sum(1 for t in tasks if t.get("state") == "RUNNING")
+        out.append(Node(name, "connect-worker", "worker", "running", pid, pid is not None, None,
+                        f"port {port}; runs {running} connector tasks ({len(tasks)} assigned)"))
+    return out
 
 
 def _get_json(url: str) -> Any:
@@ -122,7 +142,7 @@ def _get_json(url: str) -> Any:
 
 def _cdc_connectors(cfg: StackConfig) -> list[Node]:
     out: list[Node] = []
-    client = cdc_connectors.ConnectClient(cfg.connect_url, timeout=3)
+    client = cdc_connectors.ConnectClient(live_connect_url(cfg), timeout=3)
     for svc in SERVICES:
         name, config = cdc_connectors.identity(svc)
         try:

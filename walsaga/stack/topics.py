@@ -8,14 +8,14 @@ from schemas import topics
 from walsaga.stack.procs import say
 
 
-def ensure_topics(bootstrap: str) -> None:
+def ensure_topics(bootstrap: str, replication_factor: int = 1) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics.ALL if t not in existing]
     if not missing:
         return
     say(f"kafka: creating topics {', '.join(missing)}")
-    futures = admin.create_topics([_new_topic(t) for t in missing])
+    futures = admin.create_topics([_new_topic(t, replication_factor) for t in missing])
     for fut in futures.values():
         try:
             fut.result(timeout=30)
@@ -25,7 +25,7 @@ def ensure_topics(bootstrap: str) -> None:
                 raise
 
 
-def _new_topic(name: str) -> NewTopic:
+def _new_topic(name: str, replication_factor: int) -> NewTopic:
     override = topics.OVERRIDES.get(name, {})
-    return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS), replication_factor=1,
-                    config=override.get("config", {}))
+    return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS),
+                    replication_factor=replication_factor, config=override.get("config", {}))

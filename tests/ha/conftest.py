@@ -1,0 +1,39 @@
+"""The HA profile's stack for tests/ha: 3 KRaft nodes (every topic replicated 3x, 2 in sync for a write), 2 Kafka
+Connect workers, two of every worker process. `make test-ha` runs this folder on its own (never beside the default
+suite's stack: one stack at a time on this box); it overrides the `stack` fixture, so the fault suite's harness and
+fixtures work unchanged against it."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.conftest import RECONCILE_GRACE_S, TEST_PORT_OFFSET, running_stack
+from tests.faults.conftest import Report, written_at_the_end
+from tests.faults.harness import Slots
+from walsaga.client import Gateway
+from walsaga.stack.config import REPO, Ports, StackConfig
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackConfig]:
+    yield from running_stack(replace(StackConfig.from_env(ha=True), home=REPO / ".stack" / "test-ha-home",
+                                     ports=Ports(TEST_PORT_OFFSET), reconcile_grace=RECONCILE_GRACE_S))
+
+
+@pytest.fixture(scope="session")
+def report() -> Iterator[Report]:
+    yield from written_at_the_end(Report("HA", "walsaga failover report (HA profile)", "make test-ha"))
+
+
+@pytest.fixture(scope="session")
+def slots(stack: StackConfig) -> Slots:
+    return Slots(stack)
+
+
+@pytest.fixture()
+def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], slots: Slots,
+        report: Report) -> tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]:
+    return stack, gateway, engines, slots, report

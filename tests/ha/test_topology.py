@@ -1,0 +1,39 @@
+"""The HA profile's topology, read back from the running stack: what `walsaga status` reports, and every topic
+replicated three times with two replicas needed in sync for a write."""
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from confluent_kafka.admin import ConfigResource
+
+from schemas import topics
+from tests.ha.cluster import admin
+from walsaga.stack import nodes
+from walsaga.stack.config import StackConfig
+
+pytestmark = pytest.mark.stack
+
+
+def test_status_shows_the_replicated_topology(stack: StackConfig) -> None:
+    found = nodes.status(stack)
+    assert all(n.ok for n in found), [n for n in found if not n.ok]
+    kinds = Counter(n.kind for n in found)
+    assert (kinds["kafka-broker"], kinds["connect-worker"]) == (3, 2)
+    assert (kinds["orchestrator"], kinds["view-projector"], kinds["reconciler"]) == (2, 2, 2)
+    assert kinds["participant-consumer"] == 2 * 4
+    brokers = [n for n in found if n.kind == "kafka-broker"]
+    assert sorted(n.role for n in brokers) == ["quorum-follower", "quorum-follower", "quorum-leader"]
+    assert all(n.lag == 0 for n in brokers), brokers  # no replica out of sync
+
+
+def test_every_topic_has_three_replicas_in_sync_and_needs_two_for_a_write(stack: StackConfig) -> None:
+    client = admin(stack)
+    md = client.list_topics(timeout=10)
+    names = set(md.topics)
+    assert set(topics.ALL) | {"__consumer_offsets", "walsaga-connect-offsets"} <= names
+    for name, topic in md.topics.items():
+        for p in topic.partitions.values():
+            assert (len(p.replicas), len(p.isrs)) == (3, 3), (name, p.id, p.replicas, p.isrs)
+    (config,) = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topics.ORDERS_EVENTS)]).values()
+    assert config.result(timeout=10)["min.insync.replicas"].value == "2"
