@@ -218,9 +218,6 @@ class CommandConsumer:
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
-            # a member that died hands its partitions to the others after 10 s (librdkafka's default is 45 s),
-            # well within a saga step's deadline, so a consumer's failover never reads as a missing reply
-            "session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000,
         })
         consumer.subscribe([self.topic], on_lost=self._on_lost)
         log.info("consumer %s subscribed to %s", self.name, self.topic)
