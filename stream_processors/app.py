@@ -20,6 +20,7 @@ from schemas.headers import Envelope
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from stream_processors.batching import take_ready
+from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.commands import to_record
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
 from stream_processors.saga.model import RetryPolicy
@@ -163,11 +164,12 @@ class InputLag:
 
 
 def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, replication: int = 1,
-              producer_linger_ms: int = 1) -> faust.App:
-    """The settings every walsaga Faust app shares; the app id is its consumer group."""
-    return faust.App(
+              producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None) -> faust.App:
+    """The settings every walsaga Faust app shares; the app id is its consumer group. An app that batches its input
+    anyway passes a fetch_wait (stream_processors/fetching.py)."""
+    app = faust.App(
         app_id,
-        broker=f"kafka://{kafka_bootstrap}",
+        broker=fetch_wait_url(kafka_bootstrap) if fetch_wait else f"kafka://{kafka_bootstrap}",
         web_port=web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
         datadir=data_dir,
         key_serializer="raw", value_serializer="raw",
@@ -180,6 +182,8 @@ def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, r
         producer_acks=-1, producer_linger_ms=producer_linger_ms,
         stream_wait_empty=False,
     )
+    app.walsaga_fetch_wait = fetch_wait  # type: ignore[attr-defined]
+    return app
 
 
 async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:

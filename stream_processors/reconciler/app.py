@@ -23,6 +23,8 @@ from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
 from stream_processors.app import faust_app, raw_message, retry_transient
+from stream_processors.batching import take_ready
+from stream_processors.fetching import FetchWait
 from stream_processors.reconciler import lifecycle
 from stream_processors.reconciler import store as rstore
 from stream_processors.views import store as vstore
@@ -132,6 +134,9 @@ class Checker:
 # APIs: enough to check every order once it has settled, without a views write for every reply of every saga
 # (a saga still running at check time is looked at again when its SLA is up).
 WATCHED = (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES)
+# a check runs a while after its order's event anyway: the broker gathers records for up to 250 ms per fetch
+# (stream_processors/fetching.py), and the agent schedules what a fetch brought (up to 500) in one transaction
+BATCH, FETCH_WAIT = 500, FetchWait(max_wait_ms=250)
 
 
 def _subject(event: faust.EventT) -> tuple[str, str] | None:
@@ -161,7 +166,7 @@ def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
 
 def create_app(settings: ReconcilerSettings) -> faust.App:
     app = faust_app("walsaga-reconciler", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
-                    settings.kafka_replication)
+                    settings.kafka_replication, fetch_wait=FETCH_WAIT)
     # no pre-ping (a round trip per checkout, five checkouts per check): a dead connection fails the sweep, which
     # leaves its checks due for the next one
     views = create_engine(settings.views_db_url, pool_size=2)
@@ -170,7 +175,7 @@ def create_app(settings: ReconcilerSettings) -> faust.App:
 
     @app.agent(app.topic(*WATCHED, key_serializer="raw", value_serializer="raw"), name="reconciler")
     async def watch(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(500, within=0.2):
+        async for events in take_ready(stream, BATCH):
             subjects: dict[str, str] = {}
             for event in events:
                 found = _subject(event)

@@ -1,0 +1,62 @@
+"""The fetch wait of the batching Faust apps: the consumer the transport builds carries it, aiokafka builds its
+fetcher from those settings, the views and the reconciler use it and the orchestrator (on the saga's path) does not.
+No broker: aiokafka connects only in start()."""
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any
+
+import aiokafka
+import pytest
+
+from stream_processors import fetching
+from stream_processors.app import ProcessorSettings, create_app as create_processors, faust_app
+from stream_processors.reconciler.app import FETCH_WAIT as RECONCILER_WAIT, SERVICES, ReconcilerSettings
+from stream_processors.reconciler.app import create_app as create_reconciler
+from stream_processors.views.app import FETCH_WAIT as VIEWS_WAIT, ViewSettings, create_app as create_views
+
+BOOTSTRAP = "127.0.0.1:1"
+DB_URL = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # engines connect lazily: never here
+
+
+def consumer_of(app: Any) -> aiokafka.AIOKafkaConsumer:
+    async def build() -> aiokafka.AIOKafkaConsumer:
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        await consumer.stop()  # never started: only releases what the constructor made
+        return consumer
+    return asyncio.run(build())
+
+
+def test_an_app_with_a_fetch_wait_lets_the_broker_gather_records(tmp_path: Any) -> None:
+    app = faust_app("t-wait", BOOTSTRAP, 1, str(tmp_path), fetch_wait=fetching.FetchWait(max_wait_ms=123))
+    consumer = consumer_of(app)
+    assert isinstance(app.transport, fetching.Transport)
+    assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (123, fetching.FetchWait(1).min_bytes)
+
+
+def test_an_app_without_one_keeps_fausts_fetch(tmp_path: Any) -> None:
+    consumer = consumer_of(faust_app("t-plain", BOOTSTRAP, 1, str(tmp_path)))
+    assert consumer._fetch_min_bytes == 1
+
+
+def test_aiokafka_builds_its_fetcher_from_the_settings_we_set() -> None:
+    """An aiokafka upgrade that stops reading them would silently bring back a fetch per record."""
+    start = inspect.getsource(aiokafka.AIOKafkaConsumer.start)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start
+    assert "fetch_min_bytes=self._fetch_min_bytes" in start
+
+
+def test_a_renamed_setting_fails_loudly() -> None:
+    with pytest.raises(RuntimeError, match="_fetch_max_wait_ms"):
+        fetching.apply(object(), fetching.FetchWait(max_wait_ms=10))  # type: ignore[arg-type]
+
+
+def test_views_and_reconciler_wait_the_orchestrator_does_not(tmp_path: Any) -> None:
+    views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v")))
+    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in SERVICES}, 1,
+                                                      str(tmp_path / "r")))
+    processors = create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p")))
+    assert consumer_of(views)._fetch_max_wait_ms == VIEWS_WAIT.max_wait_ms
+    assert consumer_of(reconciler)._fetch_max_wait_ms == RECONCILER_WAIT.max_wait_ms
+    assert consumer_of(processors)._fetch_min_bytes == 1
