@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
 
 import faust
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -32,6 +33,8 @@ T = TypeVar("T")
 # and commits it in one transaction: under load that turns a WAL flush and a producer round trip per record into one
 # per batch, at low load a record is handled at once (docs/benchmarks/FINDINGS.md).
 ORCHESTRATOR_BATCH = 200
+PRODUCER_REQUEST_TIMEOUT_S = 15.0
+METADATA_MAX_AGE_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,22 @@ def create_app(settings: ProcessorSettings) -> faust.App:
 
     async def produce(*dispatches: Dispatch) -> None:
         """Every command on the broker before this returns (the source offsets are only acknowledged after it);
-        the sends are pipelined, not one round trip each."""
-        pending = []
-        for dispatch in dispatches:
-            for cmd in dispatch.commands:
-                rec = to_record(cmd, dispatch.saga_id, dispatch.correlation_id, dispatch.causation_id)
-                pending.append(await app.producer.send(rec.topic, rec.key, rec.value, None, None, rec.headers))
-        if pending:
-            await asyncio.gather(*pending)
+        the sends are pipelined, not one round trip each. A send that timed out (its partition's leader went
+        silent: PRODUCER_REQUEST_TIMEOUT_S) is sent again, by then to the partition's new leader; a command that
+        did reach the old one arrives twice and the participant's inbox drops the copy."""
+        records = [to_record(cmd, d.saga_id, d.correlation_id, d.causation_id)
+                   for d in dispatches for cmd in d.commands]
+        while records:
+            sent = [await app.producer.send(r.topic, r.key, r.value, None, None, r.headers) for r in records]
+            results = await asyncio.gather(*sent, return_exceptions=True)
+            failed = [(r, exc) for r, exc in zip(records, results) if isinstance(exc, BaseException)]
+            for _, exc in failed:
+                if not resendable(exc):
+                    raise exc
+            if failed:
+                log.warning("%d of %d commands not acknowledged (%s); sending them again", len(failed), len(records),
+                            type(failed[0][1]).__name__)
+            records = [r for r, _ in failed]
 
     async def dead_letter(msg: RawMessage, reason: str, consumer: str) -> None:
         log.error("%s: dead-lettering %s[%d]@%d: %s", consumer, msg.topic, msg.partition, msg.offset, reason)
@@ -163,6 +174,12 @@ class InputLag:
         return time.time() - self.taken_at < idle_after_s and self.lag_s > threshold_s
 
 
+def resendable(exc: BaseException) -> bool:
+    """A send that may succeed when sent again (a timeout, a leader that moved); anything else is a bug or a
+    misconfiguration and propagates."""
+    return isinstance(exc, KafkaError) and (exc.retriable or isinstance(exc, KafkaTimeoutError))
+
+
 def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, replication: int = 1,
               producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None) -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group. An app that batches its input
@@ -180,6 +197,12 @@ def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, r
         # committed offsets stayed behind for minutes while every saga ended (tests/ha); the cost is a slow
         # takeover after a worker dies (README, HA profile)
         producer_acks=-1, producer_linger_ms=producer_linger_ms,
+        # Faust's default (20 min) kept every command to a silent partition leader (a paused Kafka node) waiting
+        # until the node answered again, and the orchestrator's agent with it: the whole pipeline stalled (tests/ha).
+        # After this long the send fails and produce() sends it again, by then to the new leader (the controller
+        # fences a silent broker after ~9 s). Metadata is refreshed every 5 s, so fetches move over as well.
+        producer_request_timeout=PRODUCER_REQUEST_TIMEOUT_S,
+        producer_metadata_max_age_ms=METADATA_MAX_AGE_MS, consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
         stream_wait_empty=False,
     )
     app.walsaga_fetch_wait = fetch_wait  # type: ignore[attr-defined]

@@ -43,4 +43,7 @@ def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: 
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4, pre_ping=False),
         inbox=inbox, counters=counters, handlers=handlers,
         kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
-                      "client.id": f"{settings.service}-consumer-{settings.instance}"})
+                      "client.id": f"{settings.service}-consumer-{settings.instance}",
+                      # librdkafka waits 60 s by default for an answer from a silent broker (a paused node) before
+                      # it drops the connection, refreshes metadata and fetches from the partition's new leader
+                      "socket.timeout.ms": 10000})
