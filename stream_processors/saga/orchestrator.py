@@ -111,7 +111,8 @@ class Orchestrator:
             return Dispatch(env.saga_id, env.correlation_id, env.event_id, pending)
         if decision is None:
             return None
-        self._count_and_log(decision, env.event_type)
+        # a step forward is routine (the saga's history has it); a failure, a compensation and the end are logged
+        self._count_and_log(decision, env.event_type, routine=decision.state.status is SagaStatus.RUNNING)
         return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
 
     def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:
@@ -148,13 +149,15 @@ class Orchestrator:
                      decision.note)
         self._count_and_log(decision, message_type)
 
-    def _count_and_log(self, decision: Decision, message_type: str) -> None:
+    def _count_and_log(self, decision: Decision, message_type: str, routine: bool = False) -> None:
+        """Routine steps at DEBUG: at INFO they were six lines per saga (~460 a second at saturation) and ~5 % of
+        the orchestrator's Python time; deadlines, operator actions, failures and every saga's end stay at INFO."""
         if decision.applied:
             self.stats.applied += 1
         else:
             self.stats.ignored += 1
-        log.info("saga %s: %s -> %s (%s)", decision.state.saga_id, message_type, decision.state.status.value,
-                 decision.note)
+        log.log(logging.DEBUG if routine else logging.INFO, "saga %s: %s -> %s (%s)", decision.state.saga_id,
+                message_type, decision.state.status.value, decision.note)
 
     def _decide(self, env: Envelope, record: dict[str, Any], before: SagaState | None) -> Decision | None:
         if env.event_type in STARTERS:
