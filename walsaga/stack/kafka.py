@@ -76,17 +76,21 @@ def start_broker(cfg: StackConfig, node: int = 1, wait: bool = True) -> None:
                              _cluster_id(cfg), "-c", str(props)), check=True, capture_output=True)
     procs.start(cfg, name, _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
     if wait:
-        procs.wait_for(f"{name} (kafka node {node})", lambda: _broker_ready(cfg, node), timeout=120,
-                       log=cfg.logs / f"{name}.log")
+        _wait_broker(cfg, node)
 
 
 def start_brokers(cfg: StackConfig) -> None:
     """Every node at once (a quorum of several needs a majority up before any of them serves), then waits."""
     for node in range(1, cfg.kafka_nodes + 1):
         start_broker(cfg, node, wait=False)
-    for node, name in enumerate(cfg.broker_names(), start=1):
-        procs.wait_for(f"{name} (kafka node {node})", lambda node=node: _broker_ready(cfg, node), timeout=120,
-                       log=cfg.logs / f"{name}.log")
+    for node in range(1, cfg.kafka_nodes + 1):
+        _wait_broker(cfg, node)
+
+
+def _wait_broker(cfg: StackConfig, node: int) -> None:
+    name = cfg.broker_names()[node - 1]
+    procs.wait_for(f"{name} (kafka node {node})", lambda: _broker_ready(cfg, node), timeout=120,
+                   log=cfg.logs / f"{name}.log")
 
 
 def _broker_ready(cfg: StackConfig, node: int) -> bool:
