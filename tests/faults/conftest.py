@@ -12,7 +12,10 @@ from typing import Iterator
 
 import pytest
 
+from sqlalchemy import Engine
+
 from tests.faults.harness import Slots
+from walsaga.client import Gateway
 from walsaga.stack.config import KAFKA_VERSION, REPO, DEBEZIUM_VERSION, StackConfig
 
 REPORT_DIR = REPO / "docs" / "reliability"
@@ -84,3 +87,12 @@ def written_at_the_end(rep: Report) -> Iterator[Report]:
 @pytest.fixture(scope="session")
 def slots(stack: StackConfig) -> Slots:
     return Slots(stack)
+
+
+Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]
+
+
+@pytest.fixture()
+def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], slots: Slots, report: Report) -> Ctx:
+    """What every fault case needs, in run_case's argument order."""
+    return stack, gateway, engines, slots, report

@@ -10,30 +10,21 @@ from typing import Any
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
 from schemas import codec, topics
 from schemas.headers import Envelope
 from services.payments.provider import CHARGE_THEN_TIMEOUT
 from tests.faults.case import run_case
-from tests.faults.conftest import Report
-from tests.faults.harness import Batch, Slots, delta
+from tests.faults.conftest import Ctx
+from tests.faults.harness import Batch, delta
 from tests.support import eventually
 from walsaga import operate
 from walsaga.stack import apps, procs
-from walsaga.stack.config import StackConfig
-from walsaga.client import Gateway
 
 pytestmark = pytest.mark.stack
 
-Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]
 REWIND_PER_PARTITION = 5
-
-
-@pytest.fixture()
-def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
-        slots: Slots, report: Report) -> Ctx:
-    return stack, gateway, engines, slots, report
 
 
 def _no_fault_bit(info: dict[str, Any]) -> None:

@@ -8,25 +8,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.faults.case import run_case
-from tests.faults.conftest import Report
+from tests.faults.conftest import Ctx
 from tests.faults.harness import Batch, OrderSpec, Slots, delta
 from tests.support import eventually
-from walsaga.client import Gateway
 from walsaga.stack import apps, kafka, lifecycle, postgres, procs
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
 
-Ctx = tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]
-
-
-@pytest.fixture()
-def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
-        slots: Slots, report: Report) -> Ctx:
-    return stack, gateway, engines, slots, report
 
 
 def _probe_order(batch: Batch) -> None:

@@ -8,12 +8,10 @@ from dataclasses import replace
 from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine
 
 from tests.conftest import RECONCILE_GRACE_S, TEST_PORT_OFFSET, running_stack
-from tests.faults.conftest import Report, written_at_the_end
-from tests.faults.harness import Slots
-from walsaga.client import Gateway
+# the fault suite's fixtures, against this folder's stack
+from tests.faults.conftest import Report, ctx, slots, written_at_the_end  # noqa: F401
 from walsaga.stack.config import REPO, Ports, StackConfig
 
 
@@ -27,13 +25,3 @@ def stack() -> Iterator[StackConfig]:
 def report() -> Iterator[Report]:
     yield from written_at_the_end(Report("HA", "walsaga failover report (HA profile)", "make test-ha"))
 
-
-@pytest.fixture(scope="session")
-def slots(stack: StackConfig) -> Slots:
-    return Slots(stack)
-
-
-@pytest.fixture()
-def ctx(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], slots: Slots,
-        report: Report) -> tuple[StackConfig, Gateway, dict[str, Engine], Slots, Report]:
-    return stack, gateway, engines, slots, report
