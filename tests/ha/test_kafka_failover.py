@@ -73,9 +73,9 @@ def test_sigstop_the_kafka_node_leading_the_orders_events_for_30_s(ctx: Any) -> 
             os.killpg(pid, signal.SIGCONT)  # back: it must rejoin as a follower and truncate what it never acked
 
     def evidence(info: dict[str, Any], before: Counter, after: Counter, batch: Batch) -> str:
-        # measured, not required yet: the clients' request timeouts (librdkafka 60 s, Connect's producer 30 s,
-        # Faust's producer 20 min) outlast a 30 s pause, so requests in flight to the silent node hold their
-        # partitions until it answers again (README, HA profile)
+        # measured, not required yet: requests in flight to the silent node hold their partitions until a client
+        # timeout ends them (the shortened ones are 10-15 s; Faust's consumer requests still wait 90 s), so most
+        # sagas wait out the pause (README, HA profile)
         return (f"kafka node {info['node']} (leader of orders events p0) paused {PAUSE_S:.0f} s with "
                 f"{info['in_flight']} orders in flight; node {info['leader_while_paused']} led p0 meanwhile; "
                 f"{info['ended_during']} sagas ended during the pause; after SIGCONT it rejoined and caught up")
