@@ -102,7 +102,7 @@ def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra
     env = {**base_env(cfg), "WALSAGA_FAUST_WEB_PORT": str(web_port), "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
     log = cfg.logs / f"{name}.log"
     start_mark = log.stat().st_size if log.exists() else 0
-    procs.start(cfg, name, [sys.executable, "-m", module, "worker", "--without-uvloop"], env, cwd=REPO)
+    procs.start(cfg, name, [sys.executable, "-m", module, "worker"], env, cwd=REPO)
     if wait:
         procs.wait_for(name, lambda: _faust_ready(cfg, name, start_mark), timeout=90, log=log)
 
