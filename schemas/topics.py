@@ -38,6 +38,10 @@ ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
        ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS,
        DIRECT_WRITES]
 
+# How long every topic keeps its records (set on each topic; the inbox retention is derived from it:
+# services/common/retention.py)
+RETENTION_MS = 7 * 24 * 3600 * 1000
+
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4
 

@@ -20,10 +20,12 @@ from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
+from services.common.retention import Pruner
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.commands import to_record
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
+from stream_processors.saga import store as saga_store
 from stream_processors.saga.model import RetryPolicy
 from stream_processors.saga.orchestrator import CONSUMER, Dispatch, Orchestrator, RawMessage
 
@@ -51,6 +53,7 @@ class ProcessorSettings:
     batch: int = ORCHESTRATOR_BATCH       # most records per orchestrator transaction (1 = one per record)
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
     kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
+    prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
 
     @classmethod
     def from_env(cls) -> "ProcessorSettings":
@@ -67,13 +70,15 @@ class ProcessorSettings:
             batch=max(1, int(os.environ.get("WALSAGA_SAGA_BATCH", str(ORCHESTRATOR_BATCH)))),
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
+            prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
         )
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
                     settings.kafka_replication, settings.producer_linger_ms)
-    orchestrator = Orchestrator(create_engine(settings.saga_db_url, pool_size=4),  # no pre-ping: retry_transient
+    saga_db = create_engine(settings.saga_db_url, pool_size=4)  # no pre-ping: retry_transient
+    orchestrator = Orchestrator(saga_db,
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
                                             compensation_attempts=settings.compensation_attempts))
@@ -135,6 +140,14 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             log.warning("deadline sweep skipped: saga database unavailable (%s)", type(exc).__name__)
             return
         await produce(*dispatches)
+
+    if settings.prune_interval > 0:
+        pruner = Pruner(saga_db, saga_store.RETENTION, settings.prune_interval, "processors")
+
+        @app.timer(interval=settings.prune_interval)
+        async def prune_saga_store() -> None:
+            # every worker prunes; SKIP LOCKED keeps two workers' batches apart
+            await asyncio.to_thread(pruner.run)
 
     order_events = app.topic(topics.ORDERS_EVENTS, key_serializer="raw", value_serializer="raw")
 

@@ -17,12 +17,14 @@ TEST_PORT_OFFSET = 1000
 # tests/ha needs the HA profile's stack of its own, never beside this one: `make test-ha` runs it on its own
 collect_ignore = [] if os.environ.get("WALSAGA_HA_TESTS") == "1" else ["ha"]
 RECONCILE_GRACE_S = 3.0  # short, so the continuous checks act within a test's patience
+PRUNE_INTERVAL_S = 2.0   # short, so a test sees the running consumers delete rows past retention
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackConfig]:
     yield from running_stack(StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET),
-                                         api_instances=2, faust_instances=1, reconcile_grace=RECONCILE_GRACE_S))
+                                         api_instances=2, faust_instances=1, reconcile_grace=RECONCILE_GRACE_S,
+                                         prune_interval=PRUNE_INTERVAL_S))
 
 
 def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:

@@ -32,6 +32,7 @@ from services.common import inbox
 from services.common.counters import counter_add, counters_add
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
+from services.common.retention import Pruner
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class CommandConsumer:
     handlers: dict[str, Handler]
     kafka_config: dict[str, Any]
     batch: int = BATCH
+    pruner: Pruner | None = None  # deletes the database's rows past retention between batches
     _running: bool = True
     _unflushed_retries: int = 0
     _lost: bool = False
@@ -83,6 +85,8 @@ class CommandConsumer:
                     self._lost = False
                     _close_quietly(consumer, self.name)
                     consumer = self._subscribe()
+                if self.pruner:
+                    self.pruner.run_if_due()
                 msgs = self._take(consumer)
                 if not msgs:
                     continue

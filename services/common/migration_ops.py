@@ -205,3 +205,20 @@ def undo_capture_direct_writes(tables: list[str]) -> None:
         op.execute(f"DROP TRIGGER {table}_direct_writes ON {table}")
     op.execute("DROP FUNCTION walsaga_capture_direct_write()")
     op.execute("DROP FUNCTION walsaga_avro_string(text)")
+
+
+# the timestamps retention deletes a service database's rows by (table -> column)
+SERVICE_STAMPS = {"outbox": "created_at", "inbox": "processed_at", "idempotency_key": "created_at"}
+
+
+def index_retention_stamps(stamps: dict[str, str]) -> None:
+    """BRIN indexes on the timestamps that retention deletes by (services/common/retention.py), table -> column.
+    Rows arrive in time order, so a BRIN index finds the old ones without reading the table, and it costs an insert
+    almost nothing (a B-tree on a hot append-only table would cost every insert)."""
+    for table, column in stamps.items():
+        op.execute(f"CREATE INDEX IF NOT EXISTS {table}_{column}_brin ON {table} USING brin ({column})")
+
+
+def drop_retention_indexes(stamps: dict[str, str]) -> None:
+    for table, column in stamps.items():
+        op.execute(f"DROP INDEX IF EXISTS {table}_{column}_brin")

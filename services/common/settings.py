@@ -15,6 +15,8 @@ class Settings:
     notification_channels: tuple[str, ...] = ("log",)
     # a write slower than this shrinks the instance's admission limit (services/common/admission.py)
     admission_target_ms: float = 500.0
+    # how often the command consumer deletes rows past retention (services/common/retention.py); 0: never
+    prune_interval_s: float = 60.0
 
     @classmethod
     def from_env(cls, service: str) -> "Settings":
@@ -33,4 +35,5 @@ class Settings:
             webhook_url=os.environ.get("WALSAGA_WEBHOOK_URL") or None,
             notification_channels=channels,
             admission_target_ms=float(os.environ.get("WALSAGA_ADMISSION_TARGET_MS", "500")),
+            prune_interval_s=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
         )

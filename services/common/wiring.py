@@ -8,7 +8,7 @@ from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
 from services.common.api import install_error_handlers, install_metrics, make_engine
-from services.common import admission, saga_branches
+from services.common import admission, retention, saga_branches
 from services.common.admission import AdmissionMiddleware, AimdLimit
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
@@ -39,9 +39,11 @@ def with_saga_branches(include: Callable[[FastAPI, Engine], None], service: str,
 
 
 def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any]) -> CommandConsumer:
+    engine = make_engine(settings.db_url, 4, pre_ping=False)
     return CommandConsumer(
-        name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=make_engine(settings.db_url, 4, pre_ping=False),
+        name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=engine,
         inbox=inbox, counters=counters, handlers=handlers,
+        pruner=retention.Pruner(engine, retention.SERVICE_RULES, settings.prune_interval_s, settings.service),
         kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
                       "client.id": f"{settings.service}-consumer-{settings.instance}",
                       # librdkafka waits 60 s by default for an answer from a silent broker (a paused node) before

@@ -10,6 +10,7 @@ from sqlalchemy import (BigInteger, Column, Connection, DateTime, Integer, MetaD
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.common.counters import counter_add, counters_table
+from services.common.retention import HISTORY_KEEP, INBOX_KEEP, Rule
 from services.common.tables import inbox_table
 from stream_processors.saga.engine import IN_FLIGHT
 from stream_processors.saga.model import Awaiting, Command, SagaState, SagaStatus
@@ -50,6 +51,16 @@ history = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+
+_TERMINAL = ", ".join(f"'{s.value}'" for s in SagaStatus if s.terminal)
+# what the saga store deletes past retention (services/common/retention.py): a saga's history goes once the saga has
+# been over for HISTORY_KEEP; a saga that runs (or waits for an operator) keeps all of it, whatever its age
+RETENTION = (
+    Rule("inbox", "processed_at", INBOX_KEEP),
+    Rule("saga_history", "at", HISTORY_KEEP,
+         only=f"""EXISTS (SELECT 1 FROM saga_instance s WHERE s.saga_id = saga_history.saga_id
+                  AND s.status IN ({_TERMINAL}) AND s.updated_at < now() - make_interval(secs => :keep_s))"""),
+)
 
 _LOAD = select(instances).where(instances.c.saga_id == bindparam("saga_id")).with_for_update()
 

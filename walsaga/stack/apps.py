@@ -55,7 +55,7 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
     """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
     name = consumer_name(svc, instance)
     env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
-           **(extra_env or {})}
+           "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
     return name
 
@@ -65,7 +65,7 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
     for i in instances if instances is not None else range(cfg.faust_instances):
         _start_worker(cfg, f"processors-{i}", "stream_processors.main", cfg.ports.faust_web(i),
                       {"WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"), "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout),
-                       **(extra_env or {})}, wait)
+                       "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}, wait)
 
 
 def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True) -> None:

@@ -92,6 +92,7 @@ class StackConfig:
     connect_workers: int = 1      # Kafka Connect workers in one group
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
+    prune_interval: float = 60.0   # how often consumers and the orchestrator delete rows past retention (0: never)
     # CPU priority (nice) of the request path - gateway, every API instance, the views database - over the
     # asynchronous pipeline (Connect, consumers, Faust) on a shared box: an accepted write is durable in its outbox,
     # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
@@ -123,6 +124,7 @@ class StackConfig:
             connect_workers=2 if ha else 1,
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
+            prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
             edge_nice=int(os.environ.get("WALSAGA_EDGE_NICE", "-10")),
             gateway_write_rate=int(os.environ.get("WALSAGA_GATEWAY_WRITE_RATE", "150")),
             gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "300")),

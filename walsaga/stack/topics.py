@@ -28,4 +28,5 @@ def ensure_topics(bootstrap: str, replication_factor: int = 1) -> None:
 def _new_topic(name: str, replication_factor: int) -> NewTopic:
     override = topics.OVERRIDES.get(name, {})
     return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS),
-                    replication_factor=replication_factor, config=override.get("config", {}))
+                    replication_factor=replication_factor,
+                    config={"retention.ms": str(topics.RETENTION_MS), **override.get("config", {})})
