@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit faults bench bench-reconcile up-ha down-ha status-ha wipe-ha test-ha
+.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile up-ha down-ha status-ha wipe-ha test-ha
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -41,6 +41,10 @@ test: install  ## the whole suite: starts its own stack (other ports, other data
 
 test-ha: install  ## the HA profile's failover tests on a stack of their own (after `make test`, never beside it)
 	@WALSAGA_HA_TESTS=1 .venv/bin/python -m pytest -ra tests/ha $(PYTEST_ARGS)
+
+lint: install  ## ruff (style, bugs, imports) and mypy (strict on the domain, saga engine, contracts, runtime)
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

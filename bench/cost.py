@@ -14,9 +14,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from walsaga.stack import postgres
 from walsaga.stack.config import DATABASES, StackConfig
@@ -133,7 +133,7 @@ class Cost:
         return {**asdict(self), "total_gross_ms": self.total_gross_ms, "total_net_ms": self.total_net_ms}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> "Cost":
+    def from_dict(cls, d: Mapping[str, object]) -> Cost:
         return cls(**{k: v for k, v in d.items() if k not in ("total_gross_ms", "total_net_ms")})  # type: ignore
 
 
@@ -156,7 +156,7 @@ class Meter:
         return self.idle
 
     def cost_since(self, before: tuple[float, dict[str, float]], label: str, offered: float,
-                   completed: int) -> "Cost":
+                   completed: int) -> Cost:
         return cost(label, offered, completed, before, self.sample(), self.idle)
 
 

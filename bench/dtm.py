@@ -29,10 +29,11 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 import httpx
@@ -41,8 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench.cost import Meter
 from bench.loadgen import open_loop, order_body
-from bench.measure import (latencies_and_rate, order_created_at, percentiles, stack_rss_mib,
-                           wait_until_ended)
+from bench.measure import latencies_and_rate, order_created_at, percentiles, stack_rss_mib, wait_until_ended
 from services.common import outbox, saga_branches
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
@@ -216,7 +216,7 @@ async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: fl
                                     json=saga_request(gid, order, instances[i % len(instances)])) as resp:
                 answer = await resp.text()
                 key = str(resp.status) if resp.status != 200 or "SUCCESS" not in answer else ""
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, SQLAlchemyError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, SQLAlchemyError) as exc:
             key = type(exc).__name__
         if key:
             result.errors[key] = result.errors.get(key, 0) + 1
@@ -289,7 +289,7 @@ class DtmStepReport:
 
 
 def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
-                 settle: Callable[[], None] = lambda: None, meter: Meter | None = None) -> dict[str, Any]:
+                 settle: Callable[[], object] = lambda: None, meter: Meter | None = None) -> dict[str, Any]:
     """DTM at each rate, like walsaga's steps (`settle` before each: the stack quiet again); {"unavailable": why}
     when DTM cannot be built or started here. With a meter (its idle rates measured), each step also gets its CPU
     cost per finished saga by component, DTM's server included."""
@@ -317,7 +317,7 @@ def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
 
 def _measure(cfg: StackConfig, server: DtmServer, engines: dict[str, Engine], rate: float, seconds: float,
              skus: list[str], say: Say, meter: Meter | None = None,
-             settle: Callable[[], None] = lambda: None) -> DtmStepReport:
+             settle: Callable[[], object] = lambda: None) -> DtmStepReport:
     say(f"DTM: offered {rate:g} sagas/s for {seconds:g}s ...")
     before = meter.sample() if meter else None
     step = asyncio.run(run_step(server, cfg, engines["orders"], rate, seconds, skus))

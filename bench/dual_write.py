@@ -19,8 +19,8 @@ import subprocess
 import sys
 import time
 import uuid
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -122,8 +122,9 @@ def _keys_on(bootstrap: str, topic: str, wanted: set[str], since: float, patienc
         deadline = time.monotonic() + patience
         while len(seen) < len(wanted) and time.monotonic() < deadline:
             for msg in consumer.consume(1000, timeout=0.5):
-                if not msg.error() and msg.key() is not None:
-                    key = msg.key().decode(errors="replace").strip('"')
+                raw_key = msg.key()
+                if not msg.error() and raw_key is not None:
+                    key = raw_key.decode(errors="replace").strip('"')
                     if key in wanted:
                         seen.add(key)
     finally:

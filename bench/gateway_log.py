@@ -3,9 +3,9 @@
 figure, this does not include the client's own queueing (on one box the load generator shares the CPU)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from bench.measure import percentiles
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import httpx
@@ -53,11 +54,11 @@ def order_body(i: int, skus: list[str]) -> dict:
             "items": [{"sku": skus[i % len(skus)], "quantity": 1, "unit_price": "9.99"}]}
 
 
-async def open_loop(rate: float, duration: float, launch: Callable[[int, float], Awaitable[None]]) -> None:
+async def open_loop(rate: float, duration: float, launch: Callable[[int, float], Coroutine[Any, Any, None]]) -> None:
     """Starts launch(i, scheduled) at start + i/rate for rate x duration requests, whatever the server does, and
     waits for all of them."""
     start = time.perf_counter() + 0.05
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     for i in range(max(1, int(rate * duration))):
         scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
@@ -86,7 +87,7 @@ async def run_reads(base_url: str, rate: float, duration: float, order_ids: list
             async with session.get(f"{base_url}/orders/{order_id}") as resp:
                 await resp.read()
                 key = str(resp.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             key = type(exc).__name__
         result.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
         result.statuses[key] = result.statuses.get(key, 0) + 1

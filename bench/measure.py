@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, text
 
 from schemas import topics
+from schemas.headers import as_pairs
 from walsaga.stack.config import REPO, StackConfig
 
 
@@ -54,8 +56,9 @@ def saga_latencies_ms(orders: Engine, saga: Engine, order_ids: list[str]) -> tup
     """Per order: its saga's end (saga database clock) minus the order's commit-time stamp (orders database clock;
     both clusters run on this machine's clock). Also the completed sagas per second over the step."""
     with saga.connect() as c:
-        ended = dict(c.execute(text("SELECT saga_id, updated_at FROM saga_instance WHERE saga_id = ANY(:ids) "
-                                    "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).all())
+        rows = c.execute(text("SELECT saga_id, updated_at FROM saga_instance WHERE saga_id = ANY(:ids) "
+                              "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).all()
+    ended: dict[str, Any] = {r.saga_id: r.updated_at for r in rows}
     return latencies_and_rate(order_created_at(orders, order_ids), ended)
 
 
@@ -94,7 +97,7 @@ def cdc_hop_ms(bootstrap: str, orders: Engine, order_ids: list[str]) -> list[flo
             for msg in consumer.consume(1000, timeout=1.0):
                 if msg.error():
                     continue
-                headers = {k: v.decode() for k, v in (msg.headers() or []) if v is not None}
+                headers = {k: v.decode() for k, v in as_pairs(msg.headers())}
                 at = stamped.get(headers.get("id", ""))
                 if at is not None:
                     hops.append(msg.timestamp()[1] - at.timestamp() * 1000)

@@ -9,7 +9,7 @@ import platform
 import resource
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
@@ -105,7 +105,7 @@ def main() -> int:
 
 def write(n: int, load_s: float, run_s: float, rss_before_kib: int, peak_kib: int, total: int, found: int,
           ok: bool) -> None:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# `walsaga reconcile` at scale", "",
         f"Measured {stamp} on {platform.node()} ({platform.machine()}, {_cpus()} CPUs), PostgreSQL from Debian, "

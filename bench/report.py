@@ -6,7 +6,7 @@ import json
 import os
 import platform
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ SUSTAINED_P99_MS = 1000.0
 
 def meta(cfg: StackConfig) -> dict[str, str]:
     return {
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)}"
                    f" GiB, {platform.machine()}, Python {platform.python_version()}",
         "versions": f"Kafka {KAFKA_VERSION}, Debezium {DEBEZIUM_VERSION}, PostgreSQL 15",
@@ -100,12 +100,13 @@ def cost_targets(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[tuple
         p50 = at10["saga_ms"]["p50"]
         rows.append(("saga p50 ≤ 100 ms at 10/s", f"{p50} ms", verdict(p50 <= 100, f"{p50 - 100:.0f} ms over")))
     rows.append(("saga p99 ≤ 500 ms at 50/s", f"{at50['saga_ms']['p99']} ms" if at50 else "50/s not measured",
-                 verdict(bool(at50) and at50["saga_ms"]["p99"] <= 500 and at50 in sustained,
+                 verdict(at50 is not None and at50["saga_ms"]["p99"] <= 500 and at50 in sustained,
                          "50/s not sustained" if at50 and at50 not in sustained else "over 500 ms")))
     dtm_steps = {d["offered_per_s"]: d for d in dtm.get("steps", [])}
     if dtm_steps:
         # both finishing everything offered is a tie: completed/s over a step varies by ~1 % with the drain's end
-        behind = [f"{s['offered_per_s']:g}/s ({s['completed_per_s']} vs {dtm_steps[s['offered_per_s']]['completed_per_s']})"
+        behind = [f"{s['offered_per_s']:g}/s "
+                  f"({s['completed_per_s']} vs {dtm_steps[s['offered_per_s']]['completed_per_s']})"
                   for s in steps if s["offered_per_s"] in dtm_steps
                   and s["completed_per_s"] < RATE_TIE * dtm_steps[s["offered_per_s"]]["completed_per_s"]]
         rows.append(("walsaga completes ≥ DTM's sagas/s at every offered rate (within 2 %)",
@@ -141,7 +142,8 @@ def gateway_targets(conc: dict[str, Any]) -> list[tuple[str, str, str]]:
     # closed first (wrk closes every connection when its time is up): reported, not the server's failure
     timed_out, closed = writes["statuses"].get("504", 0), writes["statuses"].get("499", 0)
     return [
-        ("server-side GET p99 < 300 ms during that run (gateway's request time)", f"{p99} ms over {reads['count']} reads",
+        ("server-side GET p99 < 300 ms during that run (gateway's request time)",
+         f"{p99} ms over {reads['count']} reads",
          "met" if p99 < 300 else f"missed: {p99 / 300:.1f}x"),
         ("every write answered (202/409/429) within 5 s",
          f"slowest {worst / 1000:.1f} s; {timed_out} gateway timeouts (504); {closed} closed by the client (499)",

@@ -16,18 +16,17 @@ from sqlalchemy import Engine, create_engine, text
 
 from bench import dtm, dual_write, report, tuning
 from bench.concurrency import CLIENT_NICE, run_concurrency
+from bench.cost import Meter, stack_meter
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
-from bench.cost import Meter, stack_meter
-from bench.measure import (cdc_hop_ms, ended_count, percentiles, saga_latencies_ms, stack_rss_mib,
-                           wait_settled)
+from bench.measure import cdc_hop_ms, ended_count, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle, procs
-from walsaga.stack.kafka import consumer_lag
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
+from walsaga.stack.kafka import consumer_lag
 
 OUT = REPO / "docs" / "benchmarks"
-RATES = [10, 20, 30, 50, 75, 100]
+RATES: list[float] = [10, 20, 30, 50, 75, 100]
 STEP_SECONDS = 20.0
 
 
@@ -130,7 +129,7 @@ def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[Writ
             for mode in ("dual", "outbox")]
 
 
-def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: "Plan",
+def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: Plan,
                meter: Meter | None = None) -> list[dict[str, Any]]:
     """bench/tuning.py: one setting changed at a time, each under the same open-loop step."""
     skus = [f"tune-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]

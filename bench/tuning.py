@@ -10,8 +10,9 @@ keys between partitions (a saga's records would lose their order); it takes a st
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from bench.measure import cpu_seconds
 from cdc import connectors as cdc_connectors
@@ -101,7 +102,7 @@ def variants(cfg: StackConfig) -> list[Variant]:
     ]
 
 
-def run_tuning(cfg: StackConfig, measure: Callable[[float, float], Any], settle: Callable[[], None], rate: float,
+def run_tuning(cfg: StackConfig, measure: Callable[[float, float], Any], settle: Callable[[], object], rate: float,
                seconds: float, say: Say, only: list[Variant] | None = None) -> list[dict[str, Any]]:
     """The shipped settings first (the reference row), then each variant; `measure(rate, seconds)` runs one step."""
     rows = [_row(None, measure, settle, rate, seconds, say)]
@@ -115,7 +116,7 @@ def run_tuning(cfg: StackConfig, measure: Callable[[float, float], Any], settle:
     return rows
 
 
-def _row(variant: Variant | None, measure: Callable[[float, float], Any], settle: Callable[[], None], rate: float,
+def _row(variant: Variant | None, measure: Callable[[float, float], Any], settle: Callable[[], object], rate: float,
          seconds: float, say: Say) -> dict[str, Any]:
     if variant is None:
         say("tuning: the shipped settings (reference) ...")

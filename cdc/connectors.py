@@ -5,8 +5,9 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
 

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import psycopg
 
-
 # Heartbeats (an outbox row every heartbeat interval) keep a healthy slot within a few hundred bytes of the WAL end
 # once a heartbeat has passed; this much retained WAL means it is stuck.
 BEHIND_BYTES = 256 * 1024 * 1024
@@ -56,4 +55,6 @@ def slot_state(admin_url: str, slot: str) -> SlotState:
 def wal_end(admin_url: str) -> int:
     """The current end of the WAL as a byte position (compare with SlotState.confirmed_lsn)."""
     with psycopg.connect(admin_url, connect_timeout=3) as conn:
-        return int(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").fetchone()[0])
+        row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint").fetchone()
+        assert row is not None  # a SELECT without FROM returns one row
+        return int(row[0])

@@ -3,11 +3,11 @@ divergences exist and which repair is safe. No I/O; reconciliation/scan.py feeds
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Iterable
 
 
 class Kind(StrEnum):

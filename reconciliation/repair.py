@@ -8,6 +8,7 @@ import uuid
 from confluent_kafka import Producer
 
 from reconciliation.checks import Divergence, Repair
+from schemas.headers import for_confluent
 from stream_processors.commands import to_record
 from stream_processors.saga.model import Command
 
@@ -27,7 +28,7 @@ class Repairer:
                                                         f"{d.repair_record.get('channel', '')}"))
         rec = to_record(Command(command_id, PARTICIPANT[d.repair], d.repair.value, d.repair_record), d.subject,
                         f"reconcile:{self.run_id}", self.run_id)
-        self.producer.produce(rec.topic, key=rec.key, value=rec.value, headers=rec.headers)
+        self.producer.produce(rec.topic, key=rec.key, value=rec.value, headers=for_confluent(rec.headers))
         self.producer.poll(0)
 
     def flush(self) -> None:

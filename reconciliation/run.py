@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciliation import checks, scan
@@ -15,7 +15,7 @@ from reconciliation.report import Report
 def reconcile(src: scan.Sources, out_dir: Path, *, since: datetime | None = None, grace_s: float = 60.0,
               saga_sla_s: float = 300.0, channels: tuple[str, ...] = ("log",), repair_bootstrap: str | None = None,
               progress_every: int = 10_000) -> Report:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     report = Report(now, f"orders created since {since.isoformat()}" if since else "every order")
     repairer = Repairer(repair_bootstrap, str(uuid.uuid4())) if repair_bootstrap else None
     expected = scan.estimated_orders(src.orders, since)
@@ -39,7 +39,7 @@ def reconcile(src: scan.Sources, out_dir: Path, *, since: datetime | None = None
             _record(report, d, now, None)
     if repairer:
         repairer.flush()
-    report.finished_at = datetime.now(timezone.utc)
+    report.finished_at = datetime.now(UTC)
     json_path, html_path = report.write(out_dir)
     _say(f"{report.orders_scanned} orders, {report.skus_scanned} SKUs: {report.total} divergences "
          f"{dict(report.by_kind)}; repairs sent {dict(report.repairs) or 'none'}; report {json_path}, {html_path}")

@@ -4,9 +4,10 @@ with COLLATE "C", so the databases and Python agree on the order of the keys."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -37,8 +38,9 @@ def _stream(engine: Engine, sql: str, since: datetime | None) -> Iterator[Any]:
 
 def streams(src: Sources, since: datetime | None) -> dict[str, Iterator[Any]]:
     return {
-        "order": _stream(src.orders, "SELECT order_id AS k, customer_id, status, cancel_reason, total_amount, currency, "
-                         f"updated_at FROM orders {_since('created_at', since)} ORDER BY order_id COLLATE \"C\"", since),
+        "order": _stream(src.orders,
+                         "SELECT order_id AS k, customer_id, status, cancel_reason, total_amount, currency, updated_at "
+                         f"FROM orders {_since('created_at', since)} ORDER BY order_id COLLATE \"C\"", since),
         "payment": _stream(src.payments, "SELECT order_id AS k, status, amount, currency, updated_at FROM payments "
                            f"{_since('created_at', since)} ORDER BY order_id COLLATE \"C\"", since),
         "reservation": _stream(src.inventory, "SELECT order_id AS k, status, updated_at FROM reservations "
@@ -111,10 +113,11 @@ def estimated_orders(orders: Engine, since: datetime | None) -> int:
     """For progress only: the planner's row estimate (instant on millions of rows), or a count when scoped."""
     with orders.connect() as conn:
         if since:
-            return int(conn.execute(text("SELECT count(*) FROM orders WHERE created_at >= :s"), {"s": since}).scalar())
+            return int(conn.execute(text("SELECT count(*) FROM orders WHERE created_at >= :s"),
+                                    {"s": since}).scalar_one())
         estimate = int(conn.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'orders'")).scalar() or -1)
         if estimate < 100_000:  # never analyzed (-1) or small: counting is cheap
-            return int(conn.execute(text("SELECT count(*) FROM orders")).scalar())
+            return int(conn.execute(text("SELECT count(*) FROM orders")).scalar_one())
         return estimate
 
 
@@ -131,7 +134,8 @@ _POINT_QUERIES = {
                         "FROM orders WHERE order_id = ANY(:ks)"),
     "payment": ("payments", "SELECT order_id AS k, status, amount, currency, updated_at FROM payments "
                             "WHERE order_id = ANY(:ks)"),
-    "reservation": ("inventory", "SELECT order_id AS k, status, updated_at FROM reservations WHERE order_id = ANY(:ks)"),
+    "reservation": ("inventory",
+                    "SELECT order_id AS k, status, updated_at FROM reservations WHERE order_id = ANY(:ks)"),
     "notification": ("notifications", "SELECT order_id AS k, type, channel, count(*) AS n FROM notifications "
                                       "WHERE order_id = ANY(:ks) GROUP BY 1, 2, 3"),
     "saga": ("saga", "SELECT saga_id AS k, status, updated_at, parked_reason FROM saga_instance "
@@ -155,5 +159,6 @@ def facts_for_many(src: Sources, order_ids: list[str]) -> dict[str, OrderFacts]:
 
 def sku_balance(inventory: Engine, sku: str) -> SkuBalance | None:
     with inventory.connect() as conn:
-        r = conn.execute(text(_SKU_BALANCE.format(inner="WHERE l.sku = :sku", where="WHERE s.sku = :sku")), {"sku": sku}).first()
+        balance = text(_SKU_BALANCE.format(inner="WHERE l.sku = :sku", where="WHERE s.sku = :sku"))
+        r = conn.execute(balance, {"sku": sku}).first()
     return SkuBalance(r.sku, r.reserved, r.committed, r.by_reserved, r.by_committed, r.updated_at) if r else None

@@ -65,7 +65,7 @@ def decode(event_type: str, version: int, payload: bytes | None) -> dict[str, An
     buf = io.BytesIO(payload)
     try:
         record = schemaless_reader(buf, schema, None)
-    except Exception as exc:  # noqa: BLE001 - fastavro raises many types for corrupt input; all mean "poison"
+    except Exception as exc:  # fastavro raises many types for corrupt input; all mean "poison"
         raise UndecodablePayload(f"{event_type} v{version}: {type(exc).__name__}: {exc}") from exc
     if buf.tell() != len(payload):
         raise UndecodablePayload(f"{event_type} v{version}: {len(payload) - buf.tell()} trailing bytes")

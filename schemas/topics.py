@@ -2,6 +2,8 @@
 EventRouter (connectors/*.json) turns it into `walsaga.<aggregatetype>`."""
 from __future__ import annotations
 
+from typing import Any
+
 PREFIX = "walsaga."
 
 # written by Debezium from the services' outbox tables
@@ -46,7 +48,7 @@ RETENTION_MS = 7 * 24 * 3600 * 1000
 PARTITIONS = 4
 
 # topics that differ from the defaults above: partitions and topic configs
-OVERRIDES: dict[str, dict] = {
+OVERRIDES: dict[str, dict[str, Any]] = {
     CDC_HEARTBEATS: {"partitions": 1, "config": {"retention.ms": str(24 * 3600 * 1000)}},
 }
 

@@ -44,7 +44,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   say "creating .venv and installing the pinned Python dependencies (first time only, ~1-2 min)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install --progress-bar on -q --upgrade pip
-  .venv/bin/python -m pip install --progress-bar on -e ".[test,bench]"
+  .venv/bin/python -m pip install --progress-bar on -e ".[test,bench,lint]"
   echo "$want" > "$stamp"
 fi
 

@@ -8,8 +8,10 @@ import logging
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, TypeVar
+from functools import partial
+from typing import TypeVar
 
 import faust
 from aiokafka.errors import KafkaError, KafkaTimeoutError
@@ -17,13 +19,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from schemas import codec, topics
-from schemas.headers import Envelope
+from schemas.headers import Envelope, as_pairs
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.retention import Pruner
 from stream_processors.batching import take_ready
-from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.commands import to_record
+from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
 from stream_processors.saga import store as saga_store
 from stream_processors.saga.model import RetryPolicy
@@ -56,7 +58,7 @@ class ProcessorSettings:
     prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
 
     @classmethod
-    def from_env(cls) -> "ProcessorSettings":
+    def from_env(cls) -> ProcessorSettings:
         return cls(
             kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
             saga_db_url=os.environ["WALSAGA_SAGA_DB_URL"],
@@ -93,7 +95,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         while records:
             sent = [await app.producer.send(r.topic, r.key, r.value, None, None, r.headers) for r in records]
             results = await asyncio.gather(*sent, return_exceptions=True)
-            failed = [(r, exc) for r, exc in zip(records, results) if isinstance(exc, BaseException)]
+            failed = [(r, exc) for r, exc in zip(records, results, strict=True) if isinstance(exc, BaseException)]
             for _, exc in failed:
                 if not resendable(exc):
                     raise exc
@@ -119,9 +121,9 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         async for events in take_ready(stream, settings.batch):
             msgs = [raw_message(e) for e in events]
             lag.saw(events[-1].message.timestamp)
-            outcomes = await retry_transient(lambda: asyncio.to_thread(orchestrator.handle_batch, msgs))
+            outcomes = await retry_transient(partial(asyncio.to_thread, orchestrator.handle_batch, msgs))
             crash_point("processors:after-commit")
-            for msg, outcome in zip(msgs, outcomes):
+            for msg, outcome in zip(msgs, outcomes, strict=True):
                 if isinstance(outcome, str):
                     await dead_letter(msg, outcome, CONSUMER)
                     await retry_transient(lambda: asyncio.to_thread(orchestrator.count_dead_letter))
@@ -239,5 +241,4 @@ async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:
 
 def raw_message(event: faust.EventT) -> RawMessage:
     m = event.message
-    headers = list(m.headers.items()) if isinstance(m.headers, dict) else list(m.headers or [])
-    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, headers)
+    return RawMessage(m.topic, m.partition, m.offset, m.key, m.value, as_pairs(m.headers))

@@ -13,7 +13,8 @@ stop mid-batch leaves the batch and everything buffered behind it unacknowledged
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import faust
 
@@ -39,11 +40,11 @@ async def take_ready(stream: faust.StreamT, max_batch: int) -> AsyncIterator[lis
         arrived.set()
         return value
 
-    stream.enable_acks = False  # type: ignore[attr-defined]  # acknowledged below, after the agent is done
+    stream.enable_acks = False  # acknowledged below, after the agent is done
     stream.add_processor(buffer)
     # the background drainer Faust's take_events uses: it iterates the stream, running `buffer` on every record
     stream._enable_passive(aiter(stream.channel))  # type: ignore[attr-defined]
-    while not stream.should_stop:  # type: ignore[attr-defined]
+    while not stream.should_stop:
         await stream.wait_for_stopped(arrived)  # type: ignore[attr-defined]
         if not pending:
             continue

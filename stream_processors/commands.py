@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas import codec
-from schemas.headers import Envelope
+from schemas.headers import Envelope, Headers
 from schemas.topics import COMMAND_TOPIC
 from stream_processors.saga.model import Command
 
@@ -14,7 +14,7 @@ class OutgoingRecord:
     topic: str
     key: bytes
     value: bytes
-    headers: list[tuple[str, bytes]]
+    headers: Headers
 
 
 def to_record(cmd: Command, saga_id: str, correlation_id: str, causation_id: str) -> OutgoingRecord:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from confluent_kafka import Consumer, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed

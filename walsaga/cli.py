@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from typing import Any
 
 from stream_processors.saga.model import SagaStatus
 from walsaga.stack import lifecycle, nodes
@@ -14,11 +15,11 @@ from walsaga.stack.config import SERVICES, StackConfig
 class _Sub:
     """add_parser with the shared options added to every subcommand."""
 
-    def __init__(self, actions: "argparse._SubParsersAction[argparse.ArgumentParser]",
+    def __init__(self, actions: argparse._SubParsersAction[argparse.ArgumentParser],
                  parent: argparse.ArgumentParser) -> None:
         self.actions, self.parent = actions, parent
 
-    def add_parser(self, name: str, **kwargs: str) -> argparse.ArgumentParser:
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return self.actions.add_parser(name, parents=[self.parent], **kwargs)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import create_engine
 
+from schemas.headers import as_pairs, for_confluent
 from schemas.topics import DEAD_LETTERS
 from services.common import dead_letters
 from stream_processors.commands import to_record
@@ -46,7 +47,7 @@ def act_on_saga(cfg: StackConfig, saga_id: str, action: str) -> Dispatch:
     producer = Producer({"bootstrap.servers": cfg.kafka_bootstrap, "enable.idempotence": True})
     for cmd in dispatch.commands:
         rec = to_record(cmd, dispatch.saga_id, dispatch.correlation_id, dispatch.causation_id)
-        producer.produce(rec.topic, key=rec.key, value=rec.value, headers=rec.headers)
+        producer.produce(rec.topic, key=rec.key, value=rec.value, headers=for_confluent(rec.headers))
     if producer.flush(15) > 0:
         raise RuntimeError("commands not delivered to Kafka; the deadline sweep will re-send them")
     return dispatch
@@ -88,13 +89,14 @@ def read_dead_letters(cfg: StackConfig, limit: int = 1000) -> list[DeadLetter]:
             if not batch:
                 break
             for msg in batch:
-                if msg.error():
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error() or partition is None or offset is None:
                     continue
-                raw = [(k, v or b"") for k, v in (msg.headers() or [])]
-                found.append(DeadLetter(msg.partition(), msg.offset(),
-                                        {k: v.decode(errors="replace") for k, v in raw}, msg.key(), msg.value(), raw))
-                if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                    ends.pop(msg.partition(), None)
+                raw = as_pairs(msg.headers())
+                found.append(DeadLetter(partition, offset, {k: v.decode(errors="replace") for k, v in raw},
+                                        msg.key(), msg.value(), raw))
+                if offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
         return sorted(found, key=lambda d: (d.partition, d.offset))[:limit]
     finally:
         consumer.close()
@@ -105,7 +107,7 @@ def replay_dead_letter(cfg: StackConfig, letter: DeadLetter) -> str:
     topic = letter.headers[dead_letters.ORIGIN_TOPIC]
     producer = Producer({"bootstrap.servers": cfg.kafka_bootstrap, "enable.idempotence": True})
     producer.produce(topic, key=letter.key, value=letter.value,
-                     headers=dead_letters.original_headers(letter.raw_headers))
+                     headers=for_confluent(dead_letters.original_headers(letter.raw_headers)))
     if producer.flush(15) > 0:
         raise RuntimeError(f"replay to {topic} not delivered")
     return topic

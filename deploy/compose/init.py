@@ -24,9 +24,9 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from cdc import connectors
 from walsaga.stack import migrate
-from walsaga.stack.topics import ensure_topics
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
+from walsaga.stack.topics import ensure_topics
 
 
 def need(name: str) -> str:
@@ -44,7 +44,7 @@ class Database:
     app_password: str = field(repr=False)
 
     @classmethod
-    def from_env(cls, db: str) -> "Database":
+    def from_env(cls, db: str) -> Database:
         key = db.upper()
         return cls(db, need(f"WALSAGA_PG_HOST_{key}"), os.environ.get(f"WALSAGA_PG_PORT_{key}", "5432"),
                    need(f"WALSAGA_{key}_APP_PASSWORD"))

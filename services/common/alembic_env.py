@@ -7,6 +7,8 @@ from sqlalchemy import MetaData, create_engine
 
 def run(metadata: MetaData) -> None:
     url = context.config.attributes.get("url") or context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: pass it as the alembic config attribute 'url' or sqlalchemy.url")
     engine = create_engine(url)
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=metadata, compare_type=True)

@@ -18,15 +18,16 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from schemas import codec
-from schemas.headers import Envelope
+from schemas.headers import Envelope, for_confluent
 from schemas.topics import DEAD_LETTERS
 from services.common import inbox
 from services.common.counters import counter_add, counters_add
@@ -105,9 +106,10 @@ class CommandConsumer:
         msgs = [first] + (consumer.consume(self.batch - 1, timeout=0) if self.batch > 1 else [])
         good = []
         for msg in msgs:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer %s: kafka error %s", self.name, msg.error())
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer %s: kafka error %s", self.name, error)
                 continue
             good.append(msg)
         return good
@@ -180,7 +182,7 @@ class CommandConsumer:
                         rare["duplicates"] += 1
                 except (OperationalError, DBAPIError):
                     raise
-                except Exception as exc:  # noqa: BLE001 - which record is poison is found one by one
+                except Exception as exc:  # which record is poison is found one by one
                     raise BatchFailed(f"{type(exc).__name__}: {exc}") from exc
             # rare counters always in the effect's transaction (the fault suite reads them); the per-record ones
             # when due, so they cost one upsert a second instead of one per record
@@ -273,9 +275,12 @@ class CommandConsumer:
         log.error("consumer %s: dead-lettering %s[%d]@%d: %s", self.name, msg.topic(), msg.partition(),
                   msg.offset(), reason)
         assert self._producer is not None
-        self._producer.produce(DEAD_LETTERS, key=msg.key(), value=msg.value(), headers=dead_letter_headers(
-            msg.headers(), reason=reason, consumer=self.name, topic=msg.topic(), partition=msg.partition(),
-            offset=msg.offset()))
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError(f"consumer {self.name}: a polled record without topic, partition or offset")
+        self._producer.produce(DEAD_LETTERS, key=msg.key(), value=msg.value(), headers=for_confluent(
+            dead_letter_headers(msg.headers(), reason=reason, consumer=self.name, topic=topic, partition=partition,
+                                offset=offset)))
         # the copy must be on the broker before the offset moves past the original
         while self._producer.flush(5) > 0:
             if not self._running:

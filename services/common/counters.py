@@ -3,8 +3,8 @@ duplicates dropped by the inbox, transient retries, dead letters, deadline re-se
 prove a fault really bit (a duplicate was dropped, a retry happened)."""
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Mapping
+from collections.abc import Mapping
+from functools import cache
 
 from sqlalchemy import BigInteger, Column, Connection, Insert, MetaData, PrimaryKeyConstraint, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert
@@ -20,7 +20,7 @@ def counters_table(metadata: MetaData) -> Table:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _upsert(table: Table) -> Insert:
     # built once per table: building a statement per call costs more CPU than the round trip
     stmt = insert(table)

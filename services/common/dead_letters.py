@@ -2,7 +2,7 @@
 before its consumer moves past it. `walsaga dlq` lists and replays them."""
 from __future__ import annotations
 
-from typing import Iterable
+from schemas.headers import Headers, InHeaders, as_pairs
 
 REASON = "dlq.reason"
 CONSUMER = "dlq.consumer"
@@ -12,10 +12,9 @@ ORIGIN_OFFSET = "dlq.origin.offset"
 DLQ_HEADERS = (REASON, CONSUMER, ORIGIN_TOPIC, ORIGIN_PARTITION, ORIGIN_OFFSET)
 
 
-def dead_letter_headers(original: Iterable[tuple[str, bytes | None]] | None, *, reason: str, consumer: str,
-                        topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
-    kept = [(k, v if v is not None else b"") for k, v in (original or []) if k not in DLQ_HEADERS]
-    return kept + [
+def dead_letter_headers(original: InHeaders, *, reason: str, consumer: str, topic: str, partition: int,
+                        offset: int) -> Headers:
+    return original_headers(original) + [
         (REASON, reason[:2000].encode()),
         (CONSUMER, consumer.encode()),
         (ORIGIN_TOPIC, topic.encode()),
@@ -24,6 +23,6 @@ def dead_letter_headers(original: Iterable[tuple[str, bytes | None]] | None, *, 
     ]
 
 
-def original_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> list[tuple[str, bytes]]:
+def original_headers(headers: InHeaders) -> Headers:
     """The headers as they were before dead-lettering (for a replay)."""
-    return [(k, v if v is not None else b"") for k, v in (headers or []) if k not in DLQ_HEADERS]
+    return [(k, v) for k, v in as_pairs(headers) if k not in DLQ_HEADERS]

@@ -2,13 +2,13 @@
 either both commit or neither does; a redelivered message finds its row and becomes a no-op."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from sqlalchemy import Connection, Insert, Table
 from sqlalchemy.dialects.postgresql import insert
 
 
-@lru_cache(maxsize=None)
+@cache
 def _claim(inbox: Table) -> Insert:
     # built once per table (see counters._upsert)
     return (insert(inbox).on_conflict_do_nothing(index_elements=["consumer", "message_id"])

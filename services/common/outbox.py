@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, TextClause, text
@@ -15,7 +15,7 @@ _MARK = "SELECT set_config('walsaga.via_service', 'on', true)"
 _MARK_STATEMENT = text(_MARK)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert(outbox: Table) -> TextClause:
     return text(f"""WITH mark AS ({_MARK})
         INSERT INTO {outbox.name} (id, aggregatetype, aggregateid, type, schema_version, saga_id, correlation_id,

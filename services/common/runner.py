@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import Engine, Table
+from starlette.concurrency import run_in_threadpool
 
 from schemas import codec
 from schemas.headers import Envelope

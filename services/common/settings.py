@@ -19,7 +19,7 @@ class Settings:
     prune_interval_s: float = 60.0
 
     @classmethod
-    def from_env(cls, service: str) -> "Settings":
+    def from_env(cls, service: str) -> Settings:
         def need(name: str) -> str:
             value = os.environ.get(name)
             if not value:

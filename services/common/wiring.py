@@ -1,15 +1,16 @@
 """The pieces each service's bootstrap (main.py) assembles: its FastAPI app and its command consumer."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
-from services.common.api import install_error_handlers, install_metrics, make_engine
 from services.common import admission, retention, saga_branches
 from services.common.admission import AdmissionMiddleware, AimdLimit
+from services.common.api import install_error_handlers, install_metrics, make_engine
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
 

@@ -5,8 +5,8 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from services.common.http import Identifier
 from services.common import outbox
+from services.common.http import Identifier
 from services.inventory import db
 
 

@@ -1,10 +1,22 @@
 """The inventory database: stock levels, reservations (one per order) and their lines."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Table, Text, bindparam, func,
-                        select)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
@@ -57,7 +69,7 @@ _SET_RESERVATION_STATUS = (reservations.update().where(reservations.c.order_id =
                            .values(status=bindparam("b_status"), updated_at=func.now()))
 
 
-def _level(row) -> StockLevel:  # type: ignore[no-untyped-def]
+def _level(row: Any) -> StockLevel:
     return StockLevel(row.sku, row.available, row.reserved, row.committed, row.version)
 
 

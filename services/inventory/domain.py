@@ -2,9 +2,9 @@
 them from reserved (they left the warehouse), releasing moves them back."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Mapping, Sequence
 
 
 class ReservationStatus(StrEnum):

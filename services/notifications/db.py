@@ -1,6 +1,8 @@
 """The notifications database: every notification sent, unique per (order, type, channel)."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, UniqueConstraint, func
 
 from services.common.tables import add_common_tables
@@ -24,6 +26,6 @@ notifications = Table(
 )
 
 
-def to_json(row) -> dict:  # type: ignore[no-untyped-def]
+def to_json(row: Any) -> dict[str, Any]:
     return {"notification_id": row.notification_id, "order_id": row.order_id, "type": row.type,
             "channel": row.channel, "status": row.status, "created_at": row.created_at.isoformat()}

@@ -1,8 +1,9 @@
 """Notifications command handler: SendNotification -> channel -> one transaction (record + NotificationSent)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -12,7 +13,6 @@ from services.common import outbox
 from services.notifications import db, domain
 from services.notifications.channels import ChannelPort
 from services.notifications.domain import Channel, NotificationStatus, NotificationType
-
 
 # statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
 _ALREADY_SENT = (select(db.notifications.c.notification_id)

@@ -10,8 +10,7 @@ from sqlalchemy import Engine
 
 from schemas.consistency import TOKEN_HEADER, make_token
 from services.common.api import Conflict, InvalidRequest
-from services.common.http import (Identifier, MoneyString, client_scope, money, parse_if_match,
-                                  require_idempotency_key)
+from services.common.http import Identifier, MoneyString, client_scope, money, parse_if_match, require_idempotency_key
 from services.orders import db, handlers
 from services.orders.domain import AlreadyCancelled, OrderRuleViolation, StaleVersion
 

@@ -1,8 +1,21 @@
 """The orders database: tables and the mapping between rows and domain objects."""
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, ForeignKey, Integer, MetaData, Numeric, Table,
-                        Text, bindparam, func, select)
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+)
 
 from services.common.tables import add_common_tables
 from services.orders.domain import CancelReason, Order, OrderLine, OrderStatus

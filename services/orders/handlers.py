@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -40,7 +40,7 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
                     "items": [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
                               for line in order.lines],
                     "total_amount": order.total_amount, "currency": order.currency,
-                    "payment_method": order.payment_method, "created_at": datetime.now(timezone.utc)})
+                    "payment_method": order.payment_method, "created_at": datetime.now(UTC)})
                 response = StoredResponse(202, db.to_json(order))
                 idempotency.remember(conn, db.idempotency, client_id, idempotency_key, req_hash, response)
                 return response

@@ -1,8 +1,22 @@
 """The payments database: one payment per order."""
 from __future__ import annotations
 
-from sqlalchemy import (CheckConstraint, Column, Connection, DateTime, Integer, MetaData, Numeric, Table, Text,
-                        bindparam, func, select)
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
@@ -55,7 +69,7 @@ def add_barrier(conn: Connection, order_id: str) -> None:
     conn.execute(_ADD_BARRIER, {"order_id": order_id})
 
 
-def from_row(row) -> Payment:  # type: ignore[no-untyped-def]
+def from_row(row: Any) -> Payment:
     return Payment(row.payment_id, row.order_id, row.amount, row.currency, PaymentStatus(row.status),
                    row.provider_ref, row.decline_code, row.version)
 

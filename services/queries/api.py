@@ -15,9 +15,9 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
+from schemas.consistency import STATE_HEADER, parse_token
 from services.common.http import Identifier
 from stream_processors.views import store
-from schemas.consistency import STATE_HEADER, parse_token
 
 WAIT_S = float(os.environ.get("WALSAGA_CONSISTENCY_WAIT_MS", "250")) / 1000
 

@@ -12,10 +12,11 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 
 import faust
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
 from reconciliation import checks, scan
 from reconciliation.repair import Repairer
@@ -47,7 +48,7 @@ class ReconcilerSettings:
     kafka_replication: int = 1
 
     @classmethod
-    def from_env(cls) -> "ReconcilerSettings":
+    def from_env(cls) -> ReconcilerSettings:
         return cls(
             kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
             views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
@@ -102,9 +103,9 @@ class Checker:
             self.repairer.flush()
         return len(due)
 
-    def _check(self, conn, subject: str, subject_kind: str,  # type: ignore[no-untyped-def]
+    def _check(self, conn: Connection, subject: str, subject_kind: str,
                facts: scan.OrderFacts | None = None) -> list[checks.Divergence]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if subject_kind == "sku":
             balance = scan.sku_balance(self.sources.inventory, subject)
             found = checks.check_sku(balance) if balance else []
@@ -182,7 +183,7 @@ def create_app(settings: ReconcilerSettings) -> faust.App:
                 if found is not None:
                     subjects[found[0]] = found[1]
             if subjects:
-                await retry_transient(lambda: asyncio.to_thread(checker.schedule_all, subjects))
+                await retry_transient(partial(asyncio.to_thread, checker.schedule_all, subjects))
 
     overdue_every = min(max(settings.saga_sla_s / 10, 5.0), 30.0)
     last_overdue_scan = [0.0]

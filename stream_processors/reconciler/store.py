@@ -2,6 +2,7 @@
 the violations found (with their repair state)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ def schedule_at(conn: Connection, subject: str, subject_kind: str, at: Any) -> N
     conn.execute(stmt.on_conflict_do_update(index_elements=["subject"], set_={"due_at": stmt.excluded.due_at}))
 
 
-def take_due(conn: Connection, limit: int) -> list[Any]:
+def take_due(conn: Connection, limit: int) -> Sequence[Any]:
     """Due checks, locked (SKIP LOCKED: several reconciler workers never take the same one) and removed."""
     rows = conn.execute(select(pending).where(pending.c.due_at <= func.now()).order_by(pending.c.due_at)
                         .limit(limit).with_for_update(skip_locked=True)).all()
@@ -68,7 +69,7 @@ def save(conn: Connection, subject: str, outcome: Outcome) -> None:
                      .values(status=Status.RESOLVED, resolved_at=func.now(), last_seen=func.now()))
 
 
-def listed(conn: Connection, status: str | None, limit: int = 200) -> list[Any]:
+def listed(conn: Connection, status: str | None, limit: int = 200) -> Sequence[Any]:
     query = select(violations).order_by(violations.c.last_seen.desc()).limit(limit)
     if status:
         query = query.where(violations.c.status == status)

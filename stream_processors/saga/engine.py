@@ -7,11 +7,20 @@ participants' barriers refuse such a late action. Compensations and retriable st
 their budget the saga is PARKED for an operator, with its reason."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
-from stream_processors.saga.model import (Action, Awaiting, Command, Decision, SagaDefinition, SagaState, SagaStatus,
-                                          command_id)
+from stream_processors.saga.model import (
+    Action,
+    Awaiting,
+    Command,
+    Decision,
+    SagaDefinition,
+    SagaState,
+    SagaStatus,
+    command_id,
+)
 
 IN_FLIGHT = (SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILING)
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 PayloadBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -42,7 +43,7 @@ class RetryPolicy:
     compensation_attempts: int = 8   # attempts of a compensation / retriable step before the saga is parked
 
     def deadline_after(self, attempt: int) -> float:
-        return min(self.step_timeout * 2 ** (attempt - 1), self.max_backoff)
+        return min(self.step_timeout * 2.0 ** (attempt - 1), self.max_backoff)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class SagaDefinition:
     # runs once after all compensations, with data["failure_reason"] set; None for a saga whose steps cannot fail
     failure_action: Action | None
     timeout_reason: str = "TIMEOUT"
-    policy: "RetryPolicy" = field(default_factory=lambda: RetryPolicy())
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     # unsolicited events that stop the saga before its pivot, with the reason it fails with (engine.interrupt)
     interrupts: Mapping[str, str] = field(default_factory=dict)
     # unsolicited events that queue another saga on the same instance, run once this one completes (engine.chain)

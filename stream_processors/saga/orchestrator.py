@@ -8,13 +8,14 @@ cover the rest: a sweep re-sends overdue commands, compensates or parks (see eng
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from schemas import codec
-from schemas.headers import Envelope
+from schemas.headers import Envelope, Headers
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
 from stream_processors.saga.catalog import DEFINITIONS, STARTERS
@@ -32,7 +33,7 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: Headers
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ CANCELLING) queues the refund_order saga, which runs on the same instance once t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from stream_processors.saga.model import Action, SagaDefinition, Step
 

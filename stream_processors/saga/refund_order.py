@@ -7,7 +7,8 @@ by then), so it never races the capture. Every step is past the point of no retu
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from stream_processors.saga.model import Action, SagaDefinition, Step
 

@@ -2,11 +2,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, Connection, DateTime, Integer, MetaData, Table, Text, TextClause, bindparam,
-                        func, select, text)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.common.counters import counter_add, counters_table
@@ -86,7 +100,8 @@ def _state(row: Any) -> SagaState:
 
 # One statement per message, whatever it did: the inbox claim, the saga row (insert or conditional update) and the
 # history row, each conditional on the claim, as data-modifying CTEs (one round trip instead of three or four).
-_CLAIM = """claim AS (INSERT INTO inbox (consumer, message_id, message_type) VALUES (:consumer, :message_id, :message_type)
+_CLAIM = """claim AS (INSERT INTO inbox (consumer, message_id, message_type)
+                VALUES (:consumer, :message_id, :message_type)
                 ON CONFLICT (consumer, message_id) DO NOTHING RETURNING 1)"""
 _STATE_VALUES = """:definition, :status, CAST(:step AS integer), CAST(:data AS jsonb), :awaiting_command_id,
     CAST(:awaiting_replies AS jsonb), :failure_reason, CAST(:pending_commands AS jsonb), CAST(:version AS integer),
@@ -177,14 +192,14 @@ def overdue(conn: Connection, limit: int = 100) -> list[SagaState]:
     return [state for state in (load(conn, r.saga_id) for r in rows) if state is not None]
 
 
-def by_status(conn: Connection, status: SagaStatus, limit: int = 100) -> list[Any]:
+def by_status(conn: Connection, status: SagaStatus, limit: int = 100) -> Sequence[Any]:
     return conn.execute(select(instances.c.saga_id, instances.c.status, instances.c.step, instances.c.attempt,
                                instances.c.failure_reason, instances.c.parked_reason, instances.c.updated_at)
                         .where(instances.c.status == status.value).order_by(instances.c.updated_at)
                         .limit(limit)).all()
 
 
-def history_of(conn: Connection, saga_id: str) -> list[Any]:
+def history_of(conn: Connection, saga_id: str) -> Sequence[Any]:
     return conn.execute(select(history).where(history.c.saga_id == saga_id).order_by(history.c.id)).all()
 
 

@@ -6,7 +6,8 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import partial
 
 import faust
 from sqlalchemy import create_engine
@@ -41,7 +42,7 @@ class ViewSettings:
     kafka_replication: int = 1
 
     @classmethod
-    def from_env(cls) -> "ViewSettings":
+    def from_env(cls) -> ViewSettings:
         return cls(kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
                    views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
                    web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18160")),
@@ -86,7 +87,7 @@ def create_app(settings: ViewSettings) -> faust.App:
         # and the round trips are what cost), acknowledged only after the batch committed
         async for events in take_ready(stream, BATCH):
             batch = [(raw_message(e), _kafka_time(e)) for e in events]
-            poison = await retry_transient(lambda: asyncio.to_thread(apply_batch, batch))
+            poison = await retry_transient(partial(asyncio.to_thread, apply_batch, batch))
             for msg, reason in poison:
                 await _poison(msg, reason)
 
@@ -108,7 +109,7 @@ def create_app(settings: ViewSettings) -> faust.App:
 
 def _kafka_time(event: faust.EventT) -> datetime | None:
     ts = event.message.timestamp
-    return datetime.fromtimestamp(ts, timezone.utc) if ts else None
+    return datetime.fromtimestamp(ts, UTC) if ts else None
 
 
 def _written_at(headers: list[tuple[str, bytes]]) -> datetime | None:

@@ -6,9 +6,10 @@ overwrites a newer state. The descriptive fields of OrderCreated fill in wheneve
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 # lifecycle ranks: an event only applies when it moves the status to a higher rank
 PAYMENT_RANK = {"AUTHORIZED": 1, "CAPTURED": 2, "DECLINED": 3, "VOIDED": 3, "REFUNDED": 3}

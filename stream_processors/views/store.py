@@ -5,6 +5,7 @@ dedup record) and the monotonic upsert of the view row commit together."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -124,7 +125,7 @@ def load(conn: Connection, order_id: str) -> Any:
     return conn.execute(select(order_view).where(order_view.c.order_id == order_id)).first()
 
 
-def by_customer(conn: Connection, customer_id: str, limit: int, before: str | None) -> list[Any]:
+def by_customer(conn: Connection, customer_id: str, limit: int, before: str | None) -> Sequence[Any]:
     """A customer's orders, newest first, `limit` at a time (keyset pagination on placed_at, order_id)."""
     query = select(order_view).where(order_view.c.customer_id == customer_id)
     if before:
@@ -134,6 +135,6 @@ def by_customer(conn: Connection, customer_id: str, limit: int, before: str | No
                         .limit(limit)).all()
 
 
-def timeline_of(conn: Connection, order_id: str) -> list[Any]:
+def timeline_of(conn: Connection, order_id: str) -> Sequence[Any]:
     return conn.execute(select(timeline).where(timeline.c.order_id == order_id)
                         .order_by(timeline.c.written_at.nulls_last(), timeline.c.applied_at)).all()

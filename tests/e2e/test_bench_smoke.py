@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from sqlalchemy import Engine, text
@@ -17,8 +17,8 @@ from bench.run import measure_step, run, say
 from cdc.connectors import ConnectClient, identity
 from walsaga.client import Gateway
 from walsaga.stack import procs
-from walsaga.stack.kafka import consumer_lag
 from walsaga.stack.config import StackConfig, db_url
+from walsaga.stack.kafka import consumer_lag
 
 pytestmark = pytest.mark.stack
 

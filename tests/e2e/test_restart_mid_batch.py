@@ -38,7 +38,8 @@ def test_stop_and_start_in_the_middle_of_a_batch(stack: StackConfig, gateway: Ga
     accepted: dict[str, str] = {}
 
     with ThreadPoolExecutor(8) as pool:
-        for key, order_id in zip(keys[:15], pool.map(lambda k: _submit(gateway, k, sku, keys.index(k)), keys[:15])):
+        for key, order_id in zip(keys[:15], pool.map(lambda k: _submit(gateway, k, sku, keys.index(k)), keys[:15]),
+                                 strict=True):
             if order_id:
                 accepted[key] = order_id
     # stop the saga workers first, so the first half is provably mid-flight when the whole stack stops

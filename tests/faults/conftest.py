@@ -1,4 +1,5 @@
-"""Fault-suite fixtures: the shared test stack (see tests/conftest.py), the replication slots, and the reliability report.
+"""Fault-suite fixtures: the shared test stack (see tests/conftest.py), the replication slots, and the reliability
+report.
 
 `make faults` sets WALSAGA_WRITE_REPORT=1, and the report is written to docs/reliability/ at the end of the run."""
 from __future__ import annotations
@@ -6,17 +7,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import pytest
-
 from sqlalchemy import Engine
 
 from tests.faults.harness import Slots
 from walsaga.client import Gateway
-from walsaga.stack.config import KAFKA_VERSION, REPO, DEBEZIUM_VERSION, StackConfig
+from walsaga.stack.config import DEBEZIUM_VERSION, KAFKA_VERSION, REPO, StackConfig
 
 REPORT_DIR = REPO / "docs" / "reliability"
 
@@ -47,7 +47,7 @@ class Report:
 
     def write(self) -> None:
         REPORT_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         results = "results.json" if self.name == "REPORT" else f"{self.name.lower()}-results.json"
         (REPORT_DIR / results).write_text(json.dumps([asdict(r) for r in self.rows], indent=2) + "\n")
         lines = [
@@ -57,7 +57,8 @@ class Report:
             f"{platform.machine()} machine, Python {platform.python_version()}, Kafka {KAFKA_VERSION}, "
             f"Debezium {DEBEZIUM_VERSION}. Each case runs a mixed batch of orders (approvals, declines, out of "
             "stock, three hot SKUs), injects the fault in the middle, heals, drains (consumer lag 0, every slot "
-            "present and bounded) and checks I1-I4 (see tests/faults/harness.py). A row exists only for a case that passed.",
+            "present and bounded) and checks I1-I4 (see tests/faults/harness.py). A row exists only for a case that "
+            "passed.",
             "",
             "| fault | orders | in flight at fault | outcomes | parked | dedup hits | transient retries | "
             "dead letters | deadline re-sends | recovery (s) | the fault bit because |",

@@ -6,9 +6,9 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import httpx
 from confluent_kafka import Consumer, TopicPartition
@@ -253,7 +253,7 @@ def check_invariants(batch: Batch, engines: dict[str, Engine], saga_statuses: di
 
 def counters(engines: dict[str, Engine]) -> Counter:
     total: Counter = Counter()
-    for db, engine in engines.items():
+    for engine in engines.values():
         with engine.connect() as c:
             for r in c.execute(text("SELECT consumer, counter, value FROM delivery_counter")):
                 total[f"{r.consumer}:{r.counter}"] += r.value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from confluent_kafka import Producer
@@ -155,7 +155,7 @@ def _letters_for(cli: Cli, stack: StackConfig, key: str, count: int) -> list[tup
     assert len(found) == count, f"{len(found)} dead letters for {key}, want {count}"
     listing = cli("dlq", "list", "--limit", "100000")
     for partition, offset in found:
-        line = next(l for l in listing.splitlines() if l.startswith(f"{partition}:{offset} "))
+        line = next(ln for ln in listing.splitlines() if ln.startswith(f"{partition}:{offset} "))
         assert re.search(r"from walsaga\.inventory\.commands\[\d+\]@\d+ by inventory", line), line
         assert "reason: undecodable" in line
     return found

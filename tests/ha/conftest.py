@@ -4,12 +4,13 @@ suite's stack: one stack at a time on this box); it overrides the `stack` fixtur
 fixtures work unchanged against it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 import pytest
 
 from tests.conftest import RECONCILE_GRACE_S, TEST_PORT_OFFSET, running_stack
+
 # the fault suite's fixtures, against this folder's stack
 from tests.faults.conftest import Report, ctx, slots, written_at_the_end  # noqa: F401
 from walsaga.stack.config import REPO, Ports, StackConfig

@@ -5,7 +5,8 @@ instance) and the fault suite's invariants I1-I4 (tests/faults/harness.py) hold.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

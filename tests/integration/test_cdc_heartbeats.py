@@ -3,7 +3,7 @@ released) within a heartbeat interval, and each heartbeat is a record on walsaga
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -41,7 +41,7 @@ def test_wal_written_outside_the_outbox_is_confirmed_within_a_heartbeat(stack: S
 
         beat = tail.poll_until(lambda m: m.key() == SERVICE.encode(), timeout=3 * HEARTBEAT_S)
         sent_at = datetime.fromisoformat(beat.value().decode())
-        assert abs(datetime.now(timezone.utc) - sent_at) < timedelta(seconds=3 * HEARTBEAT_S)
+        assert abs(datetime.now(UTC) - sent_at) < timedelta(seconds=3 * HEARTBEAT_S)
     finally:
         tail.close()
         with admin.begin() as conn:

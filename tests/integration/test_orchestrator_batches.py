@@ -4,7 +4,7 @@ the others (real Postgres: the test stack's saga database)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -22,7 +22,7 @@ def _order_created(order_id: str, offset: int, event_id: str | None = None) -> R
     value, version = codec.encode("OrderCreated", {
         "order_id": order_id, "customer_id": "batch-test", "currency": "USD", "payment_method": "pm_card_visa",
         "items": [{"sku": "batch-test", "quantity": 1, "unit_price": Decimal("1.00")}], "total_amount": Decimal("1.00"),
-        "created_at": datetime.now(timezone.utc)})
+        "created_at": datetime.now(UTC)})
     env = Envelope(event_id or str(uuid.uuid4()), "OrderCreated", version, order_id, order_id, order_id)
     return RawMessage(topics.ORDERS_EVENTS, 0, offset, order_id.encode(), value, env.to_headers())
 

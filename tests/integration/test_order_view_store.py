@@ -3,7 +3,7 @@ overwrite a newer state, whatever order they arrive in."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ from stream_processors.views import store
 from stream_processors.views.projection import TimelineEntry, project
 
 pytestmark = pytest.mark.stack
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _apply(engine: Engine, event_type: str, record: dict, event_id: str | None = None) -> bool:

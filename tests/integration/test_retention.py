@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -65,7 +65,8 @@ def _add_inbox(engine: Engine, age: timedelta, n: int = 1) -> list[str]:
     ids = [str(uuid.uuid4()) for _ in range(n)]
     with engine.begin() as conn:
         conn.execute(text("""INSERT INTO inbox (consumer, message_id, message_type, processed_at)
-                             SELECT :t, id, 'Test', now() - make_interval(secs => :age) FROM unnest(CAST(:ids AS text[])) id"""),
+                             SELECT :t, id, 'Test', now() - make_interval(secs => :age)
+                             FROM unnest(CAST(:ids AS text[])) id"""),
                      {"t": TAG, "ids": ids, "age": age.total_seconds()})
     return ids
 
@@ -73,7 +74,8 @@ def _add_inbox(engine: Engine, age: timedelta, n: int = 1) -> list[str]:
 def _add_key(engine: Engine, age: timedelta) -> str:
     key = str(uuid.uuid4())
     with engine.begin() as conn:
-        conn.execute(text("""INSERT INTO idempotency_key (client_id, key, request_hash, status_code, response, created_at)
+        conn.execute(text("""INSERT INTO idempotency_key
+                                 (client_id, key, request_hash, status_code, response, created_at)
                              VALUES (:t, :k, 'h', 202, '{}', now() - make_interval(secs => :age))"""),
                      {"t": TAG, "k": key, "age": age.total_seconds()})
     return key

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Iterator
 
 import pytest
 
@@ -16,7 +16,7 @@ class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[dict, str]] = []
     status = 204
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Receiver.received.append((body, self.headers.get("Idempotency-Key", "")))
         self.send_response(_Receiver.status)

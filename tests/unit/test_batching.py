@@ -3,7 +3,8 @@ for company, order is kept and a batch never exceeds its cap. Faust's in-memory 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import faust
 import pytest

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ def sample(schema: Any, named: dict[str, Any], field: str = "value") -> Any:
     if logical == "decimal":
         return Decimal("1234.5")  # one decimal place: the codec must quantize it to the schema's scale
     if logical == "timestamp-millis":
-        return datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+        return datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
     kind = schema["type"]
     if kind == "record":
         named[schema["name"]] = schema
@@ -54,7 +54,7 @@ def decimals(value: Any) -> Iterator[Decimal]:
 def test_every_schema_file_is_registered_under_its_own_name() -> None:
     files = sorted(codec.AVRO_DIR.glob("*.avsc"))
     assert len(files) == len(SCHEMAS) > 0
-    for (name, version), path in zip(SCHEMAS, files):
+    for (name, version), path in zip(SCHEMAS, files, strict=True):
         assert path.name == f"{name}.v{version}.avsc"
         assert json.loads(path.read_text())["name"] == name
 
@@ -105,7 +105,7 @@ def test_nested_money_in_arrays_is_quantized() -> None:
     record = {"order_id": "o", "customer_id": "c", "currency": "USD", "payment_method": "pm_x",
               "items": [{"sku": "a", "quantity": 1, "unit_price": Decimal("3")},
                         {"sku": "b", "quantity": 2, "unit_price": Decimal("0.1")}],
-              "total_amount": Decimal("3.2"), "created_at": datetime(2024, 1, 1, tzinfo=timezone.utc)}
+              "total_amount": Decimal("3.2"), "created_at": datetime(2024, 1, 1, tzinfo=UTC)}
     decoded = codec.decode("OrderCreated", 1, codec.encode("OrderCreated", record)[0])
     assert [str(i["unit_price"]) for i in decoded["items"]] == ["3.00", "0.10"]
     assert str(decoded["total_amount"]) == "3.20"

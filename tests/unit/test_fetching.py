@@ -11,10 +11,14 @@ import aiokafka
 import pytest
 
 from stream_processors import fetching
-from stream_processors.app import ProcessorSettings, create_app as create_processors, faust_app
-from stream_processors.reconciler.app import FETCH_WAIT as RECONCILER_WAIT, SERVICES, ReconcilerSettings
+from stream_processors.app import ProcessorSettings, faust_app
+from stream_processors.app import create_app as create_processors
+from stream_processors.reconciler.app import FETCH_WAIT as RECONCILER_WAIT
+from stream_processors.reconciler.app import SERVICES, ReconcilerSettings
 from stream_processors.reconciler.app import create_app as create_reconciler
-from stream_processors.views.app import FETCH_WAIT as VIEWS_WAIT, ViewSettings, create_app as create_views
+from stream_processors.views.app import FETCH_WAIT as VIEWS_WAIT
+from stream_processors.views.app import ViewSettings
+from stream_processors.views.app import create_app as create_views
 
 BOOTSTRAP = "127.0.0.1:1"
 DB_URL = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # engines connect lazily: never here

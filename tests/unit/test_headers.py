@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.headers import (CAUSATION_ID, CORRELATION_ID, EVENT_ID, EVENT_TYPE, SAGA_ID, SCHEMA_VERSION, Envelope)
+from schemas.headers import CAUSATION_ID, CORRELATION_ID, EVENT_ID, EVENT_TYPE, SAGA_ID, SCHEMA_VERSION, Envelope
 
 ENV = Envelope("evt-1", "StockReserved", 3, "saga-1", "corr-1", "cause-1")
 

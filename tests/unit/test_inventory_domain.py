@@ -3,9 +3,21 @@ from __future__ import annotations
 
 import pytest
 
-from services.inventory.domain import (Line, ReservationStatus, StockLevel, StockRuleViolation, commit, give_back,
-                                       next_status_on_commit, next_status_on_release, next_status_on_reserve,
-                                       next_status_on_return, release, reserve, set_available)
+from services.inventory.domain import (
+    Line,
+    ReservationStatus,
+    StockLevel,
+    StockRuleViolation,
+    commit,
+    give_back,
+    next_status_on_commit,
+    next_status_on_release,
+    next_status_on_reserve,
+    next_status_on_return,
+    release,
+    reserve,
+    set_available,
+)
 
 
 def _levels(**available: int) -> dict[str, StockLevel]:

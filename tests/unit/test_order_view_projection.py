@@ -1,16 +1,23 @@
 """The order view's pure rules: which field each event sets, and the lifecycle ranks that keep it monotonic."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from schemas.consistency import make_token, parse_token
-from stream_processors.views.projection import (ORDER_STATES, PAYMENT_RANK, PAYMENT_STATES, STOCK_RANK, STOCK_STATES,
-                                                TimelineEntry, project)
+from stream_processors.views.projection import (
+    ORDER_STATES,
+    PAYMENT_RANK,
+    PAYMENT_STATES,
+    STOCK_RANK,
+    STOCK_STATES,
+    TimelineEntry,
+    project,
+)
 
-ENTRY = TimelineEntry("e-1", "X", "walsaga.orders.events", datetime(2026, 1, 1, tzinfo=timezone.utc), None)
+ENTRY = TimelineEntry("e-1", "X", "walsaga.orders.events", datetime(2026, 1, 1, tzinfo=UTC), None)
 
 
 def test_order_created_fills_the_descriptive_fields_at_version_1() -> None:

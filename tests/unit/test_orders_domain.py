@@ -6,9 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-from services.orders.domain import (CancelReason, InvalidTransition, Order, OrderLine, OrderRuleViolation, OrderStatus,
-                                    cancel, confirm, place)
 from services.orders import domain
+from services.orders.domain import (
+    CancelReason,
+    InvalidTransition,
+    Order,
+    OrderLine,
+    OrderRuleViolation,
+    OrderStatus,
+    cancel,
+    confirm,
+    place,
+)
 
 
 def _line(sku: str = "sku-1", quantity: int = 1, unit_price: str = "10.00") -> OrderLine:

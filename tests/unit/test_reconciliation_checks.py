@@ -2,18 +2,28 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 
-from reconciliation.checks import (Kind, OrderFacts, OrderRow, PaymentRow, Repair, SagaRow, SkuBalance, check_order,
-                                   check_sku, recheck_at)
+from reconciliation.checks import (
+    Kind,
+    OrderFacts,
+    OrderRow,
+    PaymentRow,
+    Repair,
+    SagaRow,
+    SkuBalance,
+    check_order,
+    check_sku,
+    recheck_at,
+)
 from reconciliation.report import Report, age_bucket, render_html
 from reconciliation.scan import merge
 
-NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 OLD = NOW - timedelta(minutes=10)
 
 

@@ -1,10 +1,11 @@
 """Deadlines, retries, parking and the operator's redrive / skip, driven through the pure saga engine."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ ORDER_CREATED: dict[str, Any] = {
     "order_id": "o-1", "customer_id": "c-1",
     "items": [{"sku": "sku-a", "quantity": 2, "unit_price": Decimal("10.00")}],
     "total_amount": Decimal("20.00"), "currency": "EUR", "payment_method": "pm_card_visa",
-    "created_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    "created_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
 }
 DATA = saga_data(ORDER_CREATED)
 ORDER_ONLY = {"order_id": "o-1"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +11,17 @@ import pytest
 from schemas import codec
 from services.orders.domain import CancelReason
 from stream_processors.saga import engine
-from stream_processors.saga.model import (Action, Command, Decision, SagaDefinition, SagaState, SagaStatus, Step,
-                                          command_id)
 from stream_processors.saga.catalog import DEFINITIONS, STARTERS
+from stream_processors.saga.model import (
+    Action,
+    Command,
+    Decision,
+    SagaDefinition,
+    SagaState,
+    SagaStatus,
+    Step,
+    command_id,
+)
 from stream_processors.saga.place_order import PLACE_ORDER, saga_data
 from stream_processors.saga.refund_order import REFUND_ORDER
 
@@ -22,7 +30,7 @@ ORDER_CREATED: dict[str, Any] = {
     "items": [{"sku": "sku-a", "quantity": 2, "unit_price": Decimal("10.00")},
               {"sku": "sku-b", "quantity": 1, "unit_price": Decimal("5.55")}],
     "total_amount": Decimal("25.55"), "currency": "EUR", "payment_method": "pm_card_visa",
-    "created_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    "created_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
 }
 DATA = saga_data(ORDER_CREATED)
 ORDER_ONLY = {"order_id": "o-1"}
@@ -291,7 +299,7 @@ def test_command_ids_are_deterministic_per_saga(replies: list[str]) -> None:
 def test_version_increases_with_every_applied_decision(replies: list[str]) -> None:
     versions = [d.state.version for d in drive(replies)]
     assert versions[0] == 1
-    assert all(a < b for a, b in zip(versions, versions[1:])), versions
+    assert all(a < b for a, b in zip(versions, versions[1:], strict=False)), versions
 
 
 def test_engine_does_not_mutate_the_state_it_is_given() -> None:

@@ -106,7 +106,7 @@ class StackConfig:
     plugin_dir: Path = field(default=REPO / ".stack" / "plugins" / f"debezium-{DEBEZIUM_VERSION}")
 
     @classmethod
-    def from_env(cls, ha: bool | None = None) -> "StackConfig":
+    def from_env(cls, ha: bool | None = None) -> StackConfig:
         """The dev stack, or with `ha` (or WALSAGA_HA=1) the HA profile: 3 KRaft nodes, 2 Connect workers and two of
         every worker process, in a home and on ports of its own so it never collides with the dev stack."""
         ha = os.environ.get("WALSAGA_HA") == "1" if ha is None else ha

@@ -6,6 +6,7 @@ import json
 import subprocess
 import urllib.request
 import uuid
+from functools import partial
 from pathlib import Path
 
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
@@ -113,7 +114,7 @@ def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
         })
         procs.start(cfg, name, _java(cfg, "org.apache.kafka.connect.cli.ConnectDistributed", CONNECT_HEAP,
                                      str(props)))
-        procs.wait_for(f"{name} REST", lambda w=w: _connect_ready(cfg, w), timeout=180, log=cfg.logs / f"{name}.log")
+        procs.wait_for(f"{name} REST", partial(_connect_ready, cfg, w), timeout=180, log=cfg.logs / f"{name}.log")
 
 
 def _connect_ready(cfg: StackConfig, worker: int) -> bool:

@@ -63,9 +63,11 @@ def _postgres(cfg: StackConfig, db: str) -> Node:
     pid = _postmaster_pid(cfg, db)
     try:
         with psycopg.connect(db_url(cfg, db, "admin", driver="postgresql"), connect_timeout=2) as conn:
-            standby, behind = conn.execute(
+            row = conn.execute(
                 "SELECT pg_is_in_recovery(), "
                 "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint").fetchone()
+            assert row is not None  # a SELECT without FROM returns one row
+            standby, behind = row
     except psycopg.Error as exc:
         return Node(f"postgres[{db}]", "postgres", "unknown", "down", pid, False, None,
                     f"port {port}: {exc.__class__.__name__}")

@@ -123,11 +123,15 @@ def stop_cluster(cfg: StackConfig, db: str, mode: str = "fast") -> None:
                                           str(cluster_dir(cfg, db))], capture_output=True)
 
 
+def _accepts(url: str) -> bool:
+    psycopg.connect(url, connect_timeout=2).close()
+    return True
+
+
 def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     """App role owns its database; the CDC role may only replicate (SELECT on the outbox is granted by migration)."""
     admin_url = db_url(cfg, db, "admin", driver="postgresql").replace(f"/{db}", "/postgres")
-    wait_for(f"postgres[{db}] accepts connections", lambda: bool(psycopg.connect(admin_url, connect_timeout=2).close()
-                                                                 or True), timeout=60)
+    wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url), timeout=60)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for role, attrs in ((role_name(db, "app"), "LOGIN"), (role_name(db, "cdc"), "LOGIN REPLICATION")):
             pw = secrets.get(password_key(db, "app" if role.endswith("_app") else "cdc"))

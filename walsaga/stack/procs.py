@@ -8,8 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from walsaga.stack.config import StackConfig
 
@@ -142,6 +142,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 120.0, inter
     """Poll `check` until it is true; print progress every few seconds; fail with the log's tail on timeout."""
     start_t = time.monotonic()
     last_note = start_t
+    last_error: Exception | None = None
     while True:
         try:
             if check():

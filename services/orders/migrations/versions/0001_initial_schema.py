@@ -1,10 +1,10 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from services.common import migration_ops
 

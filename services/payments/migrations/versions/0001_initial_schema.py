@@ -1,10 +1,10 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from services.common import migration_ops
 
@@ -27,7 +27,8 @@ def upgrade() -> None:
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("status IN ('AUTHORIZED','CAPTURED','DECLINED','VOIDED','REFUNDED')", name='payments_status_valid'),
+    sa.CheckConstraint("status IN ('AUTHORIZED','CAPTURED','DECLINED','VOIDED','REFUNDED')",
+                       name='payments_status_valid'),
     sa.PrimaryKeyConstraint('payment_id'),
     sa.UniqueConstraint('order_id')
     )

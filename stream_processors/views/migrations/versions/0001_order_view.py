@@ -3,8 +3,8 @@
 Revision ID: 0001
 Revises:
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from services.common import migration_ops
