@@ -26,7 +26,7 @@ def render(cfg: StackConfig) -> str:
         servers = "\n".join(f"        server 127.0.0.1:{cfg.ports.api(svc, i)} max_fails=3 fail_timeout=2s;"
                             for i in range(cfg.api_instances))
         upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n"
-                         "        keepalive_timeout 30s;\n    }}")
+                         "        keepalive_timeout 30s;\n    }")
         if svc != QUERIES:
             locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
     # CQRS: reads of orders come from the order view (the queries service), writes go to the orders service
