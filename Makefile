@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile up-ha down-ha status-ha wipe-ha test-ha
+.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile availability up-ha down-ha status-ha wipe-ha test-ha
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -54,6 +54,9 @@ faults: install  ## the fault suite alone, and (re)write docs/reliability/REPORT
 
 bench: install  ## open-loop saga benchmark on a stack of its own; writes docs/benchmarks/REPORT.md
 	@.venv/bin/python -m bench.run
+
+availability: install  ## the HA stack, 10 min of orders and reads, a fault every 60 s; writes docs/reliability/AVAILABILITY.md
+	@.venv/bin/python -m bench.availability
 
 bench-reconcile: install  ## walsaga reconcile on 1M orders per database; writes docs/benchmarks/RECONCILE.md
 	@.venv/bin/python -m bench.reconcile_scale
