@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from bench import faults
 from bench.availability_report import write
-from bench.measure import percentiles, saga_latencies_ms, wait_settled
+from bench.measure import order_created_at, percentiles, saga_ends, wait_settled
 from reconciliation import scan
 from reconciliation.run import reconcile
 from walsaga.client import Gateway
@@ -63,6 +63,7 @@ UNAVAILABLE = ("5xx", "timeout", "connection")
 class Run:
     attempts: list[Attempt] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> order id
+    accepted_at: dict[str, float] = field(default_factory=dict)  # order id -> when its write was sent
     failed_orders: list[str] = field(default_factory=list)  # keys that got no answer in ATTEMPTS tries
     faults: list[dict[str, Any]] = field(default_factory=list)
 
@@ -100,7 +101,9 @@ async def _write(session: aiohttp.ClientSession, base: str, i: int, t0: float, r
                 payload = await resp.read()
                 outcome = _outcome(resp.status, ok=(202,))
                 if resp.status == 202:
-                    run.accepted[key] = json.loads(payload)["order_id"]
+                    order_id = json.loads(payload)["order_id"]
+                    run.accepted[key] = order_id
+                    run.accepted_at.setdefault(order_id, at)
                 elif resp.status < 500 and resp.status not in (409, 429):
                     run.attempts.append(Attempt(at, "write", outcome))
                     run.failed_orders.append(key)  # refused for good: a client bug, not an outage
@@ -195,7 +198,16 @@ def summarize(run: Run, plan: Plan) -> dict[str, Any]:
             "faults": windows}
 
 
-def check(cfg: StackConfig, run: Run) -> dict[str, Any]:
+def saga_ms_by_window(run: Run, plan: Plan, latency_ms: dict[str, float]) -> list[dict[str, float]]:
+    """Saga latency of the orders placed in each fault's window: what the fault cost the asynchronous path."""
+    out = []
+    for f in run.faults:
+        start, end = f["at_s"], f["at_s"] + plan.fault_every_s
+        out.append(percentiles(ms for o, ms in latency_ms.items() if start <= run.accepted_at.get(o, -1) < end))
+    return out
+
+
+def check(cfg: StackConfig, run: Run, plan: Plan) -> dict[str, Any]:
     """After the load: every accepted order's saga ends, nothing is lost or doubled (reconcile finds nothing)."""
     engines = {db: create_engine(db_url(cfg, db), pool_size=2)
                for db in ("orders", "payments", "inventory", "notifications", "saga")}
@@ -203,9 +215,13 @@ def check(cfg: StackConfig, run: Run) -> dict[str, Any]:
         ids = sorted(set(run.accepted.values()))
         say(f"waiting for the sagas of {len(ids)} accepted orders to end ...")
         still_open = wait_settled(engines["saga"], ids, timeout=600)
-        latencies, _ = saga_latencies_ms(engines["orders"], engines["saga"], ids)
+        created, ended = order_created_at(engines["orders"], ids), saga_ends(engines["saga"], ids)
+        latency_ms = {o: (ended[o] - created[o]).total_seconds() * 1000 for o in ended if o in created}
         with engines["orders"].connect() as conn:
             stored = set(conn.execute(text("SELECT order_id FROM orders WHERE customer_id LIKE 'avail-%'")).scalars())
+            outcomes = {f"{r.status}{' ' + r.cancel_reason if r.cancel_reason else ''}": r.n for r in conn.execute(
+                text("SELECT status, cancel_reason, count(*) AS n FROM orders WHERE customer_id LIKE 'avail-%' "
+                     "GROUP BY 1, 2 ORDER BY 3 DESC"))}
         time.sleep(cfg.reconcile_grace)
         report = reconcile(scan.Sources(**engines), cfg.home / "reconciliation", grace_s=0.0,
                            channels=("log",), saga_sla_s=600.0)
@@ -215,7 +231,8 @@ def check(cfg: StackConfig, run: Run) -> dict[str, Any]:
                 # an order no client answer names: a retry that created a second order (doubled), or a request
                 # that never got an answer (at most unanswered_after_retries of them)
                 "stored_not_accepted": len(stored - set(ids)),
-                "sagas_not_ended": still_open, "saga_ms": percentiles(latencies),
+                "sagas_not_ended": still_open, "saga_ms": percentiles(latency_ms.values()),
+                "saga_ms_by_window": saga_ms_by_window(run, plan, latency_ms), "order_outcomes": outcomes,
                 "divergences": report.total, "divergences_by_kind": dict(report.by_kind)}
     finally:
         for engine in engines.values():
@@ -251,7 +268,7 @@ def main() -> int:
         stop.set()
         injector.join(timeout=HEAL_AFTER_S + 120)
         results = {"plan": plan.__dict__, "heal_after_s": HEAL_AFTER_S, "attempts_per_write": ATTEMPTS,
-                   "timeout_s": TIMEOUT_S, "summary": summarize(run, plan), "checks": check(cfg, run)}
+                   "timeout_s": TIMEOUT_S, "summary": summarize(run, plan), "checks": check(cfg, run, plan)}
         write(cfg, results, args.out)
         say(f"report written to {args.out / 'AVAILABILITY.md'}")
     finally:

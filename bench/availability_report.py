@@ -72,20 +72,25 @@ def render(cfg: StackConfig, results: dict[str, Any]) -> str:
         f"{s['reads']['attempts']} attempts, unavailable: {_failed(s['reads'])}. Orders: {s['orders']}, accepted "
         f"{s['accepted']}, unanswered after every retry {s['unanswered_after_retries']}. Saga latency (order commit "
         f"to saga end, ms): p50 {c['saga_ms']['p50']}, p95 {c['saga_ms']['p95']}, p99 {c['saga_ms']['p99']}, max "
-        f"{c['saga_ms']['max']}.",
+        f"{c['saga_ms']['max']}. Orders by outcome: "
+        f"{', '.join(f'{k} {v}' for k, v in c['order_outcomes'].items())} (payments are declined for every 10th "
+        "order on purpose).",
         "",
         "## What each fault cost",
         "",
-        "The window is the 60 s from the fault on. Write outage: first to last failing write attempt in the window.",
+        "The window is the 60 s from the fault on. Write outage: first to last failing write attempt in the window. "
+        "Saga latency: of the orders placed in the window (the asynchronous path the fault stalls, while the "
+        "request path answers).",
         "",
         "| t (s) | fault | what was broken | write attempts | unavailable | write outage (s) | read attempts "
-        "| unavailable | healed at (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| unavailable | saga p50 / p99 (ms) | healed at (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for f in s["faults"]:
+    for f, saga in zip(s["faults"], c["saga_ms_by_window"], strict=True):
         lines.append(f"| {f['at_s']:.0f} | {f['fault']} | {f.get('target', f.get('error', '?'))} | "
                      f"{f['writes']['attempts']} | {_failed(f['writes'])} | {f['write_outage_s']} | "
-                     f"{f['reads']['attempts']} | {_failed(f['reads'])} | {f.get('healed_at_s', '-')} |")
+                     f"{f['reads']['attempts']} | {_failed(f['reads'])} | {saga['p50']} / {saga['p99']} | "
+                     f"{f.get('healed_at_s', '-')} |")
     lines += ["", "Raw figures: [availability.json](availability.json).", ""]
     return "\n".join(lines)
 

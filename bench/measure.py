@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import Engine, text
@@ -55,11 +54,15 @@ def ended_count(saga: Engine, order_ids: list[str]) -> int:
 def saga_latencies_ms(orders: Engine, saga: Engine, order_ids: list[str]) -> tuple[list[float], float]:
     """Per order: its saga's end (saga database clock) minus the order's commit-time stamp (orders database clock;
     both clusters run on this machine's clock). Also the completed sagas per second over the step."""
+    return latencies_and_rate(order_created_at(orders, order_ids), saga_ends(saga, order_ids))
+
+
+def saga_ends(saga: Engine, order_ids: list[str]) -> dict[str, datetime]:
+    """When each of these orders' sagas ended (saga database clock); sagas still running are left out."""
     with saga.connect() as c:
         rows = c.execute(text("SELECT saga_id, updated_at FROM saga_instance WHERE saga_id = ANY(:ids) "
                               "AND status IN ('COMPLETED','FAILED')"), {"ids": order_ids}).all()
-    ended: dict[str, Any] = {r.saga_id: r.updated_at for r in rows}
-    return latencies_and_rate(order_created_at(orders, order_ids), ended)
+    return {r.saga_id: r.updated_at for r in rows}
 
 
 def order_created_at(orders: Engine, order_ids: list[str]) -> dict[str, datetime]:

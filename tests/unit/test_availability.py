@@ -2,8 +2,12 @@
 unavailable, each fault window's cost, and the verdicts against 99.9 %, 0 lost and 0 doubled."""
 from __future__ import annotations
 
-from bench.availability import Attempt, Plan, Run, summarize, unavailable
-from bench.availability_report import verdicts
+from pathlib import Path
+
+from bench.availability import Attempt, Plan, Run, saga_ms_by_window, summarize, unavailable
+from bench.availability_report import render, verdicts
+from bench.measure import percentiles
+from walsaga.stack.config import Ports, StackConfig
 
 
 def test_only_5xx_timeouts_and_refused_connections_are_unavailable() -> None:
@@ -49,3 +53,20 @@ def test_verdicts() -> None:
     assert rows["0 lost (accepted orders stored, every saga ended)"] == "missed"
     assert rows["0 doubled (no order that no answer names, beyond the unanswered requests)"] == "missed"
     assert rows["`walsaga reconcile` finds no divergence"] == "missed"
+
+
+def test_saga_latency_per_fault_window_and_the_report_renders(tmp_path: Path) -> None:
+    run, plan = _run(), Plan(fault_every_s=60.0)
+    run.accepted_at = {f"o{i}": float(i) for i in range(100)}
+    latency = {f"o{i}": 100.0 + i for i in range(100)}
+    first, second = saga_ms_by_window(run, plan, latency)
+    assert first["p50"] == 159.0 and second["max"] == 199.0  # o30..o89, then o90..o99
+    results = {"plan": plan.__dict__, "heal_after_s": 30.0, "attempts_per_write": 5, "timeout_s": 10.0,
+               "summary": summarize(run, plan),
+               "checks": {"accepted_orders": 100, "accepted_not_stored": 0, "stored_not_accepted": 0,
+                          "sagas_not_ended": 0, "saga_ms": percentiles(latency.values()),
+                          "saga_ms_by_window": [first, second], "order_outcomes": {"CONFIRMED": 90},
+                          "divergences": 0, "divergences_by_kind": {}}}
+    text = render(StackConfig(home=tmp_path, ports=Ports(5000)), results)
+    assert "| 30 | kill -9 something | x | 62 | 5xx:502 1, timeout 1 | 3.5 |" in text
+    assert "159.0 / " in text and "Orders by outcome: CONFIRMED 90" in text
