@@ -5,6 +5,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -166,4 +167,10 @@ def down(cfg: StackConfig) -> None:
 def wipe(cfg: StackConfig) -> None:
     root = pg_root(cfg)
     if root.exists():
-        shutil.rmtree(root)
+        shutil.rmtree(root, onerror=_vanished_is_fine)
+
+
+def _vanished_is_fine(func: Callable[..., object], path: str, exc_info: tuple[type[BaseException], ...]) -> None:
+    """A file a stopping cluster removed itself between listing and unlinking is gone either way."""
+    if not issubclass(exc_info[0], FileNotFoundError):
+        raise
