@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 
 import psycopg
 
@@ -170,7 +171,8 @@ def wipe(cfg: StackConfig) -> None:
         shutil.rmtree(root, onerror=_vanished_is_fine)
 
 
-def _vanished_is_fine(func: Callable[..., object], path: str, exc_info: tuple[type[BaseException], ...]) -> None:
+def _vanished_is_fine(func: Callable[..., object], path: str,
+                      exc_info: tuple[type[BaseException], BaseException, TracebackType]) -> None:
     """A file a stopping cluster removed itself between listing and unlinking is gone either way."""
     if not issubclass(exc_info[0], FileNotFoundError):
         raise
