@@ -36,6 +36,7 @@ SKUS = [f"avail-{i}" for i in range(20)]
 ATTEMPTS = 5            # per write, the first included
 TIMEOUT_S = 10.0        # per attempt: an answer later than this counts as a timeout
 HEAL_AFTER_S = 30.0     # a killed process is started again this long after the kill
+SETTLE_S = 20.0         # the next fault comes no sooner than this after the previous one healed
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,12 @@ async def _load(cfg: StackConfig, plan: Plan, run: Run, t0: float) -> None:
 
 
 def _inject_all(cfg: StackConfig, plan: Plan, run: Run, t0: float, stop: threading.Event) -> None:
-    """The fault schedule, in its own thread: inject, wait HEAL_AFTER_S, heal, until the load ends."""
-    k = 0
+    """The fault schedule, in its own thread: inject, wait HEAL_AFTER_S, heal, until the load ends. A fault is due
+    every fault_every_s, but never sooner than SETTLE_S after the previous one healed (a restarted Faust worker can
+    take a minute to be ready): each fault meets a healed stack."""
+    k, healed = 0, 0.0
     while True:
-        due = t0 + plan.first_fault_at_s + k * plan.fault_every_s
+        due = max(t0 + plan.first_fault_at_s + k * plan.fault_every_s, healed + SETTLE_S)
         if stop.wait(max(0.0, due - time.monotonic())) or due - t0 > plan.seconds - plan.fault_every_s / 2:
             return
         fault = faults.ROTATION[k % len(faults.ROTATION)]
@@ -168,6 +171,7 @@ def _inject_all(cfg: StackConfig, plan: Plan, run: Run, t0: float, stop: threadi
             stop.wait(max(0.0, t0 + entry["at_s"] + HEAL_AFTER_S - time.monotonic()))
             heal()
             entry["healed_at_s"] = round(time.monotonic() - t0, 1)
+            healed = time.monotonic()
         except Exception as exc:  # noqa: BLE001 - a fault that could not be injected is reported, not fatal
             entry["error"] = f"{type(exc).__name__}: {exc}"
             say(f"fault {k + 1} failed: {entry['error']}")
@@ -184,25 +188,30 @@ def summarize(run: Run, plan: Plan) -> dict[str, Any]:
         return {"attempts": len(mine), "failed": dict(bad),
                 "available_pct": round(100 * answered / len(mine), 3) if mine else None}
 
-    windows = []
-    for f in run.faults:
-        start, end = f["at_s"], f["at_s"] + plan.fault_every_s
+    per_fault = []
+    for f, (start, end) in zip(run.faults, windows(run, plan), strict=True):
         inside = [a for a in run.attempts if start <= a.at < end]
         failing = [a.at for a in inside if a.kind == "write" and unavailable(a)]
-        windows.append({**f, "writes": share("write", inside), "reads": share("read", inside),
-                        "write_outage_s": round(failing[-1] - failing[0], 1) if failing else 0.0})
+        per_fault.append({**f, "window_s": [start, end], "writes": share("write", inside),
+                          "reads": share("read", inside),
+                          "write_outage_s": round(failing[-1] - failing[0], 1) if failing else 0.0})
     orders = len(run.accepted) + len(run.failed_orders)
     return {"writes": share("write", run.attempts), "reads": share("read", run.attempts),
             "orders": orders, "accepted": len(run.accepted), "unanswered_after_retries": len(run.failed_orders),
             "orders_available_pct": round(100 * len(run.accepted) / orders, 3) if orders else None,
-            "faults": windows}
+            "faults": per_fault}
+
+
+def windows(run: Run, plan: Plan) -> list[tuple[float, float]]:
+    """Each fault's window: from the fault until the next one, at most fault_every_s."""
+    starts = [f["at_s"] for f in run.faults]
+    return [(s, min(s + plan.fault_every_s, nxt)) for s, nxt in zip(starts, [*starts[1:], float("inf")], strict=True)]
 
 
 def saga_ms_by_window(run: Run, plan: Plan, latency_ms: dict[str, float]) -> list[dict[str, float]]:
     """Saga latency of the orders placed in each fault's window: what the fault cost the asynchronous path."""
     out = []
-    for f in run.faults:
-        start, end = f["at_s"], f["at_s"] + plan.fault_every_s
+    for start, end in windows(run, plan):
         out.append(percentiles(ms for o, ms in latency_ms.items() if start <= run.accepted_at.get(o, -1) < end))
     return out
 
@@ -267,8 +276,9 @@ def main() -> int:
         asyncio.run(_load(cfg, plan, run, t0))
         stop.set()
         injector.join(timeout=HEAL_AFTER_S + 120)
-        results = {"plan": plan.__dict__, "heal_after_s": HEAL_AFTER_S, "attempts_per_write": ATTEMPTS,
-                   "timeout_s": TIMEOUT_S, "summary": summarize(run, plan), "checks": check(cfg, run, plan)}
+        results = {"plan": plan.__dict__, "heal_after_s": HEAL_AFTER_S, "settle_s": SETTLE_S,
+                   "attempts_per_write": ATTEMPTS, "timeout_s": TIMEOUT_S, "summary": summarize(run, plan),
+                   "checks": check(cfg, run, plan)}
         write(cfg, results, args.out)
         say(f"report written to {args.out / 'AVAILABILITY.md'}")
     finally:

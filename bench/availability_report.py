@@ -78,7 +78,10 @@ def render(cfg: StackConfig, results: dict[str, Any]) -> str:
         "",
         "## What each fault cost",
         "",
-        "The window is the 60 s from the fault on. Write outage: first to last failing write attempt in the window. "
+        f"The window runs from the fault to the next one, at most {plan['fault_every_s']:.0f} s (a fault comes no "
+        f"sooner than {results['settle_s']:.0f} s after the previous one healed, so each meets a healed stack). "
+        "Write outage: first to "
+        "last failing write attempt in the window. "
         "Saga latency: of the orders placed in the window (the asynchronous path the fault stalls, while the "
         "request path answers).",
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.availability import Attempt, Plan, Run, saga_ms_by_window, summarize, unavailable
+from bench.availability import Attempt, Plan, Run, saga_ms_by_window, summarize, unavailable, windows
 from bench.availability_report import render, verdicts
 from bench.measure import percentiles
 from walsaga.stack.config import Ports, StackConfig
@@ -61,7 +61,8 @@ def test_saga_latency_per_fault_window_and_the_report_renders(tmp_path: Path) ->
     latency = {f"o{i}": 100.0 + i for i in range(100)}
     first, second = saga_ms_by_window(run, plan, latency)
     assert first["p50"] == 159.0 and second["max"] == 199.0  # o30..o89, then o90..o99
-    results = {"plan": plan.__dict__, "heal_after_s": 30.0, "attempts_per_write": 5, "timeout_s": 10.0,
+    results = {"plan": plan.__dict__, "heal_after_s": 30.0, "settle_s": 20.0, "attempts_per_write": 5,
+               "timeout_s": 10.0,
                "summary": summarize(run, plan),
                "checks": {"accepted_orders": 100, "accepted_not_stored": 0, "stored_not_accepted": 0,
                           "sagas_not_ended": 0, "saga_ms": percentiles(latency.values()),
@@ -70,3 +71,9 @@ def test_saga_latency_per_fault_window_and_the_report_renders(tmp_path: Path) ->
     text = render(StackConfig(home=tmp_path, ports=Ports(5000)), results)
     assert "| 30 | kill -9 something | x | 62 | 5xx:502 1, timeout 1 | 3.5 |" in text
     assert "159.0 / " in text and "Orders by outcome: CONFIRMED 90" in text
+
+
+def test_a_window_ends_at_the_next_fault() -> None:
+    run = Run()
+    run.faults = [{"at_s": 30.0}, {"at_s": 70.0}, {"at_s": 150.0}]
+    assert windows(run, Plan(fault_every_s=60.0)) == [(30.0, 70.0), (70.0, 130.0), (150.0, 210.0)]
