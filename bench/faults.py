@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient
-
 from cdc import connectors as cdc_connectors
 from schemas import topics
 from walsaga.stack import apps, kafka, procs
@@ -26,8 +24,7 @@ class Fault:
 
 
 def _orders_leader(cfg: StackConfig) -> int:
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0})
-    return int(admin.list_topics(topics.ORDERS_EVENTS, timeout=10).topics[topics.ORDERS_EVENTS].partitions[0].leader)
+    return kafka.partition_leader(cfg, topics.ORDERS_EVENTS, 0)
 
 
 def kill_leading_broker(cfg: StackConfig) -> tuple[str, Heal]:
@@ -56,8 +53,7 @@ def kill_orders_connect_worker(cfg: StackConfig) -> tuple[str, Heal]:
     status = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg)).status(connector)
     if not status or not status["tasks"]:
         raise RuntimeError(f"{connector} has no task to find its worker by")
-    port = int(str(status["tasks"][0]["worker_id"]).rsplit(":", 1)[1])
-    worker = next(w for w in range(cfg.connect_workers) if cfg.ports.connect_worker(w) == port)
+    worker = kafka.connect_worker_index(cfg, str(status["tasks"][0]["worker_id"]))
     procs.kill9(cfg, cfg.connect_names()[worker])
     return f"Connect worker {worker} (running the orders connector)", lambda: kafka.start_connect(cfg, worker)
 

@@ -12,10 +12,6 @@ def admin(stack: StackConfig) -> AdminClient:
     return AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
 
 
-def leader(stack: StackConfig, topic: str, partition: int) -> int:
-    return admin(stack).list_topics(topic, timeout=10).topics[topic].partitions[partition].leader
-
-
 def restart_stopped_brokers(stack: StackConfig) -> None:
     """Starts every node that is down, then waits until every replica is back in sync."""
     for node, name in enumerate(stack.broker_names(), start=1):

@@ -18,7 +18,7 @@ from cdc import connectors as cdc_connectors
 from schemas import topics
 from tests.faults.case import run_case
 from tests.faults.harness import Batch
-from tests.ha.cluster import admin, leader, restart_stopped_brokers
+from tests.ha.cluster import admin, restart_stopped_brokers
 from tests.support import eventually
 from walsaga.stack import kafka, nodes, procs
 from walsaga.stack.config import StackConfig
@@ -31,12 +31,12 @@ def test_kill_9_the_kafka_node_leading_the_orders_events(ctx: Any) -> None:
     stack: StackConfig = ctx[0]
 
     def fault(info: dict[str, Any]) -> None:
-        node = leader(stack, topics.ORDERS_EVENTS, 0)
+        node = kafka.partition_leader(stack, topics.ORDERS_EVENTS, 0)
         info["node"], info["name"] = node, stack.broker_names()[node - 1]
         procs.kill9(stack, info["name"])  # stays down until the batch has settled and drained
 
     def evidence(info: dict[str, Any], before: Counter, after: Counter, batch: Batch) -> str:
-        new_leader = leader(stack, topics.ORDERS_EVENTS, 0)
+        new_leader = kafka.partition_leader(stack, topics.ORDERS_EVENTS, 0)
         assert new_leader != info["node"], "leadership did not move"
         return (f"kafka node {info['node']} (leader of orders events p0) killed with {info['in_flight']} orders in "
                 f"flight; p0 led by node {new_leader}, every saga ended with the node still down")
@@ -59,7 +59,7 @@ def test_sigstop_the_kafka_node_leading_the_orders_events_for_30_s(ctx: Any) -> 
                                   "AND status IN ('COMPLETED', 'FAILED')"), {"ids": batch.order_ids}).scalar_one()
 
     def fault(info: dict[str, Any]) -> None:
-        node = leader(stack, topics.ORDERS_EVENTS, 0)
+        node = kafka.partition_leader(stack, topics.ORDERS_EVENTS, 0)
         pid = procs.read_pid(stack, stack.broker_names()[node - 1])
         assert pid is not None
         info["node"], info["ended_before"] = node, ended(info["batch_ref"])
@@ -87,7 +87,7 @@ def test_sigstop_the_kafka_node_leading_the_orders_events_for_30_s(ctx: Any) -> 
 
 def _moved_from(stack: StackConfig, node: int) -> int:
     try:
-        now = leader(stack, topics.ORDERS_EVENTS, 0)
+        now = kafka.partition_leader(stack, topics.ORDERS_EVENTS, 0)
     except KafkaException as exc:  # the metadata request went to the silent node: ask again
         raise AssertionError(f"no metadata yet: {exc}") from exc
     assert now not in (node, -1), f"p0 still led by {now}"
@@ -107,8 +107,7 @@ def test_kill_9_the_connect_worker_running_the_orders_connector(ctx: Any) -> Non
 
     def fault(info: dict[str, Any]) -> None:
         info["worker_id"] = task_worker()
-        port = int(info["worker_id"].rsplit(":", 1)[1])
-        worker = next(w for w in range(stack.connect_workers) if stack.ports.connect_worker(w) == port)
+        worker = kafka.connect_worker_index(stack, info["worker_id"])
         info["name"] = stack.connect_names()[worker]
         info["killed_at"] = time.monotonic()
         procs.kill9(stack, info["name"])  # stays down until the batch has settled

@@ -124,6 +124,18 @@ def _connect_ready(cfg: StackConfig, worker: int) -> bool:
     return any(p["class"].endswith("PostgresConnector") for p in plugins)
 
 
+def partition_leader(cfg: StackConfig, topic: str, partition: int) -> int:
+    """The node id leading the partition now (-1 while it has none)."""
+    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0})
+    return int(admin.list_topics(topic, timeout=10).topics[topic].partitions[partition].leader)
+
+
+def connect_worker_index(cfg: StackConfig, worker_id: str) -> int:
+    """Which of cfg.connect_names() a Connect worker id ("host:port", as task statuses name it) is."""
+    port = int(worker_id.rsplit(":", 1)[1])
+    return next(w for w in range(cfg.connect_workers) if cfg.ports.connect_worker(w) == port)
+
+
 def live_connect_url(cfg: StackConfig) -> str:
     """The REST URL of the first Connect worker that answers (any worker forwards to the group's leader)."""
     for worker in range(cfg.connect_workers):
