@@ -27,7 +27,8 @@ from bench.availability_report import write
 from bench.measure import order_created_at, percentiles, saga_ends, wait_settled
 from reconciliation import scan
 from reconciliation.run import reconcile
-from walsaga.client import Gateway
+from services.common.auth import Role
+from walsaga.client import Gateway, bearer, issue_token
 from walsaga.stack import lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 
@@ -140,7 +141,10 @@ async def _read(session: aiohttp.ClientSession, base: str, t0: float, run: Run) 
 async def _load(cfg: StackConfig, plan: Plan, run: Run, t0: float) -> None:
     base = cfg.gateway_url
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
+    # an operator's token: it places and reads orders on the simulated customers' behalf
+    headers = bearer(issue_token(cfg, "walsaga-availability", Role.OPERATOR, ttl_s=24 * 3600))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout,
+                                     headers=headers) as session:
         tasks: list[asyncio.Task[None]] = []
         writes, reads = int(plan.order_rate * plan.seconds), int(plan.read_rate * plan.seconds)
         schedule = sorted([(i / plan.order_rate, "w", i) for i in range(writes)] +
@@ -261,7 +265,7 @@ def main() -> int:
     lifecycle.wipe(cfg)
     try:
         lifecycle.up(cfg)
-        gw = Gateway(cfg.gateway_url)
+        gw = Gateway.as_(cfg)
         for sku in SKUS:
             gw.set_stock(sku, 1_000_000)
         run = Run()

@@ -20,7 +20,8 @@ from sqlalchemy import Engine, text
 from bench import gateway_log
 from bench.loadgen import run_reads
 from bench.measure import percentiles, stack_rss_mib
-from walsaga.client import Gateway
+from services.common.auth import Role
+from walsaga.client import Gateway, bearer
 from walsaga.stack.config import REPO, StackConfig
 from walsaga.stack.procs import raise_open_files
 
@@ -54,9 +55,9 @@ class ConcurrencyReport:
     gateway: dict[str, Any] = field(default_factory=dict)
 
 
-async def _place_targets(base_url: str, run_id: str, sku: str, n: int) -> list[str]:
+async def _place_targets(gw: Gateway, run_id: str, sku: str, n: int) -> list[str]:
     sem = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=gw.base_url, timeout=60, headers=bearer(gw.token)) as client:
         async def one(i: int) -> str:
             async with sem:
                 resp = await client.post("/orders", headers={"Idempotency-Key": f"{run_id}-target-{i}"}, json={
@@ -96,20 +97,21 @@ def _wrk_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: float, tmp: Path, say: Any,
                     targets_n: int = TARGETS, reads_per_s: float = READS_PER_S) -> ConcurrencyReport:
-    gw = Gateway(cfg.gateway_url, timeout=60)
+    gw = Gateway.as_(cfg, role=Role.OPERATOR, timeout=60)  # places and cancels orders on the customers' behalf
+    admin = Gateway.as_(cfg, timeout=60)
     run_id = uuid.uuid4().hex[:6]
     skus = [f"hot-{run_id}-{i}" for i in range(HOT_SKUS)]
     for sku in skus:
-        gw.set_stock(sku, 10**9)
+        admin.set_stock(sku, 10**9)
     limit = raise_open_files(clients * 2 + 4096)
     say(f"{clients} concurrent clients for {seconds:g}s (file limit {limit}); placing {targets_n} orders to cancel "
         "and read ...")
-    targets = asyncio.run(_place_targets(cfg.gateway_url, run_id, skus[0], targets_n))
+    targets = asyncio.run(_place_targets(gw, run_id, skus[0], targets_n))
     _wait_readable(gw, targets, timeout=300, say=say)
     target_file = tmp / f"wrk-targets-{run_id}.txt"
     target_file.write_text("\n".join(targets) + "\n")
     env = {"PATH": "/usr/bin:/bin", "WALSAGA_WRK_RUN": run_id, "WALSAGA_WRK_SKUS": ",".join(skus),
-           "WALSAGA_WRK_ORDERS": str(target_file)}
+           "WALSAGA_WRK_ORDERS": str(target_file), "WALSAGA_WRK_TOKEN": gw.token}
     cancellers = max(1, int(clients * CANCEL_SHARE))
     access_log, error_log = cfg.logs / "nginx-access.log", cfg.logs / "nginx-error.log"
     log_mark = access_log.stat().st_size if access_log.exists() else 0
@@ -117,7 +119,7 @@ def run_concurrency(cfg: StackConfig, orders_db: Engine, clients: int, seconds: 
     say(f"  wrk: {clients - cancellers} clients placing orders, {cancellers} cancelling, reads at {reads_per_s:g}/s")
     procs = {"order": _wrk(cfg, "order", clients - cancellers, 2, seconds, env),
              "cancel": _wrk(cfg, "cancel", cancellers, 1, seconds, env)}
-    reads = asyncio.run(run_reads(cfg.gateway_url, reads_per_s, seconds, targets))
+    reads = asyncio.run(run_reads(gw, reads_per_s, seconds, targets))
     rss = stack_rss_mib(cfg)
     results = {mode: _wrk_result(proc) for mode, proc in procs.items()}
     gateway: dict[str, Any] = {kind: asdict(summary)

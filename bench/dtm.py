@@ -46,6 +46,7 @@ from bench.measure import latencies_and_rate, order_created_at, percentiles, sta
 from services.common import outbox, saga_branches
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
+from walsaga.client import Gateway
 from walsaga.stack import procs
 from walsaga.stack.config import REPO, Secrets, StackConfig, db_url, password_key
 
@@ -302,8 +303,9 @@ def run_baseline(cfg: StackConfig, rates: list[float], seconds: float, say: Say,
             say(f"DTM baseline skipped: {exc}")
             return {"unavailable": str(exc), "go": go_version()}
         skus = [f"dtm-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
+        admin = Gateway.as_(cfg)
         for sku in skus:
-            httpx.put(f"{cfg.gateway_url}/inventory/{sku}", json={"available": 1_000_000}).raise_for_status()
+            admin.set_stock(sku, 1_000_000)
         steps = []
         for rate in rates:
             settle()

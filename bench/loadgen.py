@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from walsaga.client import Gateway, bearer
+
 
 @dataclass
 class StepResult:
@@ -39,10 +41,10 @@ async def _one(client: httpx.AsyncClient, scheduled: float, body: dict, result: 
         result.errors[key] = result.errors.get(key, 0) + 1
 
 
-async def run_step(base_url: str, rate: float, duration: float, skus: list[str]) -> StepResult:
+async def run_step(gw: Gateway, rate: float, duration: float, skus: list[str]) -> StepResult:
     result = StepResult(rate, duration)
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=gw.base_url, timeout=30, limits=limits, headers=bearer(gw.token)) as client:
         await open_loop(rate, duration, lambda i, scheduled: _one(client, scheduled, order_body(i, skus), result))
     return result
 
@@ -75,7 +77,7 @@ class ReadResult:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
-async def run_reads(base_url: str, rate: float, duration: float, order_ids: list[str]) -> ReadResult:
+async def run_reads(gw: Gateway, rate: float, duration: float, order_ids: list[str]) -> ReadResult:
     """Open-loop GET /orders/{id} at a fixed rate over the given orders (the read side's p99 under write load).
     aiohttp, not httpx: with thousands of writers slowing the box, httpx's pool spends its time scanning queued
     requests and the client, not the server, would set the latency."""
@@ -84,7 +86,7 @@ async def run_reads(base_url: str, rate: float, duration: float, order_ids: list
     async def one(session: aiohttp.ClientSession, scheduled: float, order_id: str) -> None:
         result.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
         try:
-            async with session.get(f"{base_url}/orders/{order_id}") as resp:
+            async with session.get(f"{gw.base_url}/orders/{order_id}") as resp:
                 await resp.read()
                 key = str(resp.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -93,6 +95,7 @@ async def run_reads(base_url: str, rate: float, duration: float, order_ids: list
         result.statuses[key] = result.statuses.get(key, 0) + 1
 
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30),
+                                     headers=bearer(gw.token)) as session:
         await open_loop(rate, duration, lambda i, scheduled: one(session, scheduled, order_ids[i % len(order_ids)]))
     return result

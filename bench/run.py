@@ -56,7 +56,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
     consumer group has caught up again (the read side and the checks do their share after the sagas end)."""
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
     before = meter.sample() if meter else None
-    step = asyncio.run(run_step(cfg.gateway_url, rate, seconds, skus))
+    step = asyncio.run(run_step(Gateway.as_(cfg), rate, seconds, skus))
     rss = stack_rss_mib(cfg)
     unfinished = wait_settled(engines["saga"], step.accepted, timeout=max(30.0, seconds * 2))
     spent = None
@@ -78,7 +78,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
 def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | None = None,
         warmup_s: float = 0.0, idle_s: float = 15.0) -> list[StepReport]:
     engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
-    gw = Gateway(cfg.gateway_url)
+    gw = Gateway.as_(cfg)
     run_id = uuid.uuid4().hex[:6]
     skus = [f"bench-{run_id}-{i}" for i in range(20)]
     for sku in skus:
@@ -86,7 +86,7 @@ def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | Non
     try:
         if warmup_s > 0:  # the JVMs compile their hot paths under the first load (seconds of CPU): not measured
             say(f"warm-up: {rates[0]:g} orders/s for {warmup_s:g}s (not measured) ...")
-            asyncio.run(run_step(cfg.gateway_url, rates[0], warmup_s, skus))
+            asyncio.run(run_step(gw, rates[0], warmup_s, skus))
         if meter:
             wait_quiet(cfg, engines["saga"], timeout=300)
             say(f"idle CPU of every component over {idle_s:g}s ...")
@@ -133,7 +133,7 @@ def run_tuning(cfg: StackConfig, engines: dict[str, Engine], plan: Plan,
                meter: Meter | None = None) -> list[dict[str, Any]]:
     """bench/tuning.py: one setting changed at a time, each under the same open-loop step."""
     skus = [f"tune-{uuid.uuid4().hex[:6]}-{i}" for i in range(20)]
-    gw = Gateway(cfg.gateway_url)
+    gw = Gateway.as_(cfg)
     for sku in skus:
         gw.set_stock(sku, 1_000_000)
     return tuning.run_tuning(cfg, lambda rate, secs: measure_step(cfg, engines, rate, secs, skus, meter),

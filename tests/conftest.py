@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine
 
+from tests.support import cli_token
 from walsaga.client import Gateway
 from walsaga.stack import lifecycle
 from walsaga.stack.config import DATABASES, REPO, Ports, StackConfig, db_url
@@ -18,6 +19,7 @@ TEST_PORT_OFFSET = 1000
 collect_ignore = [] if os.environ.get("WALSAGA_HA_TESTS") == "1" else ["ha"]
 RECONCILE_GRACE_S = 3.0  # short, so the continuous checks act within a test's patience
 PRUNE_INTERVAL_S = 2.0   # short, so a test sees the running consumers delete rows past retention
+TEST_ADMIN = "walsaga-tests"  # the subject of the `gateway` fixture's admin token
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,9 @@ def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:
 
 @pytest.fixture(scope="session")
 def gateway(stack: StackConfig) -> Gateway:
-    return Gateway(stack.gateway_url)
+    """An admin's client (it sets stock levels and places orders on the test customers' behalf); the security tests
+    take customers' tokens of their own."""
+    return Gateway(stack.gateway_url, cli_token(stack, TEST_ADMIN, "admin", ttl_s=24 * 3600))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,9 @@
 """Helpers for tests against the real stack: bounded polling and tailing Kafka topics."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
@@ -8,7 +11,21 @@ from typing import TypeVar
 from confluent_kafka import Consumer, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from walsaga.stack.config import REPO, StackConfig
+
 T = TypeVar("T")
+
+
+def cli_token(stack: StackConfig, subject: str, role: str, ttl_s: int | None = None) -> str:
+    """A bearer token the way a user gets one: `walsaga token` (against the test stack's home), its one line of
+    output."""
+    argv = [sys.executable, "-m", "walsaga.cli", "token", "--subject", subject, "--role", role]
+    done = subprocess.run(argv + (["--ttl", str(ttl_s)] if ttl_s is not None else []), capture_output=True,
+                          text=True, timeout=60, cwd=REPO, env={**os.environ, "WALSAGA_HOME": str(stack.home)},
+                          check=True)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, f"walsaga token printed {len(lines)} lines"
+    return lines[0]
 
 
 class NotYet(AssertionError):

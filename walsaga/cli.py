@@ -1,4 +1,4 @@
-"""The `walsaga` command: up, down, status, demo, wipe. The Makefile calls it; so can you."""
+"""The `walsaga` command: up, down, status, token, demo, wipe. The Makefile calls it; so can you."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,10 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from services.common import auth
+from services.common.auth import Role
 from stream_processors.saga.model import SagaStatus
+from walsaga.client import issue_token
 from walsaga.stack import lifecycle, nodes
 from walsaga.stack.config import SERVICES, StackConfig
 
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="every node: kind, role (primary/standby, quorum leader/follower), state, "
                                        "pid and lag; exit 1 when one is down")
     st.add_argument("--json", action="store_true", help="the same as a JSON list of objects")
+    tk = sub.add_parser("token", help="print a bearer token for the API (only the token, on stdout)")
+    tk.add_argument("--subject", required=True, help="who the token speaks for (a customer id for --role customer)")
+    tk.add_argument("--role", required=True, choices=[r.value for r in Role])
+    tk.add_argument("--ttl", type=int, default=auth.DEFAULT_TTL_S, help="lifetime in seconds (default: %(default)s)")
     sub.add_parser("demo", help="run three orders (confirmed, declined, out of stock) and print their journeys")
     wp = sub.add_parser("wipe", help="stop everything and delete all stack data")
     wp.add_argument("--yes", action="store_true", help="really delete")
@@ -61,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     rc.add_argument("--saga-sla", type=float, default=300.0, help="an unfinished saga older than this is stuck")
     args = parser.parse_args(argv)
     cfg = StackConfig.from_env(ha=True if args.ha else None)
+    if args.cmd == "token":
+        try:
+            print(issue_token(cfg, args.subject, Role(args.role), args.ttl))
+        except ValueError as exc:
+            print(f"walsaga token: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.cmd == "reconcile":
         return _reconcile(cfg, args)
     if args.cmd == "cdc":

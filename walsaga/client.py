@@ -8,13 +8,34 @@ from typing import Any
 import httpx
 
 from schemas.consistency import TOKEN_HEADER, make_token
+from services.common import auth
+from services.common.auth import Role
+from walsaga.stack.config import StackConfig, token_signing_key
 
 FINAL = {"CONFIRMED", "CANCELLED"}
+STAFF_SUBJECT = "walsaga-tools"  # the subject of the tools' own admin tokens (demo setup, tests, benchmarks)
+
+
+def issue_token(cfg: StackConfig, subject: str, role: Role, ttl_s: int = auth.DEFAULT_TTL_S) -> str:
+    """What `walsaga token` prints: a token signed with the stack's key."""
+    return auth.issue(token_signing_key(cfg), subject, role, ttl_s)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 class Gateway:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+        self.base_url, self.token = base_url, token
+        self.http = httpx.Client(base_url=base_url, timeout=timeout, headers=bearer(token))
+
+    @classmethod
+    def as_(cls, cfg: StackConfig, subject: str = STAFF_SUBJECT, role: Role = Role.ADMIN, timeout: float = 10.0,
+            ttl_s: int = 24 * 3600) -> Gateway:
+        """A client of this stack's gateway with a fresh token (an admin by default: it sets stock levels and acts
+        on any customer's behalf)."""
+        return cls(cfg.gateway_url, issue_token(cfg, subject, role, ttl_s), timeout)
 
     def set_stock(self, sku: str, available: int) -> dict[str, Any]:
         resp = self.http.put(f"/inventory/{sku}", json={"available": available})

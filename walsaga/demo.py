@@ -6,15 +6,19 @@ import uuid
 
 import psycopg
 
+from services.common.auth import Role
 from walsaga.client import Gateway
 from walsaga.stack.config import StackConfig, db_url
 
 
 def run(cfg: StackConfig) -> int:
-    gw = Gateway(cfg.gateway_url)
     run_id = uuid.uuid4().hex[:6]
+    customer = f"demo-customer-{run_id}"
+    admin = Gateway.as_(cfg, role=Role.ADMIN)  # stock levels are an admin's
+    gw = Gateway.as_(cfg, subject=customer, role=Role.CUSTOMER)  # the orders are the customer's own
+    print(f"tokens: an admin's for the stock, customer {customer}'s for the orders (walsaga token)")
     sku = f"demo-{run_id}"
-    gw.set_stock(sku, 5)
+    admin.set_stock(sku, 5)
     print(f"stock {sku}: {gw.stock(sku)}")
     journeys = [
         ("confirmed", [{"sku": sku, "quantity": 2, "unit_price": "10.00"}], "pm_card_visa"),
@@ -24,7 +28,7 @@ def run(cfg: StackConfig) -> int:
     failures = 0
     for label, items, pm in journeys:
         t0 = time.monotonic()
-        resp = gw.place_order(f"demo-customer-{run_id}", items, pm)
+        resp = gw.place_order(customer, items, pm)
         resp.raise_for_status()
         order_id = resp.json()["order_id"]
         order = gw.wait_final(order_id)

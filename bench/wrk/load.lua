@@ -8,6 +8,7 @@
 -- JSON line (prefixed WRK_JSON) for the harness.
 local mode = os.getenv("WALSAGA_WRK_MODE") or "order"
 local run_id = os.getenv("WALSAGA_WRK_RUN") or "run"
+local authorization = "Bearer " .. (os.getenv("WALSAGA_WRK_TOKEN") or "")  -- an operator's: any customer's orders
 local skus = {}
 for sku in string.gmatch(os.getenv("WALSAGA_WRK_SKUS") or "hot-0", "[^,]+") do skus[#skus + 1] = sku end
 local counter, threads, targets = 0, {}, {}
@@ -35,9 +36,9 @@ end
 function request()
   counter = counter + 1
   if mode == "read" then
-    return wrk.format("GET", "/orders/" .. target())
+    return wrk.format("GET", "/orders/" .. target(), {["Authorization"] = authorization})
   end
-  local headers = {["Content-Type"] = "application/json",
+  local headers = {["Content-Type"] = "application/json", ["Authorization"] = authorization,
                    ["Idempotency-Key"] = string.format("wrk-%s-%s-%d-%d", run_id, mode, thread_id, counter)}
   if mode == "cancel" then
     return wrk.format("POST", "/orders/" .. target() .. "/cancel", headers, "")

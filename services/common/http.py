@@ -1,4 +1,4 @@
-"""Request pieces several APIs share: the idempotency key and client scope headers, decimal-string money."""
+"""Request pieces several APIs share: the idempotency key header, If-Match, decimal-string money."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -27,17 +27,9 @@ def require_idempotency_key(idempotency_key: Annotated[str | None, Header()] = N
     return idempotency_key
 
 
-RESERVED_SCOPE = "walsaga:"  # idempotency scopes of the services' own callers (saga branches), never a REST client's
-
-
-def client_scope(x_client_id: Annotated[str | None, Header()] = None) -> str:
-    """Idempotency keys are scoped per client; without authentication the client names itself (not with a reserved
-    name: a client could otherwise plant keys in the saga branches' scope)."""
-    scope = (x_client_id or "anonymous")[:128]
-    if scope.startswith(RESERVED_SCOPE):
-        raise HTTPException(400, detail={"error": "invalid_client_id",
-                                         "reason": f"X-Client-Id may not start with {RESERVED_SCOPE!r}"})
-    return scope
+# the idempotency scope of the services' own callers (saga branches); a REST client's scope is "sub:<subject>"
+# (services/common/auth.py), so no client can reach it
+RESERVED_SCOPE = "walsaga:"
 
 
 def parse_if_match(value: str | None) -> int | None:

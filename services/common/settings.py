@@ -17,6 +17,8 @@ class Settings:
     admission_target_ms: float = 500.0
     # how often the command consumer deletes rows past retention (services/common/retention.py); 0: never
     prune_interval_s: float = 60.0
+    # the public half of the stack's token signing key (services/common/auth.py); an API needs it, a consumer not
+    token_public_key: str | None = None
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -36,4 +38,5 @@ class Settings:
             notification_channels=channels,
             admission_target_ms=float(os.environ.get("WALSAGA_ADMISSION_TARGET_MS", "500")),
             prune_interval_s=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
+            token_public_key=os.environ.get("WALSAGA_TOKEN_PUBLIC_KEY") or None,
         )

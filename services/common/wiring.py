@@ -11,15 +11,20 @@ from schemas.topics import COMMAND_TOPIC
 from services.common import admission, retention, saga_branches
 from services.common.admission import AdmissionMiddleware, AimdLimit
 from services.common.api import install_error_handlers, install_metrics, make_engine
+from services.common.auth import Verifier
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
 
 
 def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], counters: Table) -> FastAPI:
+    if not settings.token_public_key:
+        raise RuntimeError("WALSAGA_TOKEN_PUBLIC_KEY is not set: an API verifies every request's bearer token "
+                           "(the stack supervisor sets it; see walsaga/stack/apps.py)")
     engine = make_engine(settings.db_url)
     app = FastAPI(title=f"walsaga {settings.service}", version="1",
                   openapi_url=f"/{settings.service}/openapi.json", docs_url=f"/{settings.service}/docs",
                   redoc_url=None)
+    app.state.token_verifier = Verifier(settings.token_public_key)
     limit = AimdLimit(target_s=settings.admission_target_ms / 1000)
     app.add_middleware(AdmissionMiddleware, limit=limit)
     install_error_handlers(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Query
 from sqlalchemy import Engine, select
 
+from services.common.auth import Caller
 from services.notifications import db
 
 
@@ -11,11 +12,11 @@ def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/notifications", tags=["notifications"])
 
     @r.get("")
-    def list_notifications(order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
+    def list_notifications(caller: Caller, order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
         with engine.connect() as conn:
             rows = conn.execute(select(db.notifications).where(db.notifications.c.order_id == order_id)
                                 .order_by(db.notifications.c.created_at)).all()
-        return [db.to_json(row) for row in rows]
+        return [db.to_json(row) for row in rows if caller.owns(row.customer_id)]
 
     return r
 

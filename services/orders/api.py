@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 
 from schemas.consistency import TOKEN_HEADER, make_token
 from services.common.api import Conflict, InvalidRequest
-from services.common.http import Identifier, MoneyString, client_scope, money, parse_if_match, require_idempotency_key
+from services.common.auth import Caller, customer_for
+from services.common.http import Identifier, MoneyString, money, parse_if_match, require_idempotency_key
 from services.orders import db, handlers
 from services.orders.domain import AlreadyCancelled, OrderRuleViolation, StaleVersion
 
@@ -22,7 +23,7 @@ class ItemIn(BaseModel):
 
 
 class OrderIn(BaseModel):
-    customer_id: Identifier
+    customer_id: Identifier | None = None  # a customer's own id when omitted; staff name the customer
     items: list[ItemIn] = Field(min_length=1, max_length=100)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,64}$")
@@ -33,12 +34,14 @@ def router(engine: Engine) -> APIRouter:
 
     @r.post("", status_code=202)
     def place_order(body: OrderIn, key: Annotated[str, Depends(require_idempotency_key)],
-                    client: Annotated[str, Depends(client_scope)]) -> JSONResponse:
+                    caller: Caller) -> JSONResponse:
         data = body.model_dump()
+        data["customer_id"] = customer_for(caller, body.customer_id, "place orders")
         for item in data["items"]:
             item["unit_price"] = money(item["unit_price"])
         try:
-            result = handlers.place_order(engine, client_id=client, idempotency_key=key, body=data)
+            result = handlers.place_order(engine, client_id=caller.idempotency_scope, idempotency_key=key,
+                                          body=data)
         except OrderRuleViolation as exc:
             raise InvalidRequest(str(exc)) from exc
         return JSONResponse(result.body, status_code=result.status_code,
@@ -46,11 +49,11 @@ def router(engine: Engine) -> APIRouter:
 
     @r.post("/{order_id}/cancel", status_code=202)
     def cancel_order(order_id: Identifier, key: Annotated[str, Depends(require_idempotency_key)],
-                     client: Annotated[str, Depends(client_scope)],
-                     if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+                     caller: Caller, if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
         try:
-            result = handlers.request_cancellation(engine, client_id=client, idempotency_key=key, order_id=order_id,
-                                                   if_match=parse_if_match(if_match))
+            result = handlers.request_cancellation(engine, client_id=caller.idempotency_scope, idempotency_key=key,
+                                                   order_id=order_id, if_match=parse_if_match(if_match),
+                                                   owner=None if caller.is_staff else caller.subject)
         except LookupError as exc:
             raise HTTPException(404, detail={"error": "not_found", "reason": str(exc)}) from exc
         except StaleVersion as exc:
@@ -62,10 +65,10 @@ def router(engine: Engine) -> APIRouter:
                             headers={"ETag": f'"{result.body["version"]}"', **_written(result.body)})
 
     @r.get("/{order_id}")
-    def get_order(order_id: str) -> JSONResponse:
+    def get_order(order_id: str, caller: Caller) -> JSONResponse:
         with engine.connect() as conn:
             order = db.load(conn, order_id)
-        if order is None:
+        if order is None or not caller.owns(order.customer_id):
             raise HTTPException(404, detail={"error": "not_found", "reason": f"no order {order_id}"})
         return JSONResponse(db.to_json(order), headers={"ETag": f'"{order.version}"'})
 

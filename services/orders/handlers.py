@@ -52,9 +52,10 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
 
 
 def request_cancellation(engine: Engine, *, client_id: str, idempotency_key: str, order_id: str,
-                         if_match: int | None) -> StoredResponse:
+                         if_match: int | None, owner: str | None = None) -> StoredResponse:
     """A customer's cancel, decided on the order row under its lock (domain.request_cancellation has the precedence).
-    A stale If-Match or a second cancel is a conflict: counted and logged with both versions, then raised."""
+    A stale If-Match or a second cancel is a conflict: counted and logged with both versions, then raised. With an
+    `owner`, an order of another customer does not exist for the caller (LookupError, as for an unknown id)."""
     req_hash = idempotency.request_hash("POST", f"/orders/{order_id}/cancel", {"if_match": if_match})
     try:
         with engine.begin() as conn:
@@ -62,7 +63,7 @@ def request_cancellation(engine: Engine, *, client_id: str, idempotency_key: str
             if earlier is not None:
                 return earlier
             order = db.load(conn, order_id, for_update=True)
-            if order is None:
+            if order is None or (owner is not None and order.customer_id != owner):
                 raise LookupError(f"no order {order_id}")
             after = domain.request_cancellation(order, if_match)
             db.update_state(conn, order, after)

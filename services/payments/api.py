@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Query
 from sqlalchemy import Engine, select
 
+from services.common.auth import Caller
 from services.payments import db
 
 
@@ -11,10 +12,11 @@ def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/payments", tags=["payments"])
 
     @r.get("")
-    def list_payments(order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
+    def list_payments(caller: Caller, order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
         with engine.connect() as conn:
             rows = conn.execute(select(db.payments).where(db.payments.c.order_id == order_id)).all()
-        return [db.to_json(db.from_row(row)) for row in rows]
+        # another customer's payment is not there for the caller (as with an order id that does not exist)
+        return [db.to_json(db.from_row(row)) for row in rows if caller.owns(row.customer_id)]
 
     return r
 

@@ -31,6 +31,7 @@ payments = Table(
     "payments", metadata,
     Column("payment_id", Text, primary_key=True),
     Column("order_id", Text, nullable=False, unique=True),
+    Column("customer_id", Text, nullable=True),  # null on payments older than migration 0007
     Column("amount", Numeric(18, 2), nullable=False),
     Column("currency", Text, nullable=False),
     Column("status", Text, nullable=False),
@@ -71,7 +72,7 @@ def add_barrier(conn: Connection, order_id: str) -> None:
 
 def from_row(row: Any) -> Payment:
     return Payment(row.payment_id, row.order_id, row.amount, row.currency, PaymentStatus(row.status),
-                   row.provider_ref, row.decline_code, row.version)
+                   row.provider_ref, row.decline_code, row.version, customer_id=row.customer_id)
 
 
 def by_order(conn: Connection, order_id: str, for_update: bool = False) -> Payment | None:
@@ -82,7 +83,8 @@ def by_order(conn: Connection, order_id: str, for_update: bool = False) -> Payme
 def insert(conn: Connection, p: Payment) -> None:
     conn.execute(_INSERT, {
         "payment_id": p.payment_id, "order_id": p.order_id, "amount": p.amount, "currency": p.currency,
-        "status": p.status.value, "provider_ref": p.provider_ref, "decline_code": p.decline_code, "version": p.version})
+        "status": p.status.value, "provider_ref": p.provider_ref, "decline_code": p.decline_code, "version": p.version,
+        "customer_id": p.customer_id})
 
 
 def update(conn: Connection, before: Payment, after: Payment) -> None:

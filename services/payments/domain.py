@@ -28,6 +28,7 @@ class Payment:
     provider_ref: str | None = None
     decline_code: str | None = None
     version: int = 1
+    customer_id: str | None = None  # whose payment it is (who may read it)
 
 
 _ALLOWED = {

@@ -34,7 +34,8 @@ class PaymentHandlers:
                 payment_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"payment:{order_id}")), order_id=order_id,
                 amount=record["amount"], currency=record["currency"],
                 status=PaymentStatus.AUTHORIZED if result.approved else PaymentStatus.DECLINED,
-                provider_ref=result.provider_ref, decline_code=result.decline_code)
+                provider_ref=result.provider_ref, decline_code=result.decline_code,
+                customer_id=record["customer_id"])
             db.insert(conn, existing)
         if existing.status is PaymentStatus.DECLINED:
             return self._reply(conn, env, "PaymentDeclined", {

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from schemas.consistency import STATE_HEADER, parse_token
+from services.common.auth import Caller, customer_for
 from services.common.http import Identifier
 from stream_processors.views import store
 
@@ -59,29 +60,38 @@ def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/orders", tags=["orders (queries)"])
 
     @r.get("")
-    def list_orders(customer_id: Identifier, limit: int = Query(50, ge=1, le=500),
+    def list_orders(caller: Caller, customer_id: Identifier | None = None, limit: int = Query(50, ge=1, le=500),
                     before: Identifier | None = None,
                     x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+        whose = customer_for(caller, customer_id, "list orders")
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
-            rows = store.by_customer(conn, customer_id, limit, before)
+            rows = store.by_customer(conn, whose, limit, before)
         return JSONResponse([to_json(row) for row in rows if row.status is not None], headers=_headers(consistency))
 
     @r.get("/{order_id}")
-    def get_order(order_id: str, x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+    def get_order(order_id: str, caller: Caller,
+                  x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
             row = store.load(conn, order_id)
+        if row is not None and not caller.owns(row.customer_id):
+            row, consistency = None, consistency and "stale"  # answered as if it did not exist (ids cannot be probed)
         if row is None or row.status is None:
             raise HTTPException(404, detail={"error": "not_found", "reason": f"no order {order_id}"},
                                 headers=_headers(consistency))
         return JSONResponse(to_json(row), headers={"ETag": f'"{row.order_version}"', **_headers(consistency)})
 
     @r.get("/{order_id}/timeline")
-    def get_timeline(order_id: str, x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+    def get_timeline(order_id: str, caller: Caller,
+                     x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
-            rows = store.timeline_of(conn, order_id)
+            order = None if caller.is_staff else store.load(conn, order_id)
+            rows = store.timeline_of(conn, order_id) if caller.is_staff or caller.owns(
+                order.customer_id if order is not None else None) else []
+        if not rows and not caller.is_staff:
+            consistency = consistency and "stale"
         if not rows:
             raise HTTPException(404, detail={"error": "not_found", "reason": f"no order {order_id}"},
                                 headers=_headers(consistency))

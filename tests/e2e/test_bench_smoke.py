@@ -91,8 +91,8 @@ def _dtm_orders(engines: dict[str, Engine]) -> list[str]:
         return list(c.execute(text("SELECT order_id FROM order_lines WHERE sku LIKE 'dtm-%'")).scalars())
 
 
-def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackConfig,
-                                                                   engines: dict[str, Engine]) -> None:
+def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackConfig, engines: dict[str, Engine],
+                                                                   gateway: Gateway) -> None:
     client = ConnectClient(stack.connect_url)
     connector, _ = identity("orders")
     poll_500, batch_1 = (next(v for v in tuning.variants(stack) if v.tried.startswith(t)) for t in ("500", "1 "))
@@ -105,7 +105,7 @@ def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackC
         return replace(variant, apply=apply)
 
     skus = [f"tune-smoke-{uuid.uuid4().hex[:6]}"]
-    Gateway(stack.gateway_url).set_stock(skus[0], 1_000)
+    gateway.set_stock(skus[0], 1_000)
     rows = tuning.run_tuning(
         stack, lambda rate, secs: measure_step(stack, engines, rate, secs, skus), lambda: None, 5.0, 2.0, say,
         only=[observed(poll_500, lambda: client.config(connector)["poll.interval.ms"]),

@@ -49,7 +49,7 @@ def test_stop_and_start_in_the_middle_of_a_batch(stack: StackConfig, gateway: Ga
     assert pending, "every order settled before the stop; the test would prove nothing"
     lifecycle.down(stack)
     lifecycle.up(stack)
-    fresh = Gateway(stack.gateway_url)
+    fresh = Gateway(stack.gateway_url, gateway.token)  # a new connection pool, the same caller
 
     def submit_rest() -> None:
         for i, key in enumerate(keys):

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from walsaga.client import Gateway, bearer
 from walsaga.stack import apps, procs
-from walsaga.stack.config import REPO, StackConfig, db_url
+from walsaga.stack.config import REPO, StackConfig, db_url, token_public_key
 
 pytestmark = pytest.mark.stack
 
@@ -26,7 +27,7 @@ def strict_instance(stack: StackConfig) -> Iterator[tuple[str, str]]:
     the floor (2 writes at once) after a few writes."""
     name, port = "orders-api-admission", stack.ports.api("orders", 7)
     env = {**apps.base_env(stack), "WALSAGA_DB_URL": db_url(stack, "orders"), "WALSAGA_INSTANCE": "admission",
-           "WALSAGA_ADMISSION_TARGET_MS": "0"}
+           "WALSAGA_ADMISSION_TARGET_MS": "0", "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(stack)}
     procs.start(stack, name, [sys.executable, "-m", "services.orders.main", "api", "--port", str(port)], env, cwd=REPO)
     try:
         procs.wait_for(name, lambda: apps.healthy(port), timeout=60, log=stack.logs / f"{name}.log")
@@ -36,11 +37,12 @@ def strict_instance(stack: StackConfig) -> Iterator[tuple[str, str]]:
 
 
 def test_an_overloaded_instance_answers_429_early_and_loses_nothing(strict_instance: tuple[str, str],
-                                                                    engines: dict[str, Engine]) -> None:
+                                                                    engines: dict[str, Engine],
+                                                                    gateway: Gateway) -> None:
     url, _ = strict_instance
 
     async def burst() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(gateway.token)) as client:
             return list(await asyncio.gather(*(
                 client.post("/orders", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())})
                 for _ in range(30))))

@@ -7,7 +7,11 @@ import httpx
 import pytest
 
 from services.common import idempotency
+from services.common.auth import Principal, Role
+from tests.conftest import TEST_ADMIN
+from tests.support import cli_token
 from walsaga.client import Gateway
+from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
 
@@ -66,12 +70,18 @@ def test_same_key_other_body_is_422(http: httpx.Client) -> None:
     assert "different request" in resp.json()["reason"]
 
 
-def test_keys_are_scoped_per_client(http: httpx.Client) -> None:
-    key = str(uuid.uuid4())
-    a = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key, "X-Client-Id": "client-a"})
-    b = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key, "X-Client-Id": "client-b"})
-    assert a.status_code == b.status_code == 202
+def test_keys_are_scoped_per_caller(stack: StackConfig) -> None:
+    """Two customers using the same Idempotency-Key each get their own order (the key is scoped by the token's
+    subject), never each other's answer."""
+    key, order = str(uuid.uuid4()), {k: v for k, v in ORDER.items() if k != "customer_id"}
+    answers = {}
+    for who in ("c-key-a", "c-key-b"):
+        client = Gateway(stack.gateway_url, cli_token(stack, who, "customer"))
+        answers[who] = client.http.post("/orders", json=order, headers={"Idempotency-Key": key})
+    a, b = answers["c-key-a"], answers["c-key-b"]
+    assert a.status_code == b.status_code == 202, (a.text, b.text)
     assert a.json()["order_id"] != b.json()["order_id"]
+    assert (a.json()["customer_id"], b.json()["customer_id"]) == ("c-key-a", "c-key-b")
 
 
 def test_order_answer_has_the_contract_fields(http: httpx.Client) -> None:
@@ -125,7 +135,7 @@ def test_same_key_while_the_first_request_is_in_flight_is_409(http: httpx.Client
     with engines["orders"].connect() as conn:
         with conn.begin():
             # hold the key exactly as an in-flight request holds it
-            assert idempotency.lock_key(conn, "anonymous", key)
+            assert idempotency.lock_key(conn, Principal(TEST_ADMIN, Role.ADMIN).idempotency_scope, key)
             resp = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key})
             assert resp.status_code == 409, resp.text
             assert "in flight" in resp.json()["reason"]

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from services.common.saga_branches import CLIENT
 from walsaga.client import Gateway
 from walsaga.stack.config import StackConfig
 
@@ -102,13 +101,6 @@ def test_money_that_is_no_amount_is_422_not_500(stack: StackConfig) -> None:
             "payment_method": "pm_card_visa"}
     answer = branch(stack, "payments", "AuthorizePayment", "g-inf", "04", "action", body)
     assert answer.status_code == 422, answer.text
-
-
-def test_a_rest_client_cannot_name_itself_into_the_saga_branches_scope(gateway: Gateway) -> None:
-    resp = gateway.http.post("/orders", headers={"Idempotency-Key": "g-x/02/action", "X-Client-Id": CLIENT}, json={
-        "customer_id": "c", "currency": "USD", "payment_method": "pm_card_visa",
-        "items": [{"sku": "s", "quantity": 1, "unit_price": "1.00"}]})
-    assert resp.status_code == 400 and "X-Client-Id" in resp.text, resp.text
 
 
 def test_unknown_command_and_bad_query_are_4xx(stack: StackConfig) -> None:

@@ -6,7 +6,7 @@ import sys
 import urllib.request
 
 from walsaga.stack import procs
-from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url
+from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url, token_public_key
 
 
 def base_env(cfg: StackConfig) -> dict[str, str]:
@@ -38,7 +38,7 @@ def start_services(cfg: StackConfig) -> None:
 def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True) -> None:
     """One instance of a service's REST API (or the order-queries API), behind the gateway."""
     env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc),
-           "WALSAGA_INSTANCE": str(instance)}
+           "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg)}
     procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                str(cfg.ports.api(svc, instance))], env, cwd=REPO, nice=cfg.edge_nice)
     if wait:

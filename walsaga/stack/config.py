@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from services.common import auth
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_VERSION = "4.3.1"
@@ -169,6 +172,10 @@ class StackConfig:
         return self.home / "secrets" / "secrets.properties"
 
     @property
+    def token_key_file(self) -> Path:
+        return self.home / "secrets" / "token-signing.properties"
+
+    @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.gateway}"
 
@@ -200,9 +207,9 @@ class Secrets:
                     key, value = line.split("=", 1)
                     self._values[key] = value
 
-    def get(self, key: str) -> str:
+    def get(self, key: str, generate: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
         if key not in self._values:
-            self._values[key] = secrets.token_urlsafe(24)
+            self._values[key] = generate()
             self._save()
         return self._values[key]
 
@@ -219,6 +226,19 @@ class Secrets:
         for db in DATABASES:
             for role in ("admin", "app", "cdc"):
                 self.get(password_key(db, role))
+
+
+def token_signing_key(cfg: StackConfig) -> str:
+    """The private key `walsaga token` signs with: WALSAGA_TOKEN_SIGNING_KEY when set (a compose deployment's,
+    deploy/compose/env.example), else the local stack's, generated on first use. That one has a file of its own:
+    Kafka Connect reads the passwords file (its FileConfigProvider) and has no business with the key."""
+    return os.environ.get("WALSAGA_TOKEN_SIGNING_KEY") or Secrets(cfg.token_key_file).get("token.signing_key",
+                                                                                         auth.new_signing_key)
+
+
+def token_public_key(cfg: StackConfig) -> str:
+    """What the APIs verify tokens with: they can check a token, never make one."""
+    return auth.public_key_of(token_signing_key(cfg))
 
 
 def password_key(db: str, role: str) -> str:

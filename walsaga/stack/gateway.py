@@ -28,12 +28,16 @@ def render(cfg: StackConfig) -> str:
         upstreams.append(f"    upstream {svc} {{\n{servers}\n        keepalive 64;\n"
                          "        keepalive_timeout 30s;\n    }")
         if svc != QUERIES:
-            locations.append(f"        location /{svc} {{ proxy_pass http://{svc}; }}")
+            # authentication at the edge: no bearer token, no API (each API verifies the token and authorizes)
+            locations.append(f"        location /{svc} {{ if ($no_bearer) {{ return 401; }} "
+                             f"proxy_pass http://{svc}; }}")
+            if svc != "orders":  # the contract is public: its OpenAPI document and docs page need no token
+                locations.append(f"        location ~ ^/{svc}/(openapi\\.json|docs)$ {{ proxy_pass http://{svc}; }}")
     # CQRS: reads of orders come from the order view (the queries service), writes go to the orders service
     upstreams.append(f"    map $request_method $orders_side {{\n        GET {QUERIES};\n        HEAD {QUERIES};\n"
                      "        default orders;\n    }")
     locations = [loc.replace("proxy_pass http://orders;", "proxy_pass http://$orders_side;") for loc in locations]
-    locations += ["        location ~ ^/orders/(openapi.json|docs)$ { proxy_pass http://orders; }",
+    locations += ["        location ~ ^/orders/(openapi\\.json|docs)$ { proxy_pass http://orders; }",
                   f"        location /{QUERIES}/ {{ proxy_pass http://{QUERIES}; }}"]
     tmp = cfg.run / "nginx-tmp"
     tmp.mkdir(parents=True, exist_ok=True)

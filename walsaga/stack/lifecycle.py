@@ -7,7 +7,7 @@ import time
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
 from walsaga.stack import apps, gateway, kafka, migrate, postgres, procs, topics
-from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, db_url
+from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, db_url, token_signing_key
 from walsaga.stack.procs import say
 
 
@@ -17,6 +17,7 @@ def up(cfg: StackConfig) -> None:
         d.mkdir(parents=True, exist_ok=True)
     secrets = Secrets(cfg.secrets_file)
     secrets.ensure_all()
+    token_signing_key(cfg)
     step(1, "PostgreSQL clusters")
     postgres.up(cfg, secrets)
     step(2, "schema migrations")
@@ -36,6 +37,10 @@ def up(cfg: StackConfig) -> None:
     apps.start_reconcilers(cfg)
     gateway.start(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
+    ha = " --ha" if cfg.kafka_nodes > 1 else ""
+    say(f"every API request needs a bearer token: TOKEN=$(.venv/bin/walsaga token{ha} --subject alice --role "
+        f"customer), then curl -H \"Authorization: Bearer $TOKEN\" {cfg.gateway_url}/orders (roles: customer, "
+        "operator, admin)")
 
 
 def step(n: int, what: str) -> None:
