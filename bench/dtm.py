@@ -44,9 +44,10 @@ from bench.cost import Meter
 from bench.loadgen import open_loop, order_body
 from bench.measure import latencies_and_rate, order_created_at, percentiles, stack_rss_mib, wait_until_ended
 from services.common import outbox, saga_branches
+from services.common.auth import Role
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
-from walsaga.client import Gateway
+from walsaga.client import Gateway, bearer, issue_token
 from walsaga.stack import procs
 from walsaga.stack.config import REPO, Secrets, StackConfig, db_url, password_key
 
@@ -161,7 +162,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def saga_request(gid: str, order: dict[str, Any], branch_urls: dict[str, str]) -> dict[str, Any]:
+def saga_request(gid: str, order: dict[str, Any], branch_urls: dict[str, str], token: str) -> dict[str, Any]:
     """DTM's submit body for one order (see the module docstring for the steps)."""
     def url(service: str, command: str) -> str:
         return f"{branch_urls[service]}/{service}/saga-branches/{command}"
@@ -178,7 +179,9 @@ def saga_request(gid: str, order: dict[str, Any], branch_urls: dict[str, str]) -
         ({"action": url("inventory", "CommitStock"), "compensate": ""}, {"order_id": gid}),
     ]
     return {"gid": gid, "trans_type": "saga", "steps": [s for s, _ in steps],
-            "payloads": [json.dumps(p, default=str) for _, p in steps]}
+            "payloads": [json.dumps(p, default=str) for _, p in steps],
+            # DTM sends these with every branch call: the branches want a staff token
+            "branch_headers": bearer(token)}
 
 
 @dataclass
@@ -207,6 +210,7 @@ async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: fl
     result = DtmStep(rate, duration)
     instances = [{svc: f"http://127.0.0.1:{cfg.ports.api(svc, n)}" for svc in PARTICIPANTS}
                  for n in range(cfg.api_instances)]
+    token = issue_token(cfg, "walsaga-dtm", Role.OPERATOR, ttl_s=24 * 3600)
 
     async def one(session: aiohttp.ClientSession, i: int, scheduled: float) -> None:
         result.send_lag_ms.append((time.perf_counter() - scheduled) * 1000)
@@ -214,7 +218,7 @@ async def run_step(server: DtmServer, cfg: StackConfig, orders: Engine, rate: fl
         try:
             order = await asyncio.to_thread(_insert_order, orders, gid, order_body(i, skus))
             async with session.post(f"{server.url}/api/dtmsvr/submit",
-                                    json=saga_request(gid, order, instances[i % len(instances)])) as resp:
+                                    json=saga_request(gid, order, instances[i % len(instances)], token)) as resp:
                 answer = await resp.text()
                 key = str(resp.status) if resp.status != 200 or "SUCCESS" not in answer else ""
         except (TimeoutError, aiohttp.ClientError, OSError, SQLAlchemyError) as exc:

@@ -28,7 +28,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Engine, create_engine, text
 
 from schemas import topics
+from services.orders import db as orders_db
 from services.orders import handlers
+from services.orders.domain import CatalogPrice
 from walsaga.stack.config import REPO
 
 DUAL_TOPIC = "walsaga.bench.dual-write"
@@ -58,6 +60,10 @@ def write_forever(mode: str, db_url: str, bootstrap: str, run_id: str) -> None:
         pass
     print("ready", flush=True)  # the harness times the run from here, not from the interpreter's start-up
     if mode == "outbox":
+        # the SKU's price straight into the orders service's copy: this writer measures the order transaction alone,
+        # not inventory's price path (tests/integration/test_prices.py covers that)
+        with engine.begin() as conn:
+            orders_db.store_price(conn, f"dual-{run_id}", CatalogPrice(Decimal("9.99"), "USD", 1))
         body = {"customer_id": customer, "currency": "USD", "payment_method": "pm_card_visa",
                 "items": [{"sku": f"dual-{run_id}", "quantity": 1, "unit_price": Decimal("9.99")}]}
         while True:

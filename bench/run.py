@@ -188,7 +188,8 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
 
 def bench_config() -> StackConfig:
     """The benchmark's own stack: its own home and ports, so a dev stack's data and ports are left alone."""
-    return StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1)
+    return StackConfig(home=REPO / ".stack" / "bench-home", ports=Ports(2000), api_instances=2, faust_instances=1,
+                       saga_branches=True)  # the DTM baseline calls the command handlers over HTTP
 
 
 def main() -> int:

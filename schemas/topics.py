@@ -11,6 +11,8 @@ ORDERS_EVENTS = "walsaga.orders.events"
 INVENTORY_REPLIES = "walsaga.inventory.replies"
 PAYMENTS_REPLIES = "walsaga.payments.replies"
 NOTIFICATIONS_EVENTS = "walsaga.notifications.events"
+# keyed by SKU: the price each SKU sells at (PriceChanged), read by the orders service to price orders
+INVENTORY_PRICES = "walsaga.inventory.prices"
 
 # written by the stream processors, read by exactly one service each
 ORDERS_COMMANDS = "walsaga.orders.commands"
@@ -36,7 +38,7 @@ COMMAND_TOPIC = {
     "notifications": NOTIFICATIONS_COMMANDS,
 }
 
-ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS,
+ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS, INVENTORY_PRICES,
        ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS,
        DIRECT_WRITES]
 

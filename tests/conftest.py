@@ -26,7 +26,8 @@ TEST_ADMIN = "walsaga-tests"  # the subject of the `gateway` fixture's admin tok
 def stack() -> Iterator[StackConfig]:
     yield from running_stack(StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET),
                                          api_instances=2, faust_instances=1, reconcile_grace=RECONCILE_GRACE_S,
-                                         prune_interval=PRUNE_INTERVAL_S))
+                                         prune_interval=PRUNE_INTERVAL_S, saga_branches=True,
+                                         test_mode=True))
 
 
 def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:

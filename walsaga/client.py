@@ -14,6 +14,7 @@ from walsaga.stack.config import StackConfig, token_signing_key
 
 FINAL = {"CONFIRMED", "CANCELLED"}
 STAFF_SUBJECT = "walsaga-tools"  # the subject of the tools' own admin tokens (demo setup, tests, benchmarks)
+TOOLS_PRICE = "9.99"  # what the tools (demo, tests, benchmarks) sell a SKU at unless they say otherwise
 
 
 def issue_token(cfg: StackConfig, subject: str, role: Role, ttl_s: int = auth.DEFAULT_TTL_S) -> str:
@@ -37,8 +38,12 @@ class Gateway:
         on any customer's behalf)."""
         return cls(cfg.gateway_url, issue_token(cfg, subject, role, ttl_s), timeout)
 
-    def set_stock(self, sku: str, available: int) -> dict[str, Any]:
-        resp = self.http.put(f"/inventory/{sku}", json={"available": available})
+    def set_stock(self, sku: str, available: int, unit_price: str | None = TOOLS_PRICE) -> dict[str, Any]:
+        """An admin's PUT: the stock level and (unless None) the price."""
+        body: dict[str, Any] = {"available": available}
+        if unit_price is not None:
+            body["unit_price"] = unit_price
+        resp = self.http.put(f"/inventory/{sku}", json=body)
         resp.raise_for_status()
         return resp.json()
 

@@ -18,7 +18,7 @@ def run(cfg: StackConfig) -> int:
     gw = Gateway.as_(cfg, subject=customer, role=Role.CUSTOMER)  # the orders are the customer's own
     print(f"tokens: an admin's for the stock, customer {customer}'s for the orders (walsaga token)")
     sku = f"demo-{run_id}"
-    admin.set_stock(sku, 5)
+    admin.set_stock(sku, 5, unit_price="10.00")
     print(f"stock {sku}: {gw.stock(sku)}")
     journeys = [
         ("confirmed", [{"sku": sku, "quantity": 2, "unit_price": "10.00"}], "pm_card_visa"),

@@ -9,11 +9,12 @@ bounded time and an overload is answered early. Reads are never limited here: th
 Each instance decides alone (no coordination, nothing shared: no single point of failure)."""
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from services.common import problems
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRY_AFTER_S = 1
@@ -59,8 +60,8 @@ class AimdLimit:
             self.limit = min(self.max_limit, self.limit + 1.0 / self.limit)
 
 
-_REJECTION = json.dumps({"error": "overloaded", "reason": "this instance has as many writes in flight as it "
-                         "completes in time; retry later"}).encode()
+_REJECTION = problems.encoded(429, "overloaded", "this instance has as many writes in flight as it completes in "
+                              "time; retry later")
 
 
 class AdmissionMiddleware:
@@ -75,7 +76,7 @@ class AdmissionMiddleware:
             return
         if not self.limit.try_acquire():
             await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json"), (b"retry-after", str(RETRY_AFTER_S).encode()),
+                (b"content-type", problems.MEDIA_TYPE.encode()), (b"retry-after", str(RETRY_AFTER_S).encode()),
                 (b"content-length", str(len(_REJECTION)).encode())]})
             await send({"type": "http.response.body", "body": _REJECTION})
             return

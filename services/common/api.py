@@ -1,5 +1,5 @@
 """What every service's REST API shares: error mapping (4xx with a reason, 503 while the database is down,
-never a bare 500) and engine creation."""
+never a bare 500), every error as RFC 9457 problem details (services/common/problems.py), and engine creation."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, Table, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common import problems
 from services.common.counters import read_counters
 
 log = logging.getLogger(__name__)
@@ -36,29 +38,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e.get("loc", [])), "msg": e.get("msg")} for e in exc.errors()]
         reason = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
-        return JSONResponse({"error": "invalid_request", "reason": reason, "details": details}, status_code=422)
+        return problems.response(422, "invalid_request", reason, errors=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problems.from_detail(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(InvalidRequest)
     async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
-        return JSONResponse({"error": "invalid_request", "reason": str(exc)}, status_code=422)
+        return problems.response(422, "invalid_request", str(exc))
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse({"error": "conflict", "reason": str(exc)}, status_code=409)
+        return problems.response(409, "conflict", str(exc))
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
-        return JSONResponse({"error": "unavailable", "reason": "database unavailable, retry later"},
-                            status_code=503, headers={"Retry-After": "2"})
+        return problems.response(503, "unavailable", "database unavailable, retry later", {"Retry-After": "2"})
 
     @app.exception_handler(DBAPIError)
     async def _db_error(_: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
-            return JSONResponse({"error": "unavailable", "reason": "database connection lost, retry later"},
-                                status_code=503, headers={"Retry-After": "2"})
+            return problems.response(503, "unavailable", "database connection lost, retry later",
+                                     {"Retry-After": "2"})
         log.exception("database error")
-        return JSONResponse({"error": "internal", "reason": "database error"}, status_code=500)
+        return problems.response(500, "internal", "database error")
 
     @app.get("/health", include_in_schema=False)
     async def _health() -> dict[str, str]:

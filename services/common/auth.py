@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -156,7 +156,7 @@ def customer_for(caller: Principal, named: str | None, action: str) -> str:
     return caller.subject
 
 
-def require(*roles: Role) -> object:
+def require(*roles: Role) -> Any:
     """A dependency that lets only these roles through (403 for the others)."""
     allowed = frozenset(roles)
 

@@ -63,6 +63,9 @@ class CommandConsumer:
     kafka_config: dict[str, Any]
     batch: int = BATCH
     pruner: Pruner | None = None  # deletes the database's rows past retention between batches
+    # other services' events this service keeps a copy of (e.g. orders: inventory's prices); same inbox, same
+    # transaction per batch, their handlers write no reply
+    event_topics: tuple[str, ...] = ()
     _running: bool = True
     _unflushed_retries: int = 0
     _lost: bool = False
@@ -225,8 +228,8 @@ class CommandConsumer:
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "cooperative-sticky",
         })
-        consumer.subscribe([self.topic], on_lost=self._on_lost)
-        log.info("consumer %s subscribed to %s", self.name, self.topic)
+        consumer.subscribe([self.topic, *self.event_topics], on_lost=self._on_lost)
+        log.info("consumer %s subscribed to %s", self.name, ", ".join([self.topic, *self.event_topics]))
         return consumer
 
     def _on_lost(self, _consumer: Consumer, partitions: list[Any]) -> None:

@@ -9,7 +9,8 @@ from pydantic import StringConstraints
 
 MoneyString = Annotated[
     str,
-    StringConstraints(pattern=r"^\d{1,16}(\.\d{1,2})?$"),
+    # ASCII digits only (\d would take full-width and other Unicode digits)
+    StringConstraints(pattern=r"^[0-9]{1,16}(\.[0-9]{1,2})?$"),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 

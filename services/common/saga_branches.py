@@ -11,7 +11,9 @@ Answers in DTM's terms: 200 {"dtm_result": "SUCCESS"}; 409 {"dtm_result": "FAILU
 a business failure (e.g. StockReservationFailed), so the coordinator compensates; 425 while the same branch call is
 still in flight (the coordinator retries later); 422 with the reason for a body that does not fit the command's
 Avro contract. The body may carry more fields than the command (a DTM compensation receives its action's payload);
-only the command's own fields are used. Internal: the public gateway does not route these paths.
+only the command's own fields are used. Internal: the public gateway does not route these paths. Off unless the
+process is started with WALSAGA_SAGA_BRANCHES=1 (the benchmark's stack and the test stack), and then a caller needs
+an operator's or admin's bearer token.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from schemas import codec
 from schemas.headers import Envelope
 from services.common import idempotency
 from services.common.api import InvalidRequest
+from services.common.auth import Role, require
 from services.common.http import RESERVED_SCOPE, Identifier
 from services.common.idempotency import StoredResponse
 
@@ -71,7 +74,9 @@ def outcome(reply_type: str, failures: frozenset[str]) -> StoredResponse:
 
 def router(service: str, engine: Engine, idempotency_table: Table,
            handlers: Mapping[str, Callable[..., str]], failures: Mapping[str, frozenset[str]]) -> APIRouter:
-    r = APIRouter(prefix=f"/{service}/{PATH}", tags=[f"{service} saga branches"], include_in_schema=False)
+    # a coordinator calls these with a staff token (DTM passes it as a branch header)
+    r = APIRouter(prefix=f"/{service}/{PATH}", tags=[f"{service} saga branches"], include_in_schema=False,
+                  dependencies=[require(Role.OPERATOR, Role.ADMIN)])
 
     @r.post("/{command}")
     async def branch(command: str, request: Request, gid: Identifier, branch_id: BranchId, op: Op) -> JSONResponse:

@@ -19,6 +19,11 @@ class Settings:
     prune_interval_s: float = 60.0
     # the public half of the stack's token signing key (services/common/auth.py); an API needs it, a consumer not
     token_public_key: str | None = None
+    # serve the command handlers as DTM saga branches (services/common/saga_branches.py): only for the benchmark's
+    # DTM baseline and its tests; off otherwise
+    saga_branches: bool = False
+    # test mode: the simulated payment provider honours its fault-injection payment method (the fault suite's)
+    test_mode: bool = False
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -39,4 +44,6 @@ class Settings:
             admission_target_ms=float(os.environ.get("WALSAGA_ADMISSION_TARGET_MS", "500")),
             prune_interval_s=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
             token_public_key=os.environ.get("WALSAGA_TOKEN_PUBLIC_KEY") or None,
+            saga_branches=os.environ.get("WALSAGA_SAGA_BRANCHES") == "1",
+            test_mode=os.environ.get("WALSAGA_TEST_MODE") == "1",
         )

@@ -14,6 +14,7 @@ from services.common.api import install_error_handlers, install_metrics, make_en
 from services.common.auth import Verifier
 from services.common.consumer import CommandConsumer
 from services.common.settings import Settings
+from services.common.url_guard import UrlGuard
 
 
 def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], counters: Table) -> FastAPI:
@@ -25,8 +26,10 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], co
                   openapi_url=f"/{settings.service}/openapi.json", docs_url=f"/{settings.service}/docs",
                   redoc_url=None)
     app.state.token_verifier = Verifier(settings.token_public_key)
+    app.state.saga_branches = settings.saga_branches
     limit = AimdLimit(target_s=settings.admission_target_ms / 1000)
     app.add_middleware(AdmissionMiddleware, limit=limit)
+    app.add_middleware(UrlGuard)  # added last, so it runs first: a bad URL never counts against the limit
     install_error_handlers(app)
     install_metrics(app, engine, counters, settings.service,
                     lambda: admission.metrics(limit, settings.service, settings.instance))
@@ -37,18 +40,21 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], co
 def with_saga_branches(include: Callable[[FastAPI, Engine], None], service: str, idempotency: Table,
                        handlers: Mapping[str, Callable[..., str]],
                        failures: Mapping[str, frozenset[str]]) -> Callable[[FastAPI, Engine], None]:
-    """The service's own routes plus its command handlers as HTTP saga branches (services/common/saga_branches.py)."""
+    """The service's own routes plus, when the settings turn them on (the benchmark's DTM baseline), its command
+    handlers as HTTP saga branches (services/common/saga_branches.py)."""
     def include_both(app: FastAPI, engine: Engine) -> None:
         include(app, engine)
-        app.include_router(saga_branches.router(service, engine, idempotency, handlers, failures))
+        if app.state.saga_branches:
+            app.include_router(saga_branches.router(service, engine, idempotency, handlers, failures))
     return include_both
 
 
-def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any]) -> CommandConsumer:
+def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any],
+                   event_topics: tuple[str, ...] = ()) -> CommandConsumer:
     engine = make_engine(settings.db_url, 4, pre_ping=False)
     return CommandConsumer(
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=engine,
-        inbox=inbox, counters=counters, handlers=handlers,
+        inbox=inbox, counters=counters, handlers=handlers, event_topics=event_topics,
         pruner=retention.Pruner(engine, retention.SERVICE_RULES, settings.prune_interval_s, settings.service),
         kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
                       "client.id": f"{settings.service}-consumer-{settings.instance}",

@@ -4,17 +4,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import Engine
 
-from services.common import outbox
+from services.common.api import InvalidRequest
 from services.common.auth import Caller, Principal, Role, require
-from services.common.http import Identifier
-from services.inventory import db
+from services.common.http import Identifier, MoneyString, money
+from services.inventory import db, handlers
 
 
 class StockIn(BaseModel):
-    available: int = Field(ge=0, le=1_000_000_000)
+    available: StrictInt = Field(ge=0, le=1_000_000_000)  # strict: false, "5" and 5.0 are not stock levels
+    # the price the SKU sells at: required before it can be ordered, optional on later updates (unchanged if omitted)
+    unit_price: MoneyString | None = None
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
 
 
 def router(engine: Engine) -> APIRouter:
@@ -22,18 +25,19 @@ def router(engine: Engine) -> APIRouter:
 
     @r.put("/{sku}")
     def set_stock(sku: Identifier, body: StockIn, _: Annotated[Principal, require(Role.ADMIN)]) -> dict:
-        # PUT sets an absolute value, so it is idempotent without a key
-        with engine.begin() as conn:
-            outbox.mark_service_write(conn)  # a stock level set through the API is no direct write
-            return db.to_json(db.upsert_available(conn, sku, body.available))
+        # PUT sets absolute values, so it is idempotent without a key
+        price = money(body.unit_price) if body.unit_price is not None else None
+        if price is not None and price <= 0:
+            raise InvalidRequest("unit_price: a price is more than 0")
+        return db.to_json(*handlers.set_stock(engine, sku, body.available, price, body.currency))
 
     @r.get("/{sku}")
     def get_stock(sku: str, _: Caller) -> dict:
         with engine.connect() as conn:
-            level = db.get_level(conn, sku)
+            level, price = db.get_level(conn, sku), db.get_price(conn, sku)
         if level is None:
             raise HTTPException(404, detail={"error": "not_found", "reason": f"unknown sku {sku}"})
-        return db.to_json(level)
+        return db.to_json(level, price)
 
     return r
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     bindparam,
@@ -20,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
-from services.inventory.domain import Line, ReservationStatus, StockLevel
+from services.inventory.domain import Line, Price, ReservationStatus, StockLevel
 
 metadata = MetaData()
 common = add_common_tables(metadata)
@@ -36,6 +37,16 @@ stock = Table(
     Column("version", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("available >= 0 AND reserved >= 0 AND committed >= 0", name="stock_never_negative"),
+)
+
+price = Table(
+    "price", metadata,
+    Column("sku", Text, primary_key=True),
+    Column("unit_price", Numeric(18, 2), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("unit_price > 0", name="price_positive"),
 )
 
 reservations = Table(
@@ -71,6 +82,19 @@ _SET_RESERVATION_STATUS = (reservations.update().where(reservations.c.order_id =
 
 def _level(row: Any) -> StockLevel:
     return StockLevel(row.sku, row.available, row.reserved, row.committed, row.version)
+
+
+def get_price(conn: Connection, sku: str, for_update: bool = False) -> Price | None:
+    query = select(price).where(price.c.sku == sku)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    return Price(row.sku, row.unit_price, row.currency, row.version) if row else None
+
+
+def save_price(conn: Connection, p: Price) -> None:
+    stmt = pg_insert(price).values(sku=p.sku, unit_price=p.unit_price, currency=p.currency, version=p.version)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["sku"], set_={
+        "unit_price": stmt.excluded.unit_price, "currency": stmt.excluded.currency, "version": stmt.excluded.version,
+        "updated_at": func.now()}))
 
 
 def get_level(conn: Connection, sku: str) -> StockLevel | None:
@@ -120,6 +144,8 @@ def set_reservation_status(conn: Connection, order_id: str, status: ReservationS
     conn.execute(_SET_RESERVATION_STATUS, {"b_order_id": order_id, "b_status": status.value})
 
 
-def to_json(level: StockLevel) -> dict:
+def to_json(level: StockLevel, p: Price | None = None) -> dict:
     return {"sku": level.sku, "available": level.available, "reserved": level.reserved,
-            "committed": level.committed, "version": level.version}
+            "committed": level.committed, "version": level.version,
+            "unit_price": str(p.unit_price) if p else None, "currency": p.currency if p else None,
+            "price_version": p.version if p else None}

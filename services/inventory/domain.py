@@ -1,9 +1,11 @@
-"""Inventory: pure stock rules. Reserving moves units available -> reserved (all lines or none), committing removes
-them from reserved (they left the warehouse), releasing moves them back."""
+"""Inventory: pure stock and price rules. Reserving moves units available -> reserved (all lines or none), committing
+removes them from reserved (they left the warehouse), releasing moves them back. A SKU's price is versioned like its
+stock: each change is a new version, announced as PriceChanged for the orders service's copy."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -26,6 +28,25 @@ class StockLevel:
     reserved: int = 0
     committed: int = 0
     version: int = 1
+
+
+@dataclass(frozen=True)
+class Price:
+    sku: str
+    unit_price: Decimal
+    currency: str
+    version: int = 1
+
+
+def set_price(current: Price | None, sku: str, unit_price: Decimal, currency: str) -> Price | None:
+    """The SKU's new price, or None when it does not change (an unchanged PUT announces nothing)."""
+    if unit_price <= 0 or unit_price != unit_price.quantize(Decimal("0.01")):
+        raise ValueError("a price is positive, in cents")
+    if current is None:
+        return Price(sku, unit_price, currency)
+    if (current.unit_price, current.currency) == (unit_price, currency):
+        return None
+    return replace(current, unit_price=unit_price, currency=currency, version=current.version + 1)
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from schemas import topics
 from schemas.headers import Envelope
 from services.common import outbox
 from services.inventory import db, domain
-from services.inventory.domain import Line, ReservationStatus, StockLevel
+from services.inventory.domain import Line, Price, ReservationStatus, StockLevel
 
 log = logging.getLogger(__name__)
+
+
+def set_stock(engine: Engine, sku: str, available: int, unit_price: Decimal | None,
+              currency: str) -> tuple[StockLevel, Price | None]:
+    """An admin's PUT: the stock level (absolute, so idempotent without a key) and, when given, the price. A price
+    that changes is a new version, announced as PriceChanged in the same transaction."""
+    with engine.begin() as conn:
+        outbox.mark_service_write(conn)  # a stock level set through the API is no direct write
+        level = db.upsert_available(conn, sku, available)
+        current = db.get_price(conn, sku, for_update=True)
+        changed = domain.set_price(current, sku, unit_price, currency) if unit_price is not None else None
+        if changed is not None:
+            db.save_price(conn, changed)
+            outbox.append(conn, db.outbox, topic=topics.INVENTORY_PRICES, aggregate_id=sku, event_type="PriceChanged",
+                          record={"sku": sku, "unit_price": changed.unit_price, "currency": changed.currency,
+                                  "version": changed.version}, saga_id=sku)
+        return level, changed or current
 
 
 def reserve_stock(conn: Connection, env: Envelope, record: dict[str, Any]) -> str:

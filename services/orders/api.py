@@ -1,11 +1,14 @@
 """Orders REST API: request -> handler. Served at /orders behind the gateway."""
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import time
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy import Engine
 
 from schemas.consistency import TOKEN_HEADER, make_token
@@ -13,13 +16,18 @@ from services.common.api import Conflict, InvalidRequest
 from services.common.auth import Caller, customer_for
 from services.common.http import Identifier, MoneyString, money, parse_if_match, require_idempotency_key
 from services.orders import db, handlers
-from services.orders.domain import AlreadyCancelled, OrderRuleViolation, StaleVersion
+from services.orders.domain import AlreadyCancelled, NotOrderable, OrderRuleViolation, PriceChanged, StaleVersion
+
+T = TypeVar("T")
+# how long an order waits for a price that does not fit the catalog copy yet (it trails inventory by a CDC hop)
+PRICE_WAIT_S = float(os.environ.get("WALSAGA_PRICE_WAIT_MS", "1000")) / 1000
 
 
 class ItemIn(BaseModel):
     sku: Identifier
-    quantity: int = Field(gt=0, le=1_000_000)
-    unit_price: MoneyString
+    quantity: StrictInt = Field(gt=0, le=1_000_000)  # strict: true, "1" and 1.0 are not quantities
+    # optional: the server prices every line; a price given must be the current one (else 409 price_changed)
+    unit_price: MoneyString | None = None
 
 
 class OrderIn(BaseModel):
@@ -38,12 +46,17 @@ def router(engine: Engine) -> APIRouter:
         data = body.model_dump()
         data["customer_id"] = customer_for(caller, body.customer_id, "place orders")
         for item in data["items"]:
-            item["unit_price"] = money(item["unit_price"])
+            item["unit_price"] = money(item["unit_price"]) if item["unit_price"] is not None else None
         try:
-            result = handlers.place_order(engine, client_id=caller.idempotency_scope, idempotency_key=key,
-                                          body=data)
+            result = priced(lambda: handlers.place_order(engine, client_id=caller.idempotency_scope,
+                                                         idempotency_key=key, body=data))
         except OrderRuleViolation as exc:
             raise InvalidRequest(str(exc)) from exc
+        except NotOrderable as exc:
+            raise HTTPException(409, detail={"error": "not_orderable", "reason": str(exc), "skus": exc.skus}) from exc
+        except PriceChanged as exc:
+            raise HTTPException(409, detail={"error": "price_changed", "reason": str(exc),
+                                             "current": {sku: str(p) for sku, p in exc.current.items()}}) from exc
         return JSONResponse(result.body, status_code=result.status_code,
                             headers={"Location": f"/orders/{result.body['order_id']}", **_written(result.body)})
 
@@ -73,6 +86,19 @@ def router(engine: Engine) -> APIRouter:
         return JSONResponse(db.to_json(order), headers={"ETag": f'"{order.version}"'})
 
     return r
+
+
+def priced(place: Callable[[], T], wait_s: float = PRICE_WAIT_S) -> T:
+    """Places the order; when its prices do not fit the catalog copy, tries again for up to `wait_s`: the copy
+    trails inventory by a CDC hop, so a price set a moment ago may be on its way (a later answer is still 409)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return place()
+        except (NotOrderable, PriceChanged):
+            if time.monotonic() + 0.05 > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _written(order: dict) -> dict[str, str]:

@@ -16,9 +16,10 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
-from services.orders.domain import CancelReason, Order, OrderLine, OrderStatus
+from services.orders.domain import CancelReason, CatalogPrice, Order, OrderLine, OrderStatus
 
 metadata = MetaData()
 common = add_common_tables(metadata)
@@ -46,6 +47,16 @@ order_lines = Table(
     Column("sku", Text, primary_key=True),
     Column("quantity", Integer, nullable=False),
     Column("unit_price", Numeric(18, 2), nullable=False),
+)
+
+# the orders service's copy of inventory's prices (PriceChanged events), what orders are priced with
+catalog_price = Table(
+    "catalog_price", metadata,
+    Column("sku", Text, primary_key=True),
+    Column("unit_price", Numeric(18, 2), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 
@@ -105,3 +116,24 @@ def to_json(order: Order) -> dict:
         "payment_method": order.payment_method,
         "version": order.version,
     }
+
+
+_PRICES = select(catalog_price).where(catalog_price.c.sku.in_(bindparam("skus", expanding=True)))
+_STORE_PRICE = pg_insert(catalog_price).values(sku=bindparam("sku"), unit_price=bindparam("unit_price"),
+                                               currency=bindparam("currency"), version=bindparam("version"))
+_STORE_PRICE = _STORE_PRICE.on_conflict_do_update(
+    index_elements=["sku"],
+    set_={"unit_price": _STORE_PRICE.excluded.unit_price, "currency": _STORE_PRICE.excluded.currency,
+          "version": _STORE_PRICE.excluded.version, "updated_at": func.now()},
+    # the highest version wins (domain.newer_price), whatever order the events arrive in
+    where=_STORE_PRICE.excluded.version > catalog_price.c.version)
+
+
+def prices(conn: Connection, skus: list[str]) -> dict[str, CatalogPrice]:
+    rows = conn.execute(_PRICES, {"skus": sorted(set(skus))}).all()
+    return {row.sku: CatalogPrice(row.unit_price, row.currency, row.version) for row in rows}
+
+
+def store_price(conn: Connection, sku: str, price: CatalogPrice) -> None:
+    conn.execute(_STORE_PRICE, {"sku": sku, "unit_price": price.unit_price, "currency": price.currency,
+                                "version": price.version})

@@ -72,6 +72,62 @@ class Order:
         return sum((line.amount for line in self.lines), Decimal("0")).quantize(MONEY_EXP)
 
 
+@dataclass(frozen=True)
+class CatalogPrice:
+    """The orders service's copy of a SKU's price (from inventory's PriceChanged events)."""
+    unit_price: Decimal
+    currency: str
+    version: int
+
+
+@dataclass(frozen=True)
+class RequestedLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal | None = None  # what the client saw, if it says; the catalog decides
+
+
+class NotOrderable(Exception):
+    """A SKU without a known price (API: 409)."""
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"no price known for {', '.join(skus)}")
+        self.skus = skus
+
+
+class PriceChanged(Exception):
+    """The client's price for a SKU is not the current one (API: 409 price_changed, with the current prices)."""
+
+    def __init__(self, current: dict[str, Decimal]) -> None:
+        super().__init__("the price of " + ", ".join(f"{sku} is {price}" for sku, price in current.items()))
+        self.current = current
+
+
+def price_lines(requested: list[RequestedLine], catalog: dict[str, CatalogPrice], currency: str) -> list[OrderLine]:
+    """Order lines at the catalog's prices: the server, never the client, sets what an order costs. A price the client
+    gives must be the current one; every SKU must have a price, in the order's currency."""
+    skus = [r.sku for r in requested]
+    if len(set(skus)) != len(skus):
+        raise OrderRuleViolation("each sku may appear only once per order; sum the quantities instead")
+    unknown = sorted({r.sku for r in requested if r.sku not in catalog})
+    if unknown:
+        raise NotOrderable(unknown)
+    other = sorted({r.sku for r in requested if catalog[r.sku].currency != currency})
+    if other:
+        raise OrderRuleViolation(f"{', '.join(other)} not sold in {currency} (priced in "
+                                 f"{', '.join(sorted({catalog[s].currency for s in other}))})")
+    changed = {r.sku: catalog[r.sku].unit_price for r in requested
+               if r.unit_price is not None and r.unit_price != catalog[r.sku].unit_price}
+    if changed:
+        raise PriceChanged(changed)
+    return [OrderLine(r.sku, r.quantity, catalog[r.sku].unit_price) for r in requested]
+
+
+def newer_price(current: CatalogPrice | None, incoming: CatalogPrice) -> bool:
+    """A copy keeps the highest version: a redelivered or overtaken PriceChanged changes nothing."""
+    return current is None or incoming.version > current.version
+
+
 def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str, payment_method: str) -> Order:
     if not lines:
         raise OrderRuleViolation("an order needs at least one item")

@@ -15,14 +15,15 @@ from services.common import idempotency, outbox
 from services.common.counters import counter_add
 from services.common.idempotency import StoredResponse
 from services.orders import db, domain
-from services.orders.domain import CancelReason, Order, OrderLine
+from services.orders.domain import CancelReason, CatalogPrice, Order, RequestedLine
 
 log = logging.getLogger(__name__)
 API_CONSUMER = "orders-api"  # the counters row the REST API's conflicts are counted under
 
 
 def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: dict[str, Any]) -> StoredResponse:
-    """Creates the order (PENDING) and its OrderCreated outbox row in one transaction, or replays the first answer."""
+    """Creates the order (PENDING) and its OrderCreated outbox row in one transaction, or replays the first answer.
+    The lines are priced from the catalog copy (domain.price_lines: NotOrderable, PriceChanged)."""
     req_hash = idempotency.request_hash("POST", "/orders", body)
     for attempt in (1, 2):
         try:
@@ -30,9 +31,11 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
                 earlier = idempotency.begin(conn, db.idempotency, client_id, idempotency_key, req_hash)
                 if earlier is not None:
                     return earlier
+                requested = [RequestedLine(i["sku"], i["quantity"], i.get("unit_price")) for i in body["items"]]
+                catalog = db.prices(conn, [r.sku for r in requested])
                 order = domain.place(
                     order_id=str(uuid.uuid4()), customer_id=body["customer_id"],
-                    lines=[OrderLine(i["sku"], i["quantity"], i["unit_price"]) for i in body["items"]],
+                    lines=domain.price_lines(requested, catalog, body["currency"]),
                     currency=body["currency"], payment_method=body["payment_method"])
                 db.insert(conn, order)
                 _publish(conn, order, "OrderCreated", {
@@ -141,6 +144,13 @@ def _publish(conn: Connection, order: Order, event_type: str, record: dict[str, 
     return event_type
 
 
+def apply_price(conn: Connection, env: Envelope, record: dict[str, Any]) -> None:
+    """Inventory's PriceChanged into the catalog copy (the highest version wins; no reply)."""
+    db.store_price(conn, record["sku"], CatalogPrice(record["unit_price"], record["currency"], record["version"]))
+
+
 COMMAND_HANDLERS = {"ConfirmOrder": confirm_order, "CancelOrder": cancel_order}
+# the events the orders consumer follows besides its commands (topics.INVENTORY_PRICES)
+EVENT_HANDLERS = {"PriceChanged": apply_price}
 # the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
 FAILURE_REPLIES = {"ConfirmOrder": frozenset({"OrderCancelled"})}

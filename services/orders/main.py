@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from schemas import topics
 from services.common.consumer import CommandConsumer
 from services.common.runner import main
 from services.common.settings import Settings
@@ -17,7 +18,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def create_consumer(settings: Settings) -> CommandConsumer:
-    return build_consumer(settings, db.inbox, db.counters, handlers.COMMAND_HANDLERS)
+    return build_consumer(settings, db.inbox, db.counters, {**handlers.COMMAND_HANDLERS, **handlers.EVENT_HANDLERS},
+                          event_topics=(topics.INVENTORY_PRICES,))
 
 
 if __name__ == "__main__":

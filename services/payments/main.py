@@ -24,7 +24,8 @@ def create_consumer(settings: Settings) -> CommandConsumer:
 
 
 def _handlers(settings: Settings) -> PaymentHandlers:
-    return PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2, pre_ping=False)))
+    return PaymentHandlers(provider=SimulatedProvider(make_engine(settings.db_url, 2, pre_ping=False),
+                                                      fault_injection=settings.test_mode))
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ class PaymentProvider(Protocol):
     def refund(self, idempotency_key: str, provider_ref: str, amount: Decimal) -> None: ...
 
 
-def simulated_authorization(idempotency_key: str, payment_method: str) -> Authorization:
-    """The simulated provider's answer, a pure function of the key and the method (Stripe's test methods)."""
+def simulated_authorization(idempotency_key: str, payment_method: str, fault_injection: bool = True) -> Authorization:
+    """The simulated provider's answer, a pure function of the key and the method (Stripe's test methods). The
+    fault-injection method is an unsupported one unless the stack runs in test mode."""
     ref = f"sim_{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex[:24]}"
-    if payment_method in APPROVING or payment_method == CHARGE_THEN_TIMEOUT:
+    if payment_method in APPROVING or (payment_method == CHARGE_THEN_TIMEOUT and fault_injection):
         return Authorization(True, ref)
     return Authorization(False, ref, DECLINING.get(payment_method, "unsupported_payment_method"))
 
@@ -74,16 +75,17 @@ class SimulatedProvider:
     connection, outside the caller's transaction, as a remote system would), answers a repeated key with the first
     result, and counts the calls so tests can prove a retried key never charged twice."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, fault_injection: bool = False) -> None:
         self.engine = engine
+        self.fault_injection = fault_injection  # only in test mode: CHARGE_THEN_TIMEOUT times out after charging
 
     def authorize(self, idempotency_key: str, amount: Decimal, currency: str, payment_method: str) -> Authorization:
-        answer = simulated_authorization(idempotency_key, payment_method)
+        answer = simulated_authorization(idempotency_key, payment_method, self.fault_injection)
         with self.engine.begin() as conn:
             row = conn.execute(_RECORD_RETURNING, {
                 "idempotency_key": idempotency_key, "provider_ref": answer.provider_ref, "approved": answer.approved,
                 "decline_code": answer.decline_code, "amount": amount, "calls": 1}).one()
-        if payment_method == CHARGE_THEN_TIMEOUT and row.calls == 1:
+        if self.fault_injection and payment_method == CHARGE_THEN_TIMEOUT and row.calls == 1:
             raise ProviderTimeout(f"provider timed out after charging {idempotency_key}")
         return Authorization(row.approved, row.provider_ref, row.decline_code)
 

@@ -62,11 +62,14 @@ def sql(engine: Engine, statement: str, **params: Any) -> Any:
 
 
 def settled_order(gw: Gateway, engines: dict[str, Engine], sku: str, pm: str = "pm_card_visa",
-                  unit_price: str = "7.00") -> str:
+                  unit_price: str | None = None) -> str:
     """Places a one-unit order and waits until nothing about it still moves: the order is CONFIRMED or CANCELLED, its
     saga has finished and its notification is written (a test that then writes behind the services' backs must not
     race the saga's last step). Returns its id."""
-    resp = gw.place_order(f"cust-{uuid.uuid4().hex[:6]}", [{"sku": sku, "quantity": 1, "unit_price": unit_price}], pm)
+    line: dict[str, Any] = {"sku": sku, "quantity": 1}
+    if unit_price is not None:  # the price the client saw (it must be the SKU's); else the server's price
+        line["unit_price"] = unit_price
+    resp = gw.place_order(f"cust-{uuid.uuid4().hex[:6]}", [line], pm)
     assert resp.status_code == 202, resp.text
     order_id = resp.json()["order_id"]
     gw.wait_final(order_id)

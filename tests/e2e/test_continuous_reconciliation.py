@@ -28,7 +28,7 @@ def _counter(engines: dict[str, Engine], name: str) -> int:
 def test_a_capture_written_behind_the_api_on_a_cancelled_order_is_found_and_refunded(
         gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"cr-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="6.00")
     order_id = settled_order(gateway, engines, sku, "pm_card_chargeDeclined", "6.00")
     before = _counter(engines, "violations")
     sql(engines["payments"], "UPDATE payments SET status = 'CAPTURED' WHERE order_id = :o", o=order_id)
@@ -48,7 +48,7 @@ def test_a_capture_written_behind_the_api_on_a_cancelled_order_is_found_and_refu
 def test_a_divergence_without_a_safe_repair_waits_for_an_operator_until_it_is_fixed(
         gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"cr-op-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="6.00")
     order_id = settled_order(gateway, engines, sku, unit_price="6.00")
     sql(engines["payments"], "UPDATE payments SET amount = amount + 2 WHERE order_id = :o", o=order_id)
     sql(engines["inventory"], "UPDATE stock SET reserved = reserved + 1 WHERE sku = :s", s=sku)
@@ -73,7 +73,7 @@ def test_a_divergence_without_a_safe_repair_waits_for_an_operator_until_it_is_fi
 def test_writes_through_the_services_are_not_reported_as_direct_writes(gateway: Gateway,
                                                                       engines: dict[str, Engine]) -> None:
     sku = f"cr-ok-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="6.00")
     order_id = settled_order(gateway, engines, sku, unit_price="6.00")
     with engines["payments"].connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM outbox WHERE aggregatetype = 'direct-writes' "
@@ -88,7 +88,7 @@ def test_every_other_divergence_kind_made_by_plain_sql_is_caught(gateway: Gatewa
     extra notification (the missing one is sent again), and a saga stuck past its SLA (found by the overdue-saga
     scan: a saga that stopped moving produces no records)."""
     sku = f"cr-all-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 10)
+    gateway.set_stock(sku, 10, unit_price="6.00")
     unpaid, silent, noisy, stuck = (settled_order(gateway, engines, sku, unit_price="6.00") for _ in range(4))
     orphan = str(uuid.uuid4())
     unpaid_row = sql(engines["payments"], "SELECT * FROM payments WHERE order_id = :o", o=unpaid).mappings().one()

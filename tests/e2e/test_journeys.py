@@ -30,7 +30,7 @@ def _settled(gw: Gateway, engines: dict[str, Engine], order_id: str) -> dict:
 
 def test_confirmed_journey(gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"j-ok-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="12.50")
     order_id = _place(gateway, sku, 2, "pm_card_visa")
     order = _settled(gateway, engines, order_id)
     assert order["status"] == "CONFIRMED" and order["cancel_reason"] is None
@@ -42,7 +42,7 @@ def test_confirmed_journey(gateway: Gateway, engines: dict[str, Engine]) -> None
 
 def test_declined_journey_releases_the_reservation(gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"j-decl-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="12.50")
     order_id = _place(gateway, sku, 2, "pm_card_chargeDeclined")
     order = _settled(gateway, engines, order_id)
     assert (order["status"], order["cancel_reason"]) == ("CANCELLED", "PAYMENT_DECLINED")
@@ -52,24 +52,23 @@ def test_declined_journey_releases_the_reservation(gateway: Gateway, engines: di
     assert saga_statuses(engines["saga"], [order_id]) == {order_id: "FAILED"}
 
 
-@pytest.mark.parametrize("known_sku", [True, False], ids=["not-enough-stock", "unknown-sku"])
+@pytest.mark.parametrize("initial", [1, 0], ids=["not-enough-stock", "none-in-stock"])
 def test_out_of_stock_journey_attempts_no_payment(gateway: Gateway, engines: dict[str, Engine],
-                                                  known_sku: bool) -> None:
+                                                  initial: int) -> None:
+    # a SKU inventory has never heard of has no price and cannot be ordered at all (tests/integration/test_prices.py)
     sku = f"j-oos-{uuid.uuid4().hex[:8]}"
-    if known_sku:
-        gateway.set_stock(sku, 1)
+    gateway.set_stock(sku, initial, unit_price="12.50")
     order_id = _place(gateway, sku, 3, "pm_card_visa")
     order = _settled(gateway, engines, order_id)
     assert (order["status"], order["cancel_reason"]) == ("CANCELLED", "OUT_OF_STOCK")
     assert gateway.payments(order_id) == []
-    if known_sku:
-        check_stock_balance(gateway, sku, initial=1, confirmed_units=0)
+    check_stock_balance(gateway, sku, initial=initial, confirmed_units=0)
 
 
 def test_multi_line_order_reserves_all_or_nothing(gateway: Gateway, engines: dict[str, Engine]) -> None:
     plenty, scarce = f"j-a-{uuid.uuid4().hex[:8]}", f"j-b-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(plenty, 10)
-    gateway.set_stock(scarce, 1)
+    gateway.set_stock(plenty, 10, unit_price="1.00")
+    gateway.set_stock(scarce, 1, unit_price="1.00")
     resp = gateway.place_order("cust-multi", [{"sku": plenty, "quantity": 4, "unit_price": "1.00"},
                                               {"sku": scarce, "quantity": 2, "unit_price": "1.00"}])
     order = _settled(gateway, engines, resp.json()["order_id"])

@@ -28,7 +28,7 @@ def _place(gw: Gateway, sku: str, customer: str = "", pm: str = "pm_card_visa"):
 
 def test_a_write_token_makes_the_next_read_see_that_write(gateway: Gateway) -> None:
     sku = f"r-ryw-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="4.20")
     placed = _place(gateway, sku)
     order_id, token = placed.json()["order_id"], placed.headers[TOKEN_HEADER]
     assert token == f"{order_id}@1"
@@ -49,7 +49,7 @@ def test_a_write_token_makes_the_next_read_see_that_write(gateway: Gateway) -> N
 
 def test_a_token_the_view_cannot_reach_in_time_is_answered_as_stale(gateway: Gateway) -> None:
     sku = f"r-stale-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="4.20")
     order_id = _place(gateway, sku).json()["order_id"]
     gateway.wait_final(order_id)
     stale = gateway.http.get(f"/orders/{order_id}", headers={TOKEN_HEADER: f"{order_id}@99"})
@@ -65,7 +65,7 @@ def test_a_token_the_view_cannot_reach_in_time_is_answered_as_stale(gateway: Gat
 def test_the_timeline_lists_every_step_with_its_commit_and_kafka_time(gateway: Gateway,
                                                                     engines: dict[str, Engine]) -> None:
     sku = f"r-tl-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="4.20")
     order_id = _placed_and_settled(gateway, engines, sku)
 
     def complete() -> list[dict]:
@@ -94,7 +94,7 @@ def _assert_done(engines: dict[str, Engine], order_id: str) -> None:
 
 def test_a_customer_lists_their_orders_newest_first(gateway: Gateway, engines: dict[str, Engine]) -> None:
     sku = f"r-list-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, 5)
+    gateway.set_stock(sku, 5, unit_price="4.20")
     customer = f"cust-list-{uuid.uuid4().hex[:6]}"
     ids = [_placed_and_settled(gateway, engines, sku, customer) for _ in range(3)]
 

@@ -33,7 +33,7 @@ def test_stop_and_start_in_the_middle_of_a_batch(stack: StackConfig, gateway: Ga
                                                  engines: dict[str, Engine]) -> None:
     sku = f"restart-{uuid.uuid4().hex[:8]}"
     initial = 40
-    gateway.set_stock(sku, initial)
+    gateway.set_stock(sku, initial, unit_price="3.00")
     keys = [str(uuid.uuid4()) for _ in range(30)]
     accepted: dict[str, str] = {}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import SlotState, slot_state, wal_end
@@ -80,18 +80,35 @@ class Batch:
 
 
 def make_batch(cfg: StackConfig, gw: Gateway, n: int = 40, extra_methods: tuple[str, ...] = ()) -> Batch:
-    """Mixed outcomes on a few hot SKUs: approvals, declines, out of stock (unknown SKU and too little stock)."""
+    """Mixed outcomes on a few hot SKUs: approvals, declines, out of stock (never stocked, too little)."""
     run = uuid.uuid4().hex[:6]
     hot = [f"hot-{run}-{i}" for i in range(3)]
-    stock = {hot[0]: 25, hot[1]: 25, hot[2]: 6}
+    empty = f"empty-{run}"  # priced, never stocked: its orders end OUT_OF_STOCK
+    stock = {hot[0]: 25, hot[1]: 25, hot[2]: 6, empty: 0}
     for sku, qty in stock.items():
-        gw.set_stock(sku, qty)
+        gw.set_stock(sku, qty, unit_price="5.00")
+    wait_priced(cfg, list(stock))
     methods = ["pm_card_visa", "pm_card_visa", "pm_card_chargeDeclined", "pm_card_visa", *extra_methods]
     specs = []
     for i in range(n):
-        sku = f"unknown-{run}" if i % 10 == 7 else hot[i % 3]
+        sku = empty if i % 10 == 7 else hot[i % 3]
         specs.append(OrderSpec(str(uuid.uuid4()), f"cust-{run}-{i % 4}", sku, 1 + i % 2, methods[i % len(methods)]))
     return Batch(cfg, gw, specs, stock)
+
+
+def wait_priced(cfg: StackConfig, skus: list[str], timeout: float = 60.0) -> None:
+    """Until the orders service's price copy has every SKU: a fault that stops the orders consumer (which applies
+    the prices) must find the batch already orderable."""
+    engine = create_engine(db_url(cfg, "orders"), pool_size=1)
+
+    def priced() -> None:
+        with engine.connect() as c:
+            known = c.execute(text("SELECT count(*) FROM catalog_price WHERE sku = ANY(:s)"), {"s": skus}).scalar()
+        assert known == len(skus), f"{known} of {len(skus)} prices in the orders service's copy"
+    try:
+        eventually(priced, timeout)
+    finally:
+        engine.dispose()
 
 
 # --- settling and draining ---------------------------------------------------------------------------------------

@@ -58,8 +58,19 @@ def _wait_saga(engines: dict[str, Engine], order_id: str, status: str, timeout: 
     eventually(probe, timeout, interval=0.2)
 
 
+def _stocked(gateway: Gateway, engines: dict[str, Engine], sku: str) -> str:
+    """Stock and price a SKU, and wait until the orders service's price copy has it: the orders consumer applies
+    the price, and these tests stop that consumer."""
+    gateway.set_stock(sku, 5, unit_price="4.00")
+
+    def priced() -> None:
+        with engines["orders"].connect() as c:
+            assert c.execute(text("SELECT count(*) FROM catalog_price WHERE sku = :s"), {"s": sku}).scalar() == 1
+    eventually(priced, timeout=30)
+    return sku
+
+
 def _order(gateway: Gateway, sku: str, pm: str = "pm_card_visa") -> str:
-    gateway.set_stock(sku, 5)
     resp = gateway.place_order("ops-customer", [{"sku": sku, "quantity": 2, "unit_price": "4.00"}], pm)
     assert resp.status_code == 202
     return resp.json()["order_id"]
@@ -68,7 +79,7 @@ def _order(gateway: Gateway, sku: str, pm: str = "pm_card_visa") -> str:
 def test_silent_participant_times_out_parks_the_void_and_its_late_answer_finishes_the_saga(
         stack: StackConfig, gateway: Gateway, engines: dict[str, Engine], impatient_processors: None,
         cli: Cli) -> None:
-    sku = f"ops-timeout-{uuid.uuid4().hex[:6]}"
+    sku = _stocked(gateway, engines, f"ops-timeout-{uuid.uuid4().hex[:6]}")
     procs.stop(stack, "payments-consumer")
     try:
         order_id = _order(gateway, sku)
@@ -90,7 +101,7 @@ def test_silent_participant_times_out_parks_the_void_and_its_late_answer_finishe
 
 def test_operator_redrives_a_parked_saga(stack: StackConfig, gateway: Gateway, engines: dict[str, Engine],
                                          impatient_processors: None, cli: Cli) -> None:
-    sku = f"ops-redrive-{uuid.uuid4().hex[:6]}"
+    sku = _stocked(gateway, engines, f"ops-redrive-{uuid.uuid4().hex[:6]}")
     procs.stop(stack, "orders-consumer")
     try:
         order_id = _order(gateway, sku)
@@ -108,7 +119,7 @@ def test_operator_redrives_a_parked_saga(stack: StackConfig, gateway: Gateway, e
 def test_operator_skips_the_step_a_parked_saga_waits_for(stack: StackConfig, gateway: Gateway,
                                                          engines: dict[str, Engine], impatient_processors: None,
                                                          cli: Cli) -> None:
-    sku = f"ops-skip-{uuid.uuid4().hex[:6]}"
+    sku = _stocked(gateway, engines, f"ops-skip-{uuid.uuid4().hex[:6]}")
     procs.stop(stack, "orders-consumer")
     try:
         order_id = _order(gateway, sku)

@@ -22,9 +22,10 @@ ORDER = {"customer_id": "c-admission", "items": [{"sku": "sku-admission", "quant
 
 
 @pytest.fixture()
-def strict_instance(stack: StackConfig) -> Iterator[tuple[str, str]]:
+def strict_instance(stack: StackConfig, gateway: Gateway) -> Iterator[tuple[str, str]]:
     """An extra orders API instance whose latency target is 0 ms: every write counts as slow, so its limit sits at
     the floor (2 writes at once) after a few writes."""
+    gateway.set_stock("sku-admission", 0, unit_price="3.00")
     name, port = "orders-api-admission", stack.ports.api("orders", 7)
     env = {**apps.base_env(stack), "WALSAGA_DB_URL": db_url(stack, "orders"), "WALSAGA_INSTANCE": "admission",
            "WALSAGA_ADMISSION_TARGET_MS": "0", "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(stack)}

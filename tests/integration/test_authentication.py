@@ -31,7 +31,7 @@ def _order(client: Gateway, sku: str, **extra: str) -> httpx.Response:
 @pytest.fixture(scope="module")
 def sku(gateway: Gateway) -> str:
     name = f"auth-{uuid.uuid4().hex[:6]}"
-    gateway.set_stock(name, 100)
+    gateway.set_stock(name, 100, unit_price="5.00")
     return name
 
 

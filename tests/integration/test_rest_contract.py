@@ -19,6 +19,11 @@ ORDER = {"customer_id": "c-contract", "items": [{"sku": "sku-contract", "quantit
          "currency": "USD", "payment_method": "pm_card_visa"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def priced(gateway: Gateway) -> None:
+    gateway.set_stock("sku-contract", 0, unit_price="10.00")
+
+
 @pytest.fixture()
 def http(gateway: Gateway) -> httpx.Client:
     return gateway.http
@@ -39,11 +44,16 @@ def test_post_order_without_idempotency_key_is_400(http: httpx.Client) -> None:
     {"currency": "usd"},
     {"payment_method": "visa"},
     {"customer_id": ""},
+    # strict parsing: no lax coercion of quantities or money
+    {"items": [{"sku": "sku-contract", "quantity": True}]},
+    {"items": [{"sku": "sku-contract", "quantity": "1"}]},
+    {"items": [{"sku": "sku-contract", "quantity": 1.0}]},
+    {"items": [{"sku": "sku-contract", "quantity": 1, "unit_price": "\uff11\uff10.00"}]},  # full-width digits
 ])
 def test_invalid_order_is_422_with_a_reason(http: httpx.Client, change: dict) -> None:
     resp = http.post("/orders", json={**ORDER, **change}, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert resp.status_code == 422, resp.text
-    assert resp.json()["reason"]
+    assert resp.json()["detail"]
 
 
 def test_malformed_json_is_4xx_not_500(http: httpx.Client) -> None:
@@ -67,7 +77,7 @@ def test_same_key_other_body_is_422(http: httpx.Client) -> None:
     other = {**ORDER, "customer_id": "c-other"}
     resp = http.post("/orders", json=other, headers={"Idempotency-Key": key})
     assert resp.status_code == 422
-    assert "different request" in resp.json()["reason"]
+    assert "different request" in resp.json()["detail"]
 
 
 def test_keys_are_scoped_per_caller(stack: StackConfig) -> None:
@@ -138,6 +148,48 @@ def test_same_key_while_the_first_request_is_in_flight_is_409(http: httpx.Client
             assert idempotency.lock_key(conn, Principal(TEST_ADMIN, Role.ADMIN).idempotency_scope, key)
             resp = http.post("/orders", json=ORDER, headers={"Idempotency-Key": key})
             assert resp.status_code == 409, resp.text
-            assert "in flight" in resp.json()["reason"]
+            assert "in flight" in resp.json()["detail"]
     # once the first request is gone, the key works
     assert http.post("/orders", json=ORDER, headers={"Idempotency-Key": key}).status_code == 202
+
+
+@pytest.mark.parametrize("path", ["/payments?order_id=%00", "/notifications?order_id=%00", "/inventory/%00",
+                                  "/orders/%00", "/orders/%00/timeline", "/orders?customer_id=a%00b"])
+def test_a_nul_byte_in_the_url_is_400_not_500(http: httpx.Client, path: str) -> None:
+    resp = http.get(path)
+    assert resp.status_code == 400, resp.text
+    if resp.headers["content-type"] == "application/problem+json":  # nginx refuses a NUL in the path itself (HTML)
+        assert "control characters" in resp.json()["detail"]
+
+
+def test_a_nul_byte_in_a_write_url_is_400(http: httpx.Client) -> None:
+    resp = http.post("/orders/%00/cancel", headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert resp.status_code == 400, resp.text
+
+
+@pytest.mark.parametrize("body", [{"available": False}, {"available": "5"}, {"available": 5.0},
+                                  {"available": 5, "unit_price": "\u0661.00"}])  # an Arabic-Indic digit
+def test_a_stock_level_is_parsed_strictly(http: httpx.Client, body: dict) -> None:
+    assert http.put(f"/inventory/strict-{uuid.uuid4().hex[:6]}", json=body).status_code == 422
+
+
+def test_every_error_is_a_problem_document(stack: StackConfig, http: httpx.Client) -> None:
+    """RFC 9457, from the APIs and from the gateway alike: application/problem+json with type, title, status and
+    detail (and the short code in `error`)."""
+    answers = [
+        httpx.get(f"{stack.gateway_url}/orders/x", timeout=10),                     # gateway: no token (401)
+        http.get("/nowhere"),                                                         # gateway: no route (404)
+        http.post("/orders", json=ORDER),                                             # API: no Idempotency-Key (400)
+        http.get(f"/orders/{uuid.uuid4()}"),                                          # API: unknown order (404)
+        http.post("/orders", json={**ORDER, "currency": "usd"},
+                  headers={"Idempotency-Key": str(uuid.uuid4())}),                    # API: validation (422)
+        http.post("/orders", json={**ORDER, "items": [{"sku": "no-price-here", "quantity": 1}]},
+                  headers={"Idempotency-Key": str(uuid.uuid4())}),                    # API: not orderable (409)
+        http.delete("/orders"),                                                       # API: method not allowed (405)
+    ]
+    for resp in answers:
+        assert resp.headers["content-type"] == "application/problem+json", (resp.status_code, resp.text)
+        problem = resp.json()
+        assert problem["status"] == resp.status_code >= 400, problem
+        assert problem["type"].startswith("urn:walsaga:problem:") and problem["title"] and problem["detail"]
+        assert problem["type"].endswith(problem["error"])

@@ -9,24 +9,43 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.support import cli_token
 from walsaga.client import Gateway
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
 
 
+_TOKENS: dict[str, str] = {}
+
+
+def coordinator_token(stack: StackConfig, role: str = "operator") -> str:
+    """A coordinator calls the branches with a staff token (the benchmark's DTM passes one as a branch header)."""
+    if role not in _TOKENS:
+        _TOKENS[role] = cli_token(stack, f"coordinator-{role}", role)
+    return _TOKENS[role]
+
+
 def branch(stack: StackConfig, service: str, command: str, gid: str, branch_id: str, op: str,
-           body: dict | bytes) -> httpx.Response:
+           body: dict | bytes, token: str | None = "operator") -> httpx.Response:
     url = f"http://127.0.0.1:{stack.ports.api(service, 0)}/{service}/saga-branches/{command}"
     params = {"gid": gid, "branch_id": branch_id, "op": op, "trans_type": "saga"}
+    headers = {"Authorization": f"Bearer {coordinator_token(stack, token)}"} if token else {}
     if isinstance(body, bytes):
-        return httpx.post(url, params=params, content=body, headers={"Content-Type": "application/json"})
-    return httpx.post(url, params=params, json=body)
+        return httpx.post(url, params=params, content=body, headers={**headers, "Content-Type": "application/json"})
+    return httpx.post(url, params=params, json=body, headers=headers)
+
+
+def test_a_branch_call_needs_a_staff_token(stack: StackConfig) -> None:
+    body = {"order_id": "g-auth", "lines": [{"sku": "s", "quantity": 1}]}
+    assert branch(stack, "inventory", "ReserveStock", "g-auth", "01", "action", body, token=None).status_code == 401
+    refused = branch(stack, "inventory", "ReserveStock", "g-auth", "01", "action", body, token="customer")
+    assert refused.status_code == 403, refused.text
 
 
 def new_sku(gateway: Gateway, available: int) -> str:
     sku = f"branch-{uuid.uuid4().hex[:8]}"
-    gateway.set_stock(sku, available)
+    gateway.set_stock(sku, available, unit_price="5.00")
     return sku
 
 
@@ -93,7 +112,7 @@ def test_confirming_a_cancelled_order_is_a_failure(stack: StackConfig, gateway: 
 def test_a_body_that_is_not_the_command_is_422_with_a_reason(stack: StackConfig, body: bytes, reason: str) -> None:
     answer = branch(stack, "inventory", "ReserveStock", f"g-{uuid.uuid4().hex[:10]}", "01", "action", body)
     assert answer.status_code == 422, answer.text
-    assert reason in answer.json()["reason"]
+    assert reason in answer.json()["detail"]
 
 
 def test_money_that_is_no_amount_is_422_not_500(stack: StackConfig) -> None:

@@ -15,7 +15,7 @@ ORDER = {"customer_id": "c1", "currency": "USD", "payment_method": "pm_card_visa
 
 
 def test_the_saga_runs_the_same_steps_as_walsagas_with_reasoned_cancels_between_them() -> None:
-    body = saga_request("g1", ORDER, URLS)
+    body = saga_request("g1", ORDER, URLS, "tok")
     assert (body["gid"], body["trans_type"]) == ("g1", "saga")
     assert [(s["action"].rsplit("/", 1)[-1], s["compensate"].rsplit("/", 1)[-1]) for s in body["steps"]] == [
         ("", "CancelOrder"), ("ReserveStock", "ReleaseStock"), ("", "CancelOrder"),
@@ -25,6 +25,7 @@ def test_the_saga_runs_the_same_steps_as_walsagas_with_reasoned_cancels_between_
     assert [payloads[0]["reason"], payloads[2]["reason"]] == ["OUT_OF_STOCK", "PAYMENT_DECLINED"]
     assert payloads[1] == {"order_id": "g1", "lines": [{"sku": "s1", "quantity": 2}]}
     assert payloads[3]["amount"] == "19.98"  # money as an exact decimal string, never a float
+    assert body["branch_headers"] == {"Authorization": "Bearer tok"}  # DTM passes the staff token to every branch
 
 
 def test_the_dtm_build_is_patched_to_listen_on_loopback_only(tmp_path: Path) -> None:

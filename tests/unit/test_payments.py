@@ -74,3 +74,8 @@ def test_same_idempotency_key_gives_the_same_provider_ref() -> None:
 
 def test_the_ambiguous_fault_method_approves() -> None:
     assert simulated_authorization("authorize:o1", CHARGE_THEN_TIMEOUT).approved
+
+
+def test_outside_test_mode_the_fault_method_is_an_unsupported_one() -> None:
+    answer = simulated_authorization("authorize:o1", CHARGE_THEN_TIMEOUT, fault_injection=False)
+    assert (answer.approved, answer.decline_code) == (False, "unsupported_payment_method")

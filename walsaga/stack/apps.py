@@ -38,7 +38,8 @@ def start_services(cfg: StackConfig) -> None:
 def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True) -> None:
     """One instance of a service's REST API (or the order-queries API), behind the gateway."""
     env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc),
-           "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg)}
+           "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg),
+           "WALSAGA_SAGA_BRANCHES": "1" if cfg.saga_branches else "0"}
     procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                str(cfg.ports.api(svc, instance))], env, cwd=REPO, nice=cfg.edge_nice)
     if wait:
@@ -55,7 +56,8 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
     """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
     name = consumer_name(svc, instance)
     env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
-           "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}
+           "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), "WALSAGA_TEST_MODE": "1" if cfg.test_mode else "0",
+           **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
     return name
 

@@ -96,6 +96,8 @@ class StackConfig:
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
     prune_interval: float = 60.0   # how often consumers and the orchestrator delete rows past retention (0: never)
+    saga_branches: bool = False    # the APIs serve DTM saga branches (the benchmark's baseline and its tests only)
+    test_mode: bool = False        # fault-injection payment methods are honoured (the test stacks only)
     # CPU priority (nice) of the request path - gateway, every API instance, the views database - over the
     # asynchronous pipeline (Connect, consumers, Faust) on a shared box: an accepted write is durable in its outbox,
     # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
