@@ -9,6 +9,7 @@ from confluent_kafka.admin import ConfigResource
 
 from schemas import topics
 from tests.ha.cluster import admin
+from tests.support import eventually
 from walsaga.stack import nodes
 from walsaga.stack.config import StackConfig
 
@@ -16,8 +17,13 @@ pytestmark = pytest.mark.stack
 
 
 def test_status_shows_the_replicated_topology(stack: StackConfig) -> None:
-    found = nodes.status(stack)
-    assert all(n.ok for n in found), [n for n in found if not n.ok]
+    def healthy() -> list[nodes.Node]:
+        found = nodes.status(stack)
+        assert all(n.ok for n in found), [n for n in found if not n.ok]
+        return found
+    # the failover tests before this one leave the Connect group rebalancing for a few seconds (a connector's task
+    # is UNASSIGNED until the group settles: scheduled.rebalance.max.delay.ms is 10 s in this profile)
+    found = eventually(healthy, timeout=90, interval=2)
     kinds = Counter(n.kind for n in found)
     assert (kinds["kafka-broker"], kinds["connect-worker"]) == (3, 2)
     assert (kinds["orchestrator"], kinds["view-projector"], kinds["reconciler"]) == (2, 2, 2)
