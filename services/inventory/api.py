@@ -27,9 +27,10 @@ def router(engine: Engine) -> APIRouter:
     def set_stock(sku: Identifier, body: StockIn, _: Annotated[Principal, require(Role.ADMIN)]) -> dict:
         # PUT sets absolute values, so it is idempotent without a key
         price = money(body.unit_price) if body.unit_price is not None else None
-        if price is not None and price <= 0:
-            raise InvalidRequest("unit_price: a price is more than 0")
-        return db.to_json(*handlers.set_stock(engine, sku, body.available, price, body.currency))
+        try:
+            return db.to_json(*handlers.set_stock(engine, sku, body.available, price, body.currency))
+        except ValueError as exc:  # domain.set_price's rule (positive, in cents); the transaction rolled back
+            raise InvalidRequest(f"unit_price: {exc}") from exc
 
     @r.get("/{sku}")
     def get_stock(sku: str, _: Caller) -> dict:

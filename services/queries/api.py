@@ -87,12 +87,12 @@ def router(engine: Engine) -> APIRouter:
                      x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
-            order = None if caller.is_staff else store.load(conn, order_id)
-            rows = store.timeline_of(conn, order_id) if caller.is_staff or caller.owns(
-                order.customer_id if order is not None else None) else []
-        if not rows and not caller.is_staff:
-            consistency = consistency and "stale"
+            owner = None if caller.is_staff else store.load(conn, order_id)
+            visible = caller.is_staff or (owner is not None and caller.owns(owner.customer_id))
+            rows = store.timeline_of(conn, order_id) if visible else []
         if not rows:
+            if not caller.is_staff:
+                consistency = consistency and "stale"  # answered as if it did not exist (ids cannot be probed)
             raise HTTPException(404, detail={"error": "not_found", "reason": f"no order {order_id}"},
                                 headers=_headers(consistency))
         return JSONResponse([{

@@ -132,3 +132,10 @@ def _captured(gateway: Gateway, order_id: str) -> dict:
     found = gateway.payments(order_id)
     assert found and found[0]["status"] == "CAPTURED", found
     return found[0]
+
+
+def test_a_price_of_zero_is_422_and_writes_nothing(gateway: Gateway) -> None:
+    sku = _sku()
+    resp = gateway.http.put(f"/inventory/{sku}", json={"available": 3, "unit_price": "0.00"})
+    assert resp.status_code == 422 and "positive" in resp.json()["detail"], resp.text
+    assert gateway.http.get(f"/inventory/{sku}").status_code == 404  # the stock level rolled back with it
