@@ -50,7 +50,7 @@ def pause_leading_broker(cfg: StackConfig) -> tuple[str, Heal]:
 
 def kill_orders_connect_worker(cfg: StackConfig) -> tuple[str, Heal]:
     connector, _ = cdc_connectors.identity("orders")
-    status = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg)).status(connector)
+    status = kafka.connect_client(cfg).status(connector)
     if not status or not status["tasks"]:
         raise RuntimeError(f"{connector} has no task to find its worker by")
     worker = kafka.connect_worker_index(cfg, str(status["tasks"][0]["worker_id"]))

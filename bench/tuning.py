@@ -18,6 +18,7 @@ from bench.measure import cpu_seconds
 from cdc import connectors as cdc_connectors
 from walsaga.stack import apps, gateway, lifecycle, procs
 from walsaga.stack.config import API_SERVICES, SERVICES, StackConfig
+from walsaga.stack.kafka import connect_client
 
 Say = Callable[[str], None]
 # the processes whose CPU each row reports, by a marker in their command line
@@ -44,7 +45,7 @@ def connectors_with(overrides: dict[str, str]) -> tuple[Callable[[StackConfig], 
 def _wait_tasks_carry(cfg: StackConfig, wanted: dict[str, str], timeout: float = 60.0) -> None:
     """Connect restarts a connector's tasks in the background after a config put (the status says RUNNING for the
     old task meanwhile): waits until every task runs with the wanted values."""
-    client = cdc_connectors.ConnectClient(cfg.connect_url)
+    client = connect_client(cfg, cfg.connect_url)
     names = [cdc_connectors.identity(svc)[0] for svc in SERVICES]
     deadline = time.monotonic() + timeout
     while True:

@@ -1,6 +1,7 @@
 """Loads connectors/*.json (data only) and registers them through Kafka Connect's REST API."""
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -37,15 +38,24 @@ def _fill(value: str, placeholders: dict[str, str]) -> str:
     return value
 
 
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
 class ConnectClient:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    """Kafka Connect's REST API, with HTTP basic authentication when given credentials (the stack turns it on)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0, credentials: tuple[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.auth = basic_auth(*credentials) if credentials else {}
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+                                     headers={"Content-Type": "application/json", "Accept": "application/json",
+                                              **self.auth})
         with urllib.request.urlopen(req, timeout=self.timeout) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None
@@ -53,6 +63,15 @@ class ConnectClient:
     def put_config(self, name: str, config: dict[str, str]) -> None:
         """Create or update: PUT /connectors/{name}/config is idempotent, so re-registering is harmless."""
         self._call("PUT", f"/connectors/{name}/config", config)
+
+    def root(self) -> Any:
+        return self._call("GET", "/")
+
+    def plugins(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/connector-plugins"))
+
+    def connectors(self, expand: str | None = None) -> Any:
+        return self._call("GET", "/connectors" + (f"?expand={expand}" if expand else ""))
 
     def config(self, name: str) -> dict[str, str]:
         return self._call("GET", f"/connectors/{name}/config")

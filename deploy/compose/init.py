@@ -69,7 +69,7 @@ def _put_config(client: connectors.ConnectClient, name: str, config: dict[str, s
 
 def register_connectors(connect_url: str, secrets_file: str, databases: dict[str, Database]) -> None:
     """walsaga/stack/lifecycle.py register_connectors(), with the databases' compose host names."""
-    client = connectors.ConnectClient(connect_url)
+    client = connectors.ConnectClient(connect_url, credentials=("walsaga", need("WALSAGA_CONNECT_REST_PASSWORD")))
     names: list[str] = []
     for svc in SERVICES:
         db = databases[svc]

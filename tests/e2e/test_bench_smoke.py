@@ -14,11 +14,11 @@ from bench import dtm, dual_write, tuning
 from bench.concurrency import run_concurrency
 from bench.cost import stack_meter
 from bench.run import measure_step, run, say
-from cdc.connectors import ConnectClient, identity
+from cdc.connectors import identity
 from walsaga.client import Gateway
 from walsaga.stack import procs
 from walsaga.stack.config import StackConfig, db_url
-from walsaga.stack.kafka import consumer_lag
+from walsaga.stack.kafka import connect_client, consumer_lag
 
 pytestmark = pytest.mark.stack
 
@@ -93,7 +93,7 @@ def _dtm_orders(engines: dict[str, Engine]) -> list[str]:
 
 def test_tuning_applies_each_setting_for_its_step_and_puts_it_back(stack: StackConfig, engines: dict[str, Engine],
                                                                    gateway: Gateway) -> None:
-    client = ConnectClient(stack.connect_url)
+    client = connect_client(stack, stack.connect_url)
     connector, _ = identity("orders")
     poll_500, batch_1 = (next(v for v in tuning.variants(stack) if v.tried.startswith(t)) for t in ("500", "1 "))
     seen: dict[str, str] = {}

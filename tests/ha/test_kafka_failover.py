@@ -99,7 +99,7 @@ def test_kill_9_the_connect_worker_running_the_orders_connector(ctx: Any) -> Non
     connector, _ = cdc_connectors.identity("orders")
 
     def task_worker() -> str:
-        status = cdc_connectors.ConnectClient(kafka.live_connect_url(stack)).status(connector)
+        status = kafka.connect_client(stack).status(connector)
         assert status is not None
         (task,) = status["tasks"]
         assert task["state"] == "RUNNING", task

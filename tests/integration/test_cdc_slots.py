@@ -9,6 +9,7 @@ from cdc import connectors as cdc_connectors
 from tests.support import eventually
 from walsaga.stack import lifecycle, nodes
 from walsaga.stack.config import StackConfig, db_url
+from walsaga.stack.kafka import connect_client
 
 pytestmark = pytest.mark.stack
 
@@ -20,7 +21,7 @@ def _cdc_health(stack: StackConfig) -> nodes.Node:
 
 
 def test_lost_slot_is_reported_and_refused_until_an_operator_accepts_the_gap(stack: StackConfig) -> None:
-    client = cdc_connectors.ConnectClient(stack.connect_url)
+    client = connect_client(stack, stack.connect_url)
     name, config = cdc_connectors.identity(SERVICE)
     assert client.has_offsets(name)
     client.stop(name)

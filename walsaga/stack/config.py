@@ -174,6 +174,11 @@ class StackConfig:
         return self.home / "secrets" / "secrets.properties"
 
     @property
+    def connect_users_file(self) -> Path:
+        """Kafka Connect's REST users (PropertyFileLoginModule: `user: password`), 0600 like the other secrets."""
+        return self.home / "secrets" / "connect-users.properties"
+
+    @property
     def token_key_file(self) -> Path:
         return self.home / "secrets" / "token-signing.properties"
 
@@ -228,6 +233,15 @@ class Secrets:
         for db in DATABASES:
             for role in ("admin", "app", "cdc"):
                 self.get(password_key(db, role))
+        self.get("connect.rest.password")
+
+
+CONNECT_REST_USER = "walsaga"
+
+
+def connect_credentials(cfg: StackConfig) -> tuple[str, str]:
+    """Who may use Kafka Connect's REST API (HTTP basic; the password is generated with the stack's secrets)."""
+    return CONNECT_REST_USER, Secrets(cfg.secrets_file).get("connect.rest.password")
 
 
 def token_signing_key(cfg: StackConfig) -> str:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
-import urllib.request
 import uuid
 from functools import partial
 from pathlib import Path
@@ -12,8 +10,9 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from cdc.connectors import ConnectClient
 from walsaga.stack import procs
-from walsaga.stack.config import REPO, StackConfig
+from walsaga.stack.config import REPO, StackConfig, connect_credentials
 
 TEMPLATES = REPO / "stack" / "templates"
 BROKER_HEAP = "-Xmx768m"
@@ -26,11 +25,11 @@ def _render(cfg: StackConfig, template: str, target: str, values: dict[str, obje
     return out
 
 
-def _java(cfg: StackConfig, main: str, heap: str, *args: str) -> list[str]:
+def _java(cfg: StackConfig, main: str, heap: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
     if not cfg.lib_dir.exists():
         raise RuntimeError(f"{cfg.lib_dir} is missing: run `make install` first")
     return ["java", heap, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={TEMPLATES / 'log4j2.xml'}",
+            f"-Dlog4j2.configurationFile={TEMPLATES / 'log4j2.xml'}", *jvm,
             "-cp", f"{cfg.lib_dir}/*", main, *args]
 
 
@@ -111,16 +110,35 @@ def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
             "plugin_path": cfg.plugin_dir, "replication_factor": cfg.replication_factor,
             # a dead worker's tasks move after this delay; the default (5 min) waits for it to come back first
             "rebalance_delay_ms": 10_000 if cfg.connect_workers > 1 else 300_000,
+            "secrets_file": cfg.secrets_file,
         })
+        jaas = _connect_users(cfg)
         procs.start(cfg, name, _java(cfg, "org.apache.kafka.connect.cli.ConnectDistributed", CONNECT_HEAP,
-                                     str(props)))
+                                     str(props), jvm=(f"-Djava.security.auth.login.config={jaas}",)))
         procs.wait_for(f"{name} REST", partial(_connect_ready, cfg, w), timeout=180, log=cfg.logs / f"{name}.log")
 
 
+def _connect_users(cfg: StackConfig) -> Path:
+    """The REST API's one user (from the stack's secrets) and the JAAS file that points Connect at it."""
+    user, password = connect_credentials(cfg)
+    users = cfg.connect_users_file
+    tmp = users.with_suffix(".tmp")
+    tmp.write_text(f"{user}: {password}\n")
+    tmp.chmod(0o600)
+    tmp.replace(users)
+    jaas = cfg.etc / "connect-jaas.conf"
+    jaas.write_text("KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule "
+                    f'required\n  file="{users}";\n}};\n')
+    return jaas
+
+
+def connect_client(cfg: StackConfig, url: str | None = None, timeout: float = 10.0) -> ConnectClient:
+    """A client of Connect's REST API with the stack's credentials: `url`, or the first worker that answers."""
+    return ConnectClient(url or live_connect_url(cfg), timeout, connect_credentials(cfg))
+
+
 def _connect_ready(cfg: StackConfig, worker: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}/connector-plugins",
-                                timeout=2) as resp:
-        plugins = json.load(resp)
+    plugins = connect_client(cfg, f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}", 2).plugins()
     return any(p["class"].endswith("PostgresConnector") for p in plugins)
 
 
@@ -141,8 +159,8 @@ def live_connect_url(cfg: StackConfig) -> str:
     for worker in range(cfg.connect_workers):
         url = f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}"
         try:
-            with urllib.request.urlopen(f"{url}/", timeout=2):
-                return url
+            ConnectClient(url, 2, connect_credentials(cfg)).root()
+            return url
         except OSError:
             continue
     return cfg.connect_url

@@ -50,7 +50,7 @@ def step(n: int, what: str) -> None:
 def register_connectors(cfg: StackConfig, overrides: dict[str, str] | None = None) -> None:
     """Puts every outbox connector's config (connectors/*.json, then `overrides`: the benchmark's tuning runs) and
     waits until each is RUNNING."""
-    client = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg))
+    client = kafka.connect_client(cfg)
     for svc in SERVICES:
         name, config = cdc_connectors.load(svc, {
             "pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)), "secrets_file": str(cfg.secrets_file)})
@@ -76,7 +76,7 @@ def slot_problem(cfg: StackConfig, client: cdc_connectors.ConnectClient, svc: st
 def accept_slot_gap(cfg: StackConfig, svc: str) -> None:
     """Operator: after a LOST slot, start the connector over from a fresh slot. Events committed while no slot
     existed are not published; `walsaga reconcile` (when available) or the outbox table must cover them."""
-    client = cdc_connectors.ConnectClient(kafka.live_connect_url(cfg))
+    client = kafka.connect_client(cfg)
     name, _ = cdc_connectors.identity(svc)
     client.stop(name)
     client.reset_offsets(name)

@@ -5,9 +5,7 @@ how far each consumer group is behind), never assumed from the topology."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from dataclasses import dataclass
-from typing import Any
 
 import psycopg
 from confluent_kafka.admin import AdminClient
@@ -16,7 +14,7 @@ from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
 from walsaga.stack import apps, postgres, procs
 from walsaga.stack.config import DATABASES, SERVICES, StackConfig, db_url
-from walsaga.stack.kafka import broker_data, consumer_lag, live_connect_url
+from walsaga.stack.kafka import broker_data, connect_client, consumer_lag
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ def _connect_workers(cfg: StackConfig) -> list[Node]:
         pid = procs.read_pid(cfg, name)
         port = cfg.ports.connect_worker(worker)
         try:
-            statuses = _get_json(f"http://127.0.0.1:{port}/connectors?expand=status")
+            statuses = connect_client(cfg, f"http://127.0.0.1:{port}", 3).connectors(expand="status")
         except OSError as exc:
             out.append(Node(name, "connect-worker", "worker", "down", pid, False, None,
                             f"port {port}: {exc.__class__.__name__}"))
@@ -137,14 +135,9 @@ def _connect_workers(cfg: StackConfig) -> list[Node]:
     return out
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=3) as resp:
-        return json.load(resp)
-
-
 def _cdc_connectors(cfg: StackConfig) -> list[Node]:
     out: list[Node] = []
-    client = cdc_connectors.ConnectClient(live_connect_url(cfg), timeout=3)
+    client = connect_client(cfg, timeout=3)
     for svc in SERVICES:
         name, config = cdc_connectors.identity(svc)
         try:
