@@ -78,10 +78,14 @@ def write_forever(mode: str, db_url: str, bootstrap: str, run_id: str) -> None:
         producer.poll(0)
 
 
-def prepare(orders: Engine, bootstrap: str) -> None:
-    with orders.begin() as conn:
+def prepare(orders_owner_url: str, bootstrap: str) -> None:
+    """The naive writer's table, made by the orders database's owner (the runtime role may not create tables; it gets
+    its privileges on the new table from the owner's default privileges)."""
+    owner = create_engine(orders_owner_url, pool_size=1)
+    with owner.begin() as conn:
         conn.execute(text(f"CREATE TABLE IF NOT EXISTS {DUAL_TABLE} (order_id text PRIMARY KEY, customer_id text "
                           "NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"))
+    owner.dispose()
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if DUAL_TOPIC not in admin.list_topics(timeout=10).topics:
         admin.create_topics([NewTopic(DUAL_TOPIC, topics.PARTITIONS, 1)])[DUAL_TOPIC].result(30)

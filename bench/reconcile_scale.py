@@ -74,7 +74,7 @@ def main() -> int:
     try:
         postgres.up(cfg, secrets)
         for db in DATABASES:
-            migrate.upgrade(db, db_url(cfg, db))
+            migrate.upgrade(db, db_url(cfg, db, "owner"))
         t0 = time.monotonic()
         for db, statements in LOAD.items():
             admin = create_engine(db_url(cfg, db, "admin"))
@@ -87,7 +87,7 @@ def main() -> int:
             admin.dispose()
             say(f"loaded {args.orders} orders into {db} ({time.monotonic() - t0:.0f}s so far)")
         load_s = time.monotonic() - t0
-        engines = {db: create_engine(db_url(cfg, db), pool_size=1) for db in (*SERVICES, "saga")}
+        engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in (*SERVICES, "saga")}
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t1 = time.monotonic()
         report = reconcile(scan.Sources(**engines), cfg.home / "reports", grace_s=60, progress_every=100_000)

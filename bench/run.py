@@ -124,7 +124,7 @@ def wait_quiet(cfg: StackConfig, saga: Engine, timeout: float) -> int:
 def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[WriterReport]:
     say(f"baseline: the same closed-loop order writer for {seconds:g}s each, killed with SIGKILL: naive dual write "
         "vs walsaga's outbox ...")
-    dual_write.prepare(orders, cfg.kafka_bootstrap)
+    dual_write.prepare(db_url(cfg, "orders", "owner"), cfg.kafka_bootstrap)
     return [dual_write.run_writer(mode, db_url(cfg, "orders"), orders, cfg.kafka_bootstrap, seconds, say)
             for mode in ("dual", "outbox")]
 

@@ -35,6 +35,18 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# PostgreSQL's test_decoding output plugin would let a replication role decode every table, not only the outbox
+# publication that pgoutput (Debezium's plugin) is limited to: moved aside, and kept aside through package upgrades.
+for plugin in /usr/lib/postgresql/*/lib/test_decoding.so; do
+  [ -e "$plugin" ] || continue
+  if [ "$(id -u)" -eq 0 ]; then
+    say "moving PostgreSQL's test_decoding plugin aside ($plugin -> $plugin.walsaga-disabled)"
+    dpkg-divert --quiet --local --rename --divert "$plugin.walsaga-disabled" --add "$plugin"
+  else
+    say "warning: $plugin is installed (a replication role could decode any table); run this as root to move it aside"
+  fi
+done
+
 # --- Python virtualenv -----------------------------------------------------------------------------------------
 PY=${WALSAGA_PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3

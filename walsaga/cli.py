@@ -124,7 +124,7 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
     from walsaga.stack.config import db_url
 
     since = datetime.fromisoformat(args.since) if args.since else None
-    engines = {db: create_engine(db_url(cfg, db), pool_size=1) for db in (*SERVICES, "saga")}
+    engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in (*SERVICES, "saga")}
     channels = tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c)
     report = reconcile(scan.Sources(**engines), Path(args.out) if args.out else cfg.home / "reports", since=since,
                        grace_s=args.grace, saga_sla_s=args.saga_sla, channels=channels,

@@ -2,13 +2,14 @@
 Python processes (walsaga/stack/lifecycle.py up(), steps 2-4), with host names and passwords from the environment
 instead of the local stack's StackConfig on 127.0.0.1.
 
-Order: migrate every database, declare the topics, then register the outbox connectors and wait until they run, so
-each connector finds its publication, its grant and its destination topics in place. Every step is idempotent, so
+Order: roles and privileges, migrate every database (as its owner), declare the topics, then register the outbox
+connectors and wait until they run, so each connector finds its publication, its grant and its destination topics in
+place. Every step is idempotent, so
 running the job again (`docker compose run --rm init`) is harmless.
 
 Environment, all set by docker-compose.yml:
     WALSAGA_PG_HOST_<DB>, WALSAGA_PG_PORT_<DB> (default 5432)   where each database listens, for this job and Connect
-    WALSAGA_<DB>_APP_PASSWORD                                   the password of the role <db>_app
+    WALSAGA_<DB>_{ADMIN,OWNER,APP,READER,CDC}_PASSWORD          each role's password (walsaga/stack/roles.py)
     WALSAGA_KAFKA_BOOTSTRAP, WALSAGA_CONNECT_URL
     WALSAGA_CONNECT_SECRETS_FILE   the secrets properties file as the Connect container sees it (the connectors'
                                    passwords stay references into it, resolved by Connect's FileConfigProvider)
@@ -20,10 +21,11 @@ import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
+import psycopg
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from cdc import connectors
-from walsaga.stack import migrate
+from walsaga.stack import migrate, roles
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
 from walsaga.stack.topics import ensure_topics
@@ -41,18 +43,24 @@ class Database:
     name: str
     host: str
     port: str
-    app_password: str = field(repr=False)
+    passwords: dict[str, str] = field(repr=False)  # admin, owner, app, reader, cdc
 
     @classmethod
     def from_env(cls, db: str) -> Database:
         key = db.upper()
         return cls(db, need(f"WALSAGA_PG_HOST_{key}"), os.environ.get(f"WALSAGA_PG_PORT_{key}", "5432"),
-                   need(f"WALSAGA_{key}_APP_PASSWORD"))
+                   {r: need(f"WALSAGA_{key}_{r.upper()}_PASSWORD") for r in ("admin", *roles.LOGIN_ROLES)})
 
-    @property
-    def url(self) -> str:
-        password = urllib.parse.quote(self.app_password, safe="")
-        return f"postgresql+psycopg://{role_name(self.name, 'app')}:{password}@{self.host}:{self.port}/{self.name}"
+    def url(self, role: str, database: str | None = None, driver: str = "postgresql+psycopg") -> str:
+        password = urllib.parse.quote(self.passwords[role], safe="")
+        return f"{driver}://{role_name(self.name, role)}:{password}@{self.host}:{self.port}/{database or self.name}"
+
+    def ensure_roles(self) -> None:
+        with psycopg.connect(self.url("admin", "postgres", "postgresql"), autocommit=True) as cluster:
+            roles.ensure_roles(cluster, self.name, {r: self.passwords[r] for r in roles.LOGIN_ROLES})
+        with psycopg.connect(self.url("admin", driver="postgresql"), autocommit=True) as database:
+            database.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            roles.grant_privileges(database, self.name)
 
 
 def _connect_busy(exc: BaseException) -> bool:
@@ -87,9 +95,10 @@ def main() -> None:
     connect_url = need("WALSAGA_CONNECT_URL")
     secrets_file = need("WALSAGA_CONNECT_SECRETS_FILE")
 
-    say("[1/3] schema migrations")
+    say("[1/3] roles, privileges and schema migrations")
     for db in DATABASES:
-        migrate.upgrade(db, databases[db].url)
+        databases[db].ensure_roles()
+        migrate.upgrade(db, databases[db].url("owner"))
         say(f"migrations[{db}]: at head")
     say("[2/3] Kafka topics")
     ensure_topics(bootstrap)

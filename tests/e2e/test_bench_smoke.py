@@ -43,7 +43,7 @@ def test_benchmark_harness_measures_a_tiny_step(stack: StackConfig) -> None:
 
 def test_dual_write_baseline_counts_what_a_killed_writer_committed_and_shipped(stack: StackConfig,
                                                                                engines: dict[str, Engine]) -> None:
-    dual_write.prepare(engines["orders"], stack.kafka_bootstrap)
+    dual_write.prepare(db_url(stack, "orders", "owner"), stack.kafka_bootstrap)
     dual, outbox = (dual_write.run_writer(mode, db_url(stack, "orders"), engines["orders"], stack.kafka_bootstrap,
                                           0.5, say) for mode in ("dual", "outbox"))
     for report in (dual, outbox):

@@ -37,7 +37,9 @@ def start_services(cfg: StackConfig) -> None:
 
 def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True) -> None:
     """One instance of a service's REST API (or the order-queries API), behind the gateway."""
-    env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, "views" if svc == QUERIES else svc),
+    # the read side only reads: the views database's read-only role
+    db = db_url(cfg, "views", "reader") if svc == QUERIES else db_url(cfg, svc)
+    env = {**base_env(cfg), "WALSAGA_DB_URL": db,
            "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg),
            "WALSAGA_SAGA_BRANCHES": "1" if cfg.saga_branches else "0"}
     procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
@@ -81,7 +83,7 @@ def start_reconciler(cfg: StackConfig, wait: bool = True, instance: int = 0) -> 
     """The continuous reconciliation checks: reads every service database, keeps its state in the views database.
     Several instances share the consumer group and take due checks with SKIP LOCKED."""
     env = {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), "WALSAGA_RECONCILE_GRACE_S": str(cfg.reconcile_grace),
-           **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db) for db in (*SERVICES, "saga")}}
+           **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db, "reader") for db in (*SERVICES, "saga")}}
     _start_worker(cfg, f"reconciler-{instance}", "stream_processors.reconciler.main",
                   cfg.ports.reconciler_web(instance), env, wait)
 

@@ -231,7 +231,7 @@ class Secrets:
 
     def ensure_all(self) -> None:
         for db in DATABASES:
-            for role in ("admin", "app", "cdc"):
+            for role in ("admin", "owner", "app", "reader", "cdc"):
                 self.get(password_key(db, role))
         self.get("connect.rest.password")
 
@@ -267,4 +267,7 @@ def db_url(cfg: StackConfig, db: str, role: str = "app", driver: str = "postgres
 
 
 def role_name(db: str, role: str) -> str:
-    return {"admin": "walsaga_admin", "app": f"{db}_app", "cdc": "walsaga_cdc"}[role]
+    """admin: the cluster's superuser; owner: owns the database (migrations); app: the runtime role (DML only);
+    reader: SELECT only (the reconciler); cdc: Debezium's replication role (walsaga/stack/roles.py)."""
+    return {"admin": "walsaga_admin", "owner": f"{db}_owner", "app": f"{db}_app", "reader": f"{db}_reader",
+            "cdc": "walsaga_cdc"}[role]

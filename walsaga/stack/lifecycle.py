@@ -22,7 +22,7 @@ def up(cfg: StackConfig) -> None:
     postgres.up(cfg, secrets)
     step(2, "schema migrations")
     for db in DATABASES:
-        migrate.upgrade(db, db_url(cfg, db))
+        migrate.upgrade(db, db_url(cfg, db, "owner"))
         say(f"migrations[{db}]: at head")
     step(3, "Kafka (KRaft) and topics" if cfg.kafka_nodes == 1 else f"Kafka: {cfg.kafka_nodes} KRaft nodes, topics")
     kafka.start_brokers(cfg)

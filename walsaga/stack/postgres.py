@@ -11,6 +11,7 @@ from types import TracebackType
 
 import psycopg
 
+from walsaga.stack import roles
 from walsaga.stack.config import DATABASES, Secrets, StackConfig, db_url, password_key, role_name
 from walsaga.stack.procs import nice_prefix, say, wait_for
 
@@ -91,8 +92,24 @@ def init_cluster(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     _chown_to_postgres(conf)
     with open(data / "postgresql.conf", "a") as f:
         f.write("\ninclude 'walsaga.conf'\n")
-    with open(data / "pg_hba.conf", "a") as f:
-        f.write("host replication walsaga_cdc 127.0.0.1/32 scram-sha-256\n")
+
+
+def write_hba(cfg: StackConfig, db: str) -> None:
+    """The whole pg_hba.conf, on every start (initdb's default lets every role ask for physical replication): the
+    admin from anywhere local, the database's own roles to it alone, and the CDC role also to replicate it - only
+    logically, as a logical replication connection names its database (no `replication` line: no base backups)."""
+    hba = cluster_dir(cfg, db) / "pg_hba.conf"
+    own = ",".join(role_name(db, r) for r in ("owner", "app", "reader", "cdc"))
+    hba.write_text("\n".join([
+        "# written by walsaga/stack/postgres.py on every start; edits are overwritten",
+        "# TYPE  DATABASE  USER  ADDRESS  METHOD",
+        f"local   all   {role_name(db, 'admin')}   scram-sha-256",
+        f"host    all   {role_name(db, 'admin')}   127.0.0.1/32   scram-sha-256",
+        f"host    {db}   {own}   127.0.0.1/32   scram-sha-256",
+        "",
+    ]))
+    _chown_to_postgres(hba)
+    hba.chmod(0o600)
 
 
 def is_running(cfg: StackConfig, db: str) -> bool:
@@ -131,31 +148,21 @@ def _accepts(url: str) -> bool:
 
 
 def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
-    """App role owns its database; the CDC role may only replicate (SELECT on the outbox is granted by migration)."""
+    """The database's roles and privileges (walsaga/stack/roles.py), and pg_hba.conf taken in."""
     admin_url = db_url(cfg, db, "admin", driver="postgresql").replace(f"/{db}", "/postgres")
     wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url), timeout=60)
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        for role, attrs in ((role_name(db, "app"), "LOGIN"), (role_name(db, "cdc"), "LOGIN REPLICATION")):
-            pw = secrets.get(password_key(db, "app" if role.endswith("_app") else "cdc"))
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(f'{verb} ROLE "{role}" WITH {attrs} PASSWORD %s'.replace("%s", _literal(pw)))
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{db}" OWNER "{role_name(db, "app")}"')
-    db_admin = db_url(cfg, db, "admin", driver="postgresql")
-    with psycopg.connect(db_admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+        roles.ensure_roles(conn, db, {r: secrets.get(password_key(db, r)) for r in roles.LOGIN_ROLES})
+    with psycopg.connect(db_url(cfg, db, "admin", driver="postgresql"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-
-
-def _literal(value: str) -> str:
-    # Passwords are token_urlsafe (letters, digits, - and _), so quoting is enough; DDL cannot take bind parameters.
-    assert all(c.isalnum() or c in "-_" for c in value)
-    return f"'{value}'"
+        roles.grant_privileges(conn, db)
 
 
 def up(cfg: StackConfig, secrets: Secrets) -> None:
     for db in DATABASES:
         init_cluster(cfg, db, secrets)
+        write_hba(cfg, db)
         start_cluster(cfg, db)
         ensure_roles(cfg, db, secrets)
 
