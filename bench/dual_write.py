@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import Engine, create_engine, text
 
 from schemas import topics
+from services.common.kafka_access import KafkaAccess
 from services.orders import db as orders_db
 from services.orders import handlers
 from services.orders.domain import CatalogPrice
@@ -51,11 +52,11 @@ def _customer(mode: str, run_id: str) -> str:
     return f"dual-{mode}-{run_id}"
 
 
-def write_forever(mode: str, db_url: str, bootstrap: str, run_id: str) -> None:
+def write_forever(mode: str, db_url: str, kafka: KafkaAccess, run_id: str) -> None:
     """The writer process: runs until killed."""
     engine = create_engine(db_url, pool_size=1)
     customer = _customer(mode, run_id)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
+    producer = Producer(kafka.confluent({"linger.ms": 5, "enable.idempotence": True}))
     with engine.connect():
         pass
     print("ready", flush=True)  # the harness times the run from here, not from the interpreter's start-up
@@ -78,7 +79,7 @@ def write_forever(mode: str, db_url: str, bootstrap: str, run_id: str) -> None:
         producer.poll(0)
 
 
-def prepare(orders_owner_url: str, bootstrap: str) -> None:
+def prepare(orders_owner_url: str, kafka: KafkaAccess) -> None:
     """The naive writer's table, made by the orders database's owner (the runtime role may not create tables; it gets
     its privileges on the new table from the owner's default privileges)."""
     owner = create_engine(orders_owner_url, pool_size=1)
@@ -86,16 +87,17 @@ def prepare(orders_owner_url: str, bootstrap: str) -> None:
         conn.execute(text(f"CREATE TABLE IF NOT EXISTS {DUAL_TABLE} (order_id text PRIMARY KEY, customer_id text "
                           "NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"))
     owner.dispose()
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka.confluent())
     if DUAL_TOPIC not in admin.list_topics(timeout=10).topics:
         admin.create_topics([NewTopic(DUAL_TOPIC, topics.PARTITIONS, 1)])[DUAL_TOPIC].result(30)
 
 
-def run_writer(mode: str, db_url: str, orders: Engine, bootstrap: str, seconds: float, say: Any) -> WriterReport:
+def run_writer(mode: str, db_url: str, orders: Engine, kafka: KafkaAccess, seconds: float, say: Any) -> WriterReport:
     run_id = uuid.uuid4().hex[:6]
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.dual_write", "writer", mode, db_url, bootstrap, run_id],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "bench.dual_write", "writer", mode, db_url, run_id], cwd=REPO,
+                            env={**os.environ, **kafka.env(), "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":  # blocks until the writer is set up (or has died)
         proc.kill()
@@ -113,7 +115,7 @@ def run_writer(mode: str, db_url: str, orders: Engine, bootstrap: str, seconds: 
     # the rate over the writing itself (commit stamps), not the process start-up
     span = (max(r.created_at for r in rows) - min(r.created_at for r in rows)).total_seconds() if rows else 0.0
     topic = DUAL_TOPIC if mode == "dual" else topics.ORDERS_EVENTS
-    events = _keys_on(bootstrap, topic, ids, since=started, patience=30.0 if mode == "outbox" else 5.0)
+    events = _keys_on(kafka, topic, ids, since=started, patience=30.0 if mode == "outbox" else 5.0)
     report = WriterReport(mode, seconds, len(ids), events, len(ids) - events,
                           round(len(ids) / span, 1) if span > 0 else 0.0)
     say(f"  {mode}: {report.committed} orders committed ({report.per_s}/s), {report.events} events on Kafka, "
@@ -121,10 +123,10 @@ def run_writer(mode: str, db_url: str, orders: Engine, bootstrap: str, seconds: 
     return report
 
 
-def _keys_on(bootstrap: str, topic: str, wanted: set[str], since: float, patience: float) -> int:
+def _keys_on(kafka: KafkaAccess, topic: str, wanted: set[str], since: float, patience: float) -> int:
     """How many of `wanted` have a record on `topic` (by key); waits up to `patience` s for stragglers (the CDC)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"walsaga-bench-{uuid.uuid4().hex[:6]}",
-                         "enable.auto.commit": False, "log_level": 3})
+    consumer = Consumer(kafka.confluent({"group.id": f"walsaga-bench-{uuid.uuid4().hex[:6]}",
+                                         "enable.auto.commit": False, "log_level": 3}))
     seen: set[str] = set()
     try:
         parts = [TopicPartition(topic, p, int(since * 1000) - 1000) for p in range(topics.PARTITIONS)]
@@ -147,10 +149,9 @@ def main() -> int:
     parser.add_argument("role", choices=["writer"])
     parser.add_argument("mode", choices=["dual", "outbox"])
     parser.add_argument("db_url")
-    parser.add_argument("bootstrap")
     parser.add_argument("run_id")
     args = parser.parse_args()
-    write_forever(args.mode, args.db_url, args.bootstrap, args.run_id)
+    write_forever(args.mode, args.db_url, KafkaAccess.from_env(), args.run_id)
     return 0
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 
 from schemas import topics
 from schemas.headers import as_pairs
+from services.common.kafka_access import KafkaAccess
 from walsaga.stack.config import REPO, StackConfig
 
 
@@ -81,15 +82,14 @@ def latencies_and_rate(created: dict[str, datetime], ended: dict[str, datetime])
     return lat, len(ended) / span if span > 0 else 0.0
 
 
-def cdc_hop_ms(bootstrap: str, orders: Engine, order_ids: list[str]) -> list[float]:
+def cdc_hop_ms(kafka: KafkaAccess, orders: Engine, order_ids: list[str]) -> list[float]:
     """Outbox row stamp (transaction clock in the orders database) to the Kafka record's timestamp (set by Kafka
     Connect's producer when Debezium handed it over), for each order's OrderCreated."""
     with orders.connect() as c:
         stamped = {str(r.id): r.created_at for r in c.execute(text(
             "SELECT id, created_at FROM outbox WHERE aggregateid = ANY(:ids) AND type = 'OrderCreated'"),
             {"ids": order_ids})}
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-bench-hop", "log_level": 3,
-                         "enable.auto.commit": False})
+    consumer = Consumer(kafka.confluent({"group.id": "walsaga-bench-hop", "log_level": 3, "enable.auto.commit": False}))
     hops: list[float] = []
     try:
         first_ms = int(min(stamped.values()).timestamp() * 1000) - 1000 if stamped else 0

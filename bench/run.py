@@ -21,7 +21,7 @@ from bench.dual_write import WriterReport
 from bench.loadgen import run_step
 from bench.measure import cdc_hop_ms, ended_count, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
-from walsaga.stack import lifecycle, procs
+from walsaga.stack import kafka_acls, lifecycle, procs
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 from walsaga.stack.kafka import consumer_lag
 
@@ -64,7 +64,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
         wait_quiet(cfg, engines["saga"], timeout=120)
         spent = meter.cost_since(before, f"{rate:g}/s", rate, ended_count(engines["saga"], step.accepted))
     saga_lat, completed_per_s = saga_latencies_ms(engines["orders"], engines["saga"], step.accepted)
-    hops = cdc_hop_ms(cfg.kafka_bootstrap, engines["orders"], step.accepted)
+    hops = cdc_hop_ms(kafka_acls.admin(cfg), engines["orders"], step.accepted)
     report = StepReport(rate, seconds, len(step.accepted), step.errors, round(completed_per_s, 1), unfinished,
                         percentiles(saga_lat), percentiles(step.accept_latencies_ms),
                         percentiles(step.send_lag_ms), percentiles(hops), rss,
@@ -111,7 +111,7 @@ def wait_quiet(cfg: StackConfig, saga: Engine, timeout: float) -> int:
             open_ = c.execute(text("SELECT count(*) FROM saga_instance WHERE status NOT IN "
                                    "('COMPLETED', 'FAILED', 'PARKED')")).scalar_one()
         try:
-            behind = {g: n for g, n in consumer_lag(cfg.kafka_bootstrap).items() if n > 0}
+            behind = {g: n for g, n in consumer_lag(kafka_acls.admin(cfg)).items() if n > 0}
         except KafkaException as exc:  # the broker too busy to answer in time: not quiet yet
             behind = {f"(lag unknown: {exc})": 1}
         if (open_ == 0 and not behind) or time.monotonic() > deadline:
@@ -124,8 +124,8 @@ def wait_quiet(cfg: StackConfig, saga: Engine, timeout: float) -> int:
 def run_baselines(cfg: StackConfig, orders: Engine, seconds: float) -> list[WriterReport]:
     say(f"baseline: the same closed-loop order writer for {seconds:g}s each, killed with SIGKILL: naive dual write "
         "vs walsaga's outbox ...")
-    dual_write.prepare(db_url(cfg, "orders", "owner"), cfg.kafka_bootstrap)
-    return [dual_write.run_writer(mode, db_url(cfg, "orders"), orders, cfg.kafka_bootstrap, seconds, say)
+    dual_write.prepare(db_url(cfg, "orders", "owner"), kafka_acls.admin(cfg))
+    return [dual_write.run_writer(mode, db_url(cfg, "orders"), orders, kafka_acls.admin(cfg), seconds, say)
             for mode in ("dual", "outbox")]
 
 

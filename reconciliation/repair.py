@@ -9,6 +9,7 @@ from confluent_kafka import Producer
 
 from reconciliation.checks import Divergence, Repair
 from schemas.headers import for_confluent
+from services.common.kafka_access import KafkaAccess
 from stream_processors.commands import to_record
 from stream_processors.saga.model import Command
 
@@ -17,9 +18,9 @@ PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments
 
 
 class Repairer:
-    def __init__(self, bootstrap: str, run_id: str) -> None:
+    def __init__(self, kafka: KafkaAccess, run_id: str) -> None:
         self.run_id = run_id
-        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        self.producer = Producer(kafka.confluent({"enable.idempotence": True, "linger.ms": 5}))
 
     def send(self, d: Divergence) -> None:
         assert d.repair is not None and d.repair_record is not None

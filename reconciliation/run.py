@@ -10,14 +10,15 @@ from pathlib import Path
 from reconciliation import checks, scan
 from reconciliation.repair import Repairer
 from reconciliation.report import Report
+from services.common.kafka_access import KafkaAccess
 
 
 def reconcile(src: scan.Sources, out_dir: Path, *, since: datetime | None = None, grace_s: float = 60.0,
-              saga_sla_s: float = 300.0, channels: tuple[str, ...] = ("log",), repair_bootstrap: str | None = None,
+              saga_sla_s: float = 300.0, channels: tuple[str, ...] = ("log",), repair_kafka: KafkaAccess | None = None,
               progress_every: int = 10_000) -> Report:
     now = datetime.now(UTC)
     report = Report(now, f"orders created since {since.isoformat()}" if since else "every order")
-    repairer = Repairer(repair_bootstrap, str(uuid.uuid4())) if repair_bootstrap else None
+    repairer = Repairer(repair_kafka, str(uuid.uuid4())) if repair_kafka else None
     expected = scan.estimated_orders(src.orders, since)
     _say(f"comparing about {expected} orders across orders, payments, inventory, notifications and saga")
     for facts in scan.order_facts(src, since):

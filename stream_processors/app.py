@@ -22,6 +22,7 @@ from schemas import codec, topics
 from schemas.headers import Envelope, as_pairs
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
+from services.common.kafka_access import KafkaAccess
 from services.common.retention import Pruner
 from stream_processors.batching import take_ready
 from stream_processors.commands import to_record
@@ -43,7 +44,7 @@ METADATA_MAX_AGE_MS = 5000
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     saga_db_url: str
     web_port: int
     data_dir: str
@@ -60,7 +61,7 @@ class ProcessorSettings:
     @classmethod
     def from_env(cls) -> ProcessorSettings:
         return cls(
-            kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
+            kafka=KafkaAccess.from_env(),
             saga_db_url=os.environ["WALSAGA_SAGA_DB_URL"],
             web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18150")),
             data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-faust"),
@@ -77,7 +78,7 @@ class ProcessorSettings:
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
-    app = faust_app("walsaga-processors", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+    app = faust_app("walsaga-processors", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, settings.producer_linger_ms)
     saga_db = create_engine(settings.saga_db_url, pool_size=4)  # no pre-ping: retry_transient
     orchestrator = Orchestrator(saga_db,
@@ -195,13 +196,15 @@ def resendable(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and (exc.retriable or isinstance(exc, KafkaTimeoutError))
 
 
-def faust_app(app_id: str, kafka_bootstrap: str, web_port: int, data_dir: str, replication: int = 1,
+def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, replication: int = 1,
               producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None) -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group. An app that batches its input
     anyway passes a fetch_wait (stream_processors/fetching.py)."""
     app = faust.App(
         app_id,
-        broker=fetch_wait_url(kafka_bootstrap) if fetch_wait else f"kafka://{kafka_bootstrap}",
+        broker=fetch_wait_url(kafka.bootstrap) if fetch_wait else f"kafka://{kafka.bootstrap}",
+        broker_credentials=faust.SASLCredentials(username=kafka.username, password=kafka.password,
+                                                 mechanism=kafka.mechanism) if kafka.username else None,
         web_port=web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
         datadir=data_dir,
         key_serializer="raw", value_serializer="raw",

@@ -11,6 +11,7 @@ from typing import TypeVar
 from confluent_kafka import Consumer, Message, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from services.common.kafka_access import KafkaAccess
 from walsaga.stack.config import REPO, StackConfig
 
 T = TypeVar("T")
@@ -44,11 +45,11 @@ def eventually(probe: Callable[[], T], timeout: float = 30.0, interval: float = 
 class TopicTail:
     """Reads a topic from its current end: only records produced after construction are seen."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaAccess, topic: str) -> None:
         # earliest: should a fetch at the start offsets ever be out of range, fall back to the beginning, never to the
         # end (which would skip what the test waits for)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
+        self.consumer = Consumer(kafka.confluent({"group.id": f"test-{uuid.uuid4()}", "enable.auto.commit": False,
+                                                  "auto.offset.reset": "earliest", "log_level": 3}))
         md = self.consumer.list_topics(topic, timeout=10)
         parts = []
         for p in md.topics[topic].partitions:

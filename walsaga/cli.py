@@ -121,6 +121,7 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
 
     from reconciliation import scan
     from reconciliation.run import reconcile
+    from walsaga.stack import kafka_acls
     from walsaga.stack.config import db_url
 
     since = datetime.fromisoformat(args.since) if args.since else None
@@ -128,7 +129,7 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
     channels = tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c)
     report = reconcile(scan.Sources(**engines), Path(args.out) if args.out else cfg.home / "reports", since=since,
                        grace_s=args.grace, saga_sla_s=args.saga_sla, channels=channels,
-                       repair_bootstrap=cfg.kafka_bootstrap if args.repair else None)
+                       repair_kafka=kafka_acls.admin(cfg) if args.repair else None)
     for engine in engines.values():
         engine.dispose()
     return 0 if report.total == 0 else 1

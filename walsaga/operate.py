@@ -14,6 +14,7 @@ from stream_processors.commands import to_record
 from stream_processors.saga import store
 from stream_processors.saga.model import RetryPolicy, SagaStatus
 from stream_processors.saga.orchestrator import Dispatch, Orchestrator
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import StackConfig, db_url
 
 
@@ -44,7 +45,7 @@ def show_saga(cfg: StackConfig, saga_id: str) -> list[str]:
 def act_on_saga(cfg: StackConfig, saga_id: str, action: str) -> Dispatch:
     """Commits the operator's decision, then produces its commands (deterministic ids: a repeat is harmless)."""
     dispatch = _orchestrator(cfg).operate(saga_id, action)
-    producer = Producer({"bootstrap.servers": cfg.kafka_bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_acls.admin(cfg).confluent({"enable.idempotence": True}))
     for cmd in dispatch.commands:
         rec = to_record(cmd, dispatch.saga_id, dispatch.correlation_id, dispatch.causation_id)
         producer.produce(rec.topic, key=rec.key, value=rec.value, headers=for_confluent(rec.headers))
@@ -71,8 +72,8 @@ class DeadLetter:
 
 
 def read_dead_letters(cfg: StackConfig, limit: int = 1000) -> list[DeadLetter]:
-    consumer = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": f"walsaga-dlq-{uuid.uuid4()}",
-                         "enable.auto.commit": False, "log_level": 3})
+    consumer = Consumer(kafka_acls.admin(cfg).confluent({"group.id": f"walsaga-dlq-{uuid.uuid4()}",
+                                                         "enable.auto.commit": False, "log_level": 3}))
     try:
         md = consumer.list_topics(DEAD_LETTERS, timeout=10)
         ends: dict[int, int] = {}
@@ -105,7 +106,7 @@ def read_dead_letters(cfg: StackConfig, limit: int = 1000) -> list[DeadLetter]:
 def replay_dead_letter(cfg: StackConfig, letter: DeadLetter) -> str:
     """Puts the record back on its origin topic as it was; the consumers' inboxes make a replay harmless."""
     topic = letter.headers[dead_letters.ORIGIN_TOPIC]
-    producer = Producer({"bootstrap.servers": cfg.kafka_bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_acls.admin(cfg).confluent({"enable.idempotence": True}))
     producer.produce(topic, key=letter.key, value=letter.value,
                      headers=for_confluent(dead_letters.original_headers(letter.raw_headers)))
     if producer.flush(15) > 0:

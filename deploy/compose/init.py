@@ -25,6 +25,7 @@ import psycopg
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from cdc import connectors
+from services.common.kafka_access import KafkaAccess
 from walsaga.stack import migrate, roles
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
@@ -91,7 +92,6 @@ def register_connectors(connect_url: str, secrets_file: str, databases: dict[str
 
 def main() -> None:
     databases = {db: Database.from_env(db) for db in DATABASES}
-    bootstrap = need("WALSAGA_KAFKA_BOOTSTRAP")
     connect_url = need("WALSAGA_CONNECT_URL")
     secrets_file = need("WALSAGA_CONNECT_SECRETS_FILE")
 
@@ -101,7 +101,7 @@ def main() -> None:
         migrate.upgrade(db, databases[db].url("owner"))
         say(f"migrations[{db}]: at head")
     say("[2/3] Kafka topics")
-    ensure_topics(bootstrap)
+    ensure_topics(KafkaAccess.from_env())
     say("[3/3] Debezium outbox connectors")
     register_connectors(connect_url, secrets_file, databases)
     say("init done")

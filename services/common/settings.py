@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from services.common.kafka_access import KafkaAccess
+
 
 @dataclass(frozen=True)
 class Settings:
     service: str
     db_url: str
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     instance: str = "0"
     webhook_url: str | None = None
     notification_channels: tuple[str, ...] = ("log",)
@@ -37,7 +39,7 @@ class Settings:
         return cls(
             service=service,
             db_url=need("WALSAGA_DB_URL"),
-            kafka_bootstrap=need("WALSAGA_KAFKA_BOOTSTRAP"),
+            kafka=KafkaAccess.from_env(),
             instance=os.environ.get("WALSAGA_INSTANCE", "0"),
             webhook_url=os.environ.get("WALSAGA_WEBHOOK_URL") or None,
             notification_channels=channels,

@@ -56,8 +56,8 @@ def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: 
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=engine,
         inbox=inbox, counters=counters, handlers=handlers, event_topics=event_topics,
         pruner=retention.Pruner(engine, retention.SERVICE_RULES, settings.prune_interval_s, settings.service),
-        kafka_config={"bootstrap.servers": settings.kafka_bootstrap,
-                      "client.id": f"{settings.service}-consumer-{settings.instance}",
-                      # librdkafka waits 60 s by default for an answer from a silent broker (a paused node) before
-                      # it drops the connection, refreshes metadata and fetches from the partition's new leader
-                      "socket.timeout.ms": 10000})
+        kafka_config=settings.kafka.confluent({
+            "client.id": f"{settings.service}-consumer-{settings.instance}",
+            # librdkafka waits 60 s by default for an answer from a silent broker (a paused node) before it drops
+            # the connection, refreshes metadata and fetches from the partition's new leader
+            "socket.timeout.ms": 10000}))

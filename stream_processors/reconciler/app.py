@@ -23,6 +23,7 @@ from reconciliation.repair import Repairer
 from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
+from services.common.kafka_access import KafkaAccess
 from stream_processors.app import faust_app, raw_message, retry_transient
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
@@ -37,7 +38,7 @@ SERVICES = ("orders", "inventory", "payments", "notifications", "saga")
 
 @dataclass(frozen=True)
 class ReconcilerSettings:
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     views_db_url: str
     source_db_urls: dict[str, str]
     web_port: int
@@ -50,7 +51,7 @@ class ReconcilerSettings:
     @classmethod
     def from_env(cls) -> ReconcilerSettings:
         return cls(
-            kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
+            kafka=KafkaAccess.from_env(),
             views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
             source_db_urls={db: os.environ[f"WALSAGA_DB_URL_{db.upper()}"] for db in SERVICES},
             web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18180")),
@@ -65,7 +66,7 @@ class ReconcilerSettings:
 class Checker:
     def __init__(self, settings: ReconcilerSettings, views: Engine, sources: scan.Sources) -> None:
         self.s, self.views, self.sources = settings, views, sources
-        self.repairer = Repairer(settings.kafka_bootstrap, "continuous")
+        self.repairer = Repairer(settings.kafka, "continuous")
 
     def schedule_overdue_sagas(self, limit: int = 500) -> int:
         """Sagas unfinished past their SLA get a check even if no record about them arrives any more (a saga that
@@ -166,7 +167,7 @@ def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
 
 
 def create_app(settings: ReconcilerSettings) -> faust.App:
-    app = faust_app("walsaga-reconciler", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+    app = faust_app("walsaga-reconciler", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, fetch_wait=FETCH_WAIT)
     # no pre-ping (a round trip per checkout, five checkouts per check): a dead connection fails the sweep, which
     # leaves its checks due for the next one

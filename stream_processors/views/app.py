@@ -15,6 +15,7 @@ from sqlalchemy import create_engine
 from schemas import codec, topics
 from schemas.headers import CREATED_AT, Envelope
 from services.common.dead_letters import dead_letter_headers
+from services.common.kafka_access import KafkaAccess
 from stream_processors.app import faust_app, raw_message, retry_transient
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
@@ -35,7 +36,7 @@ DEAD_LETTERED_BY_ORCHESTRATOR = {topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, 
 
 @dataclass(frozen=True)
 class ViewSettings:
-    kafka_bootstrap: str
+    kafka: KafkaAccess
     views_db_url: str
     web_port: int
     data_dir: str
@@ -43,7 +44,7 @@ class ViewSettings:
 
     @classmethod
     def from_env(cls) -> ViewSettings:
-        return cls(kafka_bootstrap=os.environ["WALSAGA_KAFKA_BOOTSTRAP"],
+        return cls(kafka=KafkaAccess.from_env(),
                    views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
                    web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18160")),
                    data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-views"),
@@ -51,7 +52,7 @@ class ViewSettings:
 
 
 def create_app(settings: ViewSettings) -> faust.App:
-    app = faust_app("walsaga-views", settings.kafka_bootstrap, settings.web_port, settings.data_dir,
+    app = faust_app("walsaga-views", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, fetch_wait=FETCH_WAIT)
     engine = create_engine(settings.views_db_url, pool_size=2)  # no pre-ping: retry_transient retries a batch
 

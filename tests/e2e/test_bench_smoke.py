@@ -16,7 +16,7 @@ from bench.cost import stack_meter
 from bench.run import measure_step, run, say
 from cdc.connectors import identity
 from walsaga.client import Gateway
-from walsaga.stack import procs
+from walsaga.stack import kafka_acls, procs
 from walsaga.stack.config import StackConfig, db_url
 from walsaga.stack.kafka import connect_client, consumer_lag
 
@@ -36,15 +36,15 @@ def test_benchmark_harness_measures_a_tiny_step(stack: StackConfig) -> None:
     assert step.saga_ms["p50"] > 0 and step.saga_ms["max"] >= step.saga_ms["p50"]
     assert not math.isnan(step.cdc_hop_ms["p50"])
     assert step.stack_rss_mib > 0
-    lag = consumer_lag(stack.kafka_bootstrap)  # what wait_quiet waits on between parts
+    lag = consumer_lag(kafka_acls.admin(stack))  # what wait_quiet waits on between parts
     assert {"walsaga-processors", "walsaga-views", "walsaga-orders", "walsaga-inventory"} <= set(lag), lag
     assert all(isinstance(n, int) and n >= 0 for n in lag.values()), lag
 
 
 def test_dual_write_baseline_counts_what_a_killed_writer_committed_and_shipped(stack: StackConfig,
                                                                                engines: dict[str, Engine]) -> None:
-    dual_write.prepare(db_url(stack, "orders", "owner"), stack.kafka_bootstrap)
-    dual, outbox = (dual_write.run_writer(mode, db_url(stack, "orders"), engines["orders"], stack.kafka_bootstrap,
+    dual_write.prepare(db_url(stack, "orders", "owner"), kafka_acls.admin(stack))
+    dual, outbox = (dual_write.run_writer(mode, db_url(stack, "orders"), engines["orders"], kafka_acls.admin(stack),
                                           0.5, say) for mode in ("dual", "outbox"))
     for report in (dual, outbox):
         assert report.committed > 0, report

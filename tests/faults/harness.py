@@ -20,6 +20,7 @@ from cdc.slots import SlotState, slot_state, wal_end
 from schemas import topics
 from tests.support import eventually
 from walsaga.client import Gateway
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import SERVICES, StackConfig, db_url
 
 GROUPS = {**{f"walsaga-{svc}": [topics.COMMAND_TOPIC[svc]] for svc in SERVICES},
@@ -130,8 +131,8 @@ def settle(batch: Batch, engines: dict[str, Engine], timeout: float = 240.0) -> 
 
 
 def consumer_lag(cfg: StackConfig) -> dict[str, int]:
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 3})
-    probe = Consumer({"bootstrap.servers": cfg.kafka_bootstrap, "group.id": "walsaga-lag-probe", "log_level": 3})
+    admin = AdminClient(kafka_acls.admin(cfg).confluent({"log_level": 3}))
+    probe = Consumer(kafka_acls.admin(cfg).confluent({"group.id": "walsaga-lag-probe", "log_level": 3}))
     from confluent_kafka import ConsumerGroupTopicPartitions
 
     lag: dict[str, int] = {}

@@ -20,7 +20,7 @@ from tests.faults.conftest import Ctx
 from tests.faults.harness import Batch, delta
 from tests.support import eventually
 from walsaga import operate
-from walsaga.stack import apps, procs
+from walsaga.stack import apps, kafka_acls, procs
 
 pytestmark = pytest.mark.stack
 
@@ -37,7 +37,7 @@ def test_rewind_a_consumer_group_replays_only_duplicates(ctx: Ctx) -> None:
 
     def fault(info: dict[str, Any]) -> None:
         procs.stop(stack, "inventory-consumer")  # a clean stop commits what it processed
-        admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 3})
+        admin = AdminClient(kafka_acls.admin(stack).confluent({"log_level": 3}))
         parts = [TopicPartition(topic, p) for p in range(topics.PARTITIONS)]
         committed = admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group, parts)])[group].result(timeout=10).topic_partitions
@@ -92,7 +92,7 @@ def test_compensation_overtakes_its_action(ctx: Ctx) -> None:
     def fault(info: dict[str, Any]) -> None:
         gateway.set_stock(sku, 10)
         order_id = str(uuid.uuid4())
-        producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True})
+        producer = Producer(kafka_acls.admin(stack).confluent({"enable.idempotence": True}))
         sends = [
             (topics.INVENTORY_COMMANDS, "ReleaseStock", {"order_id": order_id}),
             (topics.INVENTORY_COMMANDS, "ReserveStock", {"order_id": order_id, "lines": [{"sku": sku, "quantity": 4}]}),
@@ -148,7 +148,7 @@ def test_poison_records_on_every_consumed_topic(ctx: Ctx) -> None:
     keys: dict[str, str] = {}
 
     def fault(info: dict[str, Any]) -> None:
-        producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+        producer = Producer(kafka_acls.admin(stack).confluent())
         for topic in POISONED:
             garbage_key, headerless_key = f"poison-{run}-{topic}-garbage", f"poison-{run}-{topic}-noheaders"
             env = Envelope(str(uuid.uuid4()), KNOWN_TYPE[topic], 1, garbage_key, garbage_key, str(uuid.uuid4()))

@@ -17,7 +17,7 @@ from tests.conftest import TEST_PORT_OFFSET
 from tests.support import eventually
 from walsaga.cli import main as walsaga_cli
 from walsaga.client import Gateway
-from walsaga.stack import apps, procs
+from walsaga.stack import apps, kafka_acls, procs
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
@@ -147,7 +147,7 @@ def _assert_cancelled(gateway: Gateway, order_id: str, reason: str) -> None:
 def test_dead_letters_are_listed_and_replayed_from_the_cli(stack: StackConfig, cli: Cli) -> None:
     key = f"dlq-cli-{uuid.uuid4().hex[:8]}"
     env = Envelope(str(uuid.uuid4()), "ReserveStock", 1, key, key, str(uuid.uuid4()))
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    producer = Producer(kafka_acls.admin(stack).confluent())
     producer.produce(topics.INVENTORY_COMMANDS, key=key.encode(), value=b"\x00garbage", headers=env.to_headers())
     assert producer.flush(10) == 0
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient
 
 from tests.support import eventually
-from walsaga.stack import kafka, procs
+from walsaga.stack import kafka, kafka_acls, procs
 from walsaga.stack.config import StackConfig
 
 
 def admin(stack: StackConfig) -> AdminClient:
-    return AdminClient({"bootstrap.servers": stack.kafka_bootstrap, "log_level": 0})
+    return AdminClient(kafka_acls.admin(stack).confluent({"log_level": 0}))
 
 
 def restart_stopped_brokers(stack: StackConfig) -> None:

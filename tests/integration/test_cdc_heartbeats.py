@@ -12,6 +12,7 @@ from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state, wal_end
 from schemas import topics
 from tests.support import TopicTail, eventually
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import StackConfig, db_url
 
 pytestmark = pytest.mark.stack
@@ -25,7 +26,7 @@ def test_wal_written_outside_the_outbox_is_confirmed_within_a_heartbeat(stack: S
     slot = cdc_connectors.identity(SERVICE)[1]["slot.name"]
     scratch = f"wal_filler_{uuid.uuid4().hex[:8]}"
     admin = create_engine(db_url(stack, SERVICE, "admin"))
-    tail = TopicTail(stack.kafka_bootstrap, topics.CDC_HEARTBEATS)
+    tail = TopicTail(kafka_acls.admin(stack), topics.CDC_HEARTBEATS)
     try:
         with admin.begin() as conn:  # ~1 MB of WAL that no publication carries
             conn.execute(text(f"CREATE TABLE {scratch} AS SELECT g AS n, repeat('x', 200) AS pad "

@@ -12,6 +12,7 @@ from schemas.headers import Envelope
 from services.inventory import db as inventory_db
 from tests.support import TopicTail, headers_of
 from walsaga.client import Gateway
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
@@ -32,8 +33,8 @@ def test_duplicate_command_delivery_is_a_no_op(stack: StackConfig, gateway: Gate
     command_id, value, headers = _reserve_command(order_id, sku, 3, order_id)
     marker_id, marker_value, marker_headers = _reserve_command(marker_order, sku, 1, order_id)
 
-    tail = TopicTail(stack.kafka_bootstrap, topics.INVENTORY_REPLIES)
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True})
+    tail = TopicTail(kafka_acls.admin(stack), topics.INVENTORY_REPLIES)
+    producer = Producer(kafka_acls.admin(stack).confluent({"enable.idempotence": True}))
     try:
         # the same record twice, then a marker on the same key (same partition): once the marker is answered,
         # both copies have been consumed

@@ -11,6 +11,7 @@ from schemas import codec, topics
 from services.common import outbox
 from services.notifications import db as notifications_db
 from tests.support import TopicTail, headers_of
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
@@ -39,7 +40,7 @@ def test_outbox_row_exists_iff_its_transaction_commits_and_only_committed_rows_r
         stack: StackConfig, engines: dict[str, Engine]) -> None:
     engine = engines["notifications"]
     aggregate_id = f"agg-{uuid.uuid4()}"
-    tail = TopicTail(stack.kafka_bootstrap, topics.NOTIFICATIONS_EVENTS)
+    tail = TopicTail(kafka_acls.admin(stack), topics.NOTIFICATIONS_EVENTS)
     try:
         with engine.connect() as conn:
             trans = conn.begin()

@@ -14,6 +14,7 @@ from schemas import codec, topics
 from schemas.headers import Envelope, for_confluent
 from tests.support import TopicTail, eventually, headers_of
 from walsaga.client import Gateway
+from walsaga.stack import kafka_acls
 from walsaga.stack.config import StackConfig
 
 pytestmark = pytest.mark.stack
@@ -38,7 +39,7 @@ def _copy(engines: dict[str, Engine], sku: str) -> tuple[Decimal, int] | None:
 
 def test_a_price_is_versioned_and_announced_once_per_change(stack: StackConfig, gateway: Gateway) -> None:
     sku = _sku()
-    tail = TopicTail(stack.kafka_bootstrap, topics.INVENTORY_PRICES)
+    tail = TopicTail(kafka_acls.admin(stack), topics.INVENTORY_PRICES)
     try:
         first = gateway.set_stock(sku, 5, unit_price="10.00")
         same = gateway.set_stock(sku, 6, unit_price="10.00")
@@ -113,7 +114,7 @@ def test_an_overtaken_price_event_does_not_bring_back_an_old_price(stack: StackC
     payload, version = codec.encode("PriceChanged", stale)
     event_id = str(uuid.uuid4())
     env = Envelope(event_id, "PriceChanged", version, sku, sku, event_id)
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "enable.idempotence": True})
+    producer = Producer(kafka_acls.admin(stack).confluent({"enable.idempotence": True}))
     producer.produce(topics.INVENTORY_PRICES, key=sku.encode(), value=payload, headers=for_confluent(env.to_headers()))
     assert producer.flush(10) == 0
 

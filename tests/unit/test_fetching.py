@@ -10,6 +10,7 @@ from typing import Any
 import aiokafka
 import pytest
 
+from services.common.kafka_access import KafkaAccess
 from stream_processors import fetching
 from stream_processors.app import ProcessorSettings, faust_app
 from stream_processors.app import create_app as create_processors
@@ -20,7 +21,7 @@ from stream_processors.views.app import FETCH_WAIT as VIEWS_WAIT
 from stream_processors.views.app import ViewSettings
 from stream_processors.views.app import create_app as create_views
 
-BOOTSTRAP = "127.0.0.1:1"
+BOOTSTRAP = KafkaAccess("127.0.0.1:1")
 DB_URL = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # engines connect lazily: never here
 
 

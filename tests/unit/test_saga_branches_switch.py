@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common import auth
+from services.common.kafka_access import KafkaAccess
 from services.common.settings import Settings
 from services.orders.main import create_app
 from walsaga.stack.apps import base_env
@@ -16,7 +17,7 @@ from walsaga.stack.config import Ports, StackConfig
 def _branch_call(branches: bool) -> int:
     """The status of a branch call without a token: 404 when there is no such route, 401 when there is (the token
     is checked before anything touches the database, which does not exist here)."""
-    settings = Settings(service="orders", db_url="postgresql+psycopg://u:p@127.0.0.1:1/none", kafka_bootstrap="x:1",
+    settings = Settings(service="orders", db_url="postgresql+psycopg://u:p@127.0.0.1:1/none", kafka=KafkaAccess("x:1"),
                         token_public_key=auth.public_key_of(auth.new_signing_key()), saga_branches=branches)
     with TestClient(create_app(settings)) as client:
         return client.post("/orders/saga-branches/ConfirmOrder", params={"gid": "g", "branch_id": "1", "op": "action"},

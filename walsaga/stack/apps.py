@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 import urllib.request
 
-from walsaga.stack import procs
+from walsaga.stack import kafka_acls, procs
 from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url, token_public_key
 
 
-def base_env(cfg: StackConfig) -> dict[str, str]:
-    return {"WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap, "WALSAGA_KAFKA_REPLICATION": str(cfg.replication_factor),
-            "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+def base_env(cfg: StackConfig, kafka_principal: str | None = None) -> dict[str, str]:
+    """What every process gets; one that talks to Kafka also its principal's credentials (stack/kafka_acls.py)."""
+    kafka = kafka_acls.access(cfg, kafka_principal).env() if kafka_principal else {}
+    return {**kafka, "WALSAGA_KAFKA_BOOTSTRAP": cfg.kafka_bootstrap,
+            "WALSAGA_KAFKA_REPLICATION": str(cfg.replication_factor), "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 
 def process_names(cfg: StackConfig) -> list[str]:
@@ -57,9 +59,9 @@ def _wait_api(cfg: StackConfig, svc: str, instance: int) -> None:
 def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None = None, instance: int = 0) -> str:
     """One command consumer of `svc` (instances share the consumer group and split the partitions); its name."""
     name = consumer_name(svc, instance)
-    env = {**base_env(cfg), "WALSAGA_DB_URL": db_url(cfg, svc), "WALSAGA_INSTANCE": str(instance),
-           "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), "WALSAGA_TEST_MODE": "1" if cfg.test_mode else "0",
-           **(extra_env or {})}
+    env = {**base_env(cfg, kafka_acls.service(svc)), "WALSAGA_DB_URL": db_url(cfg, svc),
+           "WALSAGA_INSTANCE": str(instance), "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval),
+           "WALSAGA_TEST_MODE": "1" if cfg.test_mode else "0", **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
     return name
 
@@ -67,7 +69,7 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
 def start_processors(cfg: StackConfig, instances: range | None = None, extra_env: dict[str, str] | None = None,
                      wait: bool = True) -> None:
     for i in instances if instances is not None else range(cfg.faust_instances):
-        _start_worker(cfg, f"processors-{i}", "stream_processors.main", cfg.ports.faust_web(i),
+        _start_worker(cfg, f"processors-{i}", "stream_processors.main", cfg.ports.faust_web(i), kafka_acls.PROCESSORS,
                       {"WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"), "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout),
                        "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}, wait)
 
@@ -75,7 +77,7 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
 def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True) -> None:
     """The read-model workers (one consumer group; run up to one per partition)."""
     for i in instances if instances is not None else range(cfg.view_instances):
-        _start_worker(cfg, f"views-{i}", "stream_processors.views.main", cfg.ports.views_web(i),
+        _start_worker(cfg, f"views-{i}", "stream_processors.views.main", cfg.ports.views_web(i), kafka_acls.VIEWS,
                       {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views")}, wait)
 
 
@@ -85,7 +87,7 @@ def start_reconciler(cfg: StackConfig, wait: bool = True, instance: int = 0) -> 
     env = {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), "WALSAGA_RECONCILE_GRACE_S": str(cfg.reconcile_grace),
            **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db, "reader") for db in (*SERVICES, "saga")}}
     _start_worker(cfg, f"reconciler-{instance}", "stream_processors.reconciler.main",
-                  cfg.ports.reconciler_web(instance), env, wait)
+                  cfg.ports.reconciler_web(instance), kafka_acls.RECONCILER, env, wait)
 
 
 def start_reconcilers(cfg: StackConfig) -> None:
@@ -97,13 +99,14 @@ def consumer_name(svc: str, instance: int) -> str:
     return f"{svc}-consumer" if instance == 0 else f"{svc}-consumer-{instance}"
 
 
-def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, extra: dict[str, str],
-                  wait: bool) -> None:
+def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, kafka_principal: str,
+                  extra: dict[str, str], wait: bool) -> None:
     if procs.read_pid(cfg, name):
         return
     datadir = cfg.data / "faust" / name
     datadir.mkdir(parents=True, exist_ok=True)
-    env = {**base_env(cfg), "WALSAGA_FAUST_WEB_PORT": str(web_port), "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
+    env = {**base_env(cfg, kafka_principal), "WALSAGA_FAUST_WEB_PORT": str(web_port),
+           "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
     log = cfg.logs / f"{name}.log"
     start_mark = log.stat().st_size if log.exists() else 0
     procs.start(cfg, name, [sys.executable, "-m", module, "worker"], env, cwd=REPO)

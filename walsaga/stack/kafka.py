@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import subprocess
 import uuid
 from functools import partial
@@ -11,7 +12,8 @@ from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPart
 from confluent_kafka.admin import AdminClient
 
 from cdc.connectors import ConnectClient
-from walsaga.stack import procs
+from services.common.kafka_access import KafkaAccess
+from walsaga.stack import kafka_acls, procs
 from walsaga.stack.config import REPO, StackConfig, connect_credentials
 
 TEMPLATES = REPO / "stack" / "templates"
@@ -20,8 +22,12 @@ CONNECT_HEAP = "-Xmx768m"
 
 
 def _render(cfg: StackConfig, template: str, target: str, values: dict[str, object]) -> Path:
+    """The template filled in, readable by this user only (the brokers' and Connect's files hold passwords)."""
     out = cfg.etc / target
-    out.write_text((TEMPLATES / template).read_text().format(**values))
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text((TEMPLATES / template).read_text().format(**values))
+    tmp.chmod(0o600)
+    tmp.replace(out)
     return out
 
 
@@ -50,6 +56,8 @@ def _broker_props(cfg: StackConfig, node: int) -> Path:
         "kafka_port": cfg.ports.kafka_node(node), "kafka_controller_port": cfg.ports.kafka_controller_node(node),
         "kafka_data": broker_data(cfg, node),
         "replication_factor": cfg.replication_factor, "min_insync": cfg.min_insync_replicas,
+        "broker_user": kafka_acls.BROKER, "broker_password": kafka_acls.access(cfg, kafka_acls.BROKER).password,
+        "admin_user": kafka_acls.ADMIN, "admin_password": kafka_acls.admin(cfg).password,
     })
 
 
@@ -95,8 +103,8 @@ def _wait_broker(cfg: StackConfig, node: int) -> None:
 
 def _broker_ready(cfg: StackConfig, node: int) -> bool:
     """The node answers and the cluster it reports counts it among its live brokers."""
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{cfg.ports.kafka_node(node)}", "socket.timeout.ms": 2000,
-                         "log_level": 0})
+    node_only = dataclasses.replace(kafka_acls.admin(cfg), bootstrap=f"127.0.0.1:{cfg.ports.kafka_node(node)}")
+    admin = AdminClient(node_only.confluent({"socket.timeout.ms": 2000, "log_level": 0}))
     md = admin.list_topics(timeout=2)
     return node in md.brokers
 
@@ -111,6 +119,7 @@ def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
             # a dead worker's tasks move after this delay; the default (5 min) waits for it to come back first
             "rebalance_delay_ms": 10_000 if cfg.connect_workers > 1 else 300_000,
             "secrets_file": cfg.secrets_file,
+            "kafka_user": kafka_acls.CONNECT, "kafka_password": kafka_acls.access(cfg, kafka_acls.CONNECT).password,
         })
         jaas = _connect_users(cfg)
         procs.start(cfg, name, _java(cfg, "org.apache.kafka.connect.cli.ConnectDistributed", CONNECT_HEAP,
@@ -144,7 +153,7 @@ def _connect_ready(cfg: StackConfig, worker: int) -> bool:
 
 def partition_leader(cfg: StackConfig, topic: str, partition: int) -> int:
     """The node id leading the partition now (-1 while it has none)."""
-    admin = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient(kafka_acls.admin(cfg).confluent({"log_level": 0}))
     return int(admin.list_topics(topic, timeout=10).topics[topic].partitions[partition].leader)
 
 
@@ -166,19 +175,18 @@ def live_connect_url(cfg: StackConfig) -> str:
     return cfg.connect_url
 
 
-def consumer_lag(bootstrap: str) -> dict[str, int]:
+def consumer_lag(kafka: KafkaAccess) -> dict[str, int]:
     """Records not yet consumed (and committed) per active consumer group: what every stream processor and consumer
     of the stack still has to do. Groups without members (a finished tool's) are left out; groups in a rebalance
     (a worker just restarted) count."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    admin = AdminClient(kafka.confluent({"log_level": 3}))
     active = {ConsumerGroupState.STABLE, ConsumerGroupState.PREPARING_REBALANCING,
               ConsumerGroupState.COMPLETING_REBALANCING}
     listed = admin.list_consumer_groups(states=active).result(timeout=10)
     groups = [g.group_id for g in listed.valid]
     if not groups:
         return {}
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "walsaga-lag-probe", "log_level": 3,
-                      "enable.auto.commit": False})
+    probe = Consumer(kafka.confluent({"group.id": "walsaga-lag-probe", "log_level": 3, "enable.auto.commit": False}))
     lag: dict[str, int] = {}
     try:
         for group in groups:

@@ -6,7 +6,7 @@ import time
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
-from walsaga.stack import apps, gateway, kafka, migrate, postgres, procs, topics
+from walsaga.stack import apps, gateway, kafka, kafka_acls, migrate, postgres, procs, topics
 from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, db_url, token_signing_key
 from walsaga.stack.procs import say
 
@@ -26,7 +26,8 @@ def up(cfg: StackConfig) -> None:
         say(f"migrations[{db}]: at head")
     step(3, "Kafka (KRaft) and topics" if cfg.kafka_nodes == 1 else f"Kafka: {cfg.kafka_nodes} KRaft nodes, topics")
     kafka.start_brokers(cfg)
-    topics.ensure_topics(cfg.kafka_bootstrap, cfg.replication_factor)
+    kafka_acls.apply_to(cfg)
+    topics.ensure_topics(kafka_acls.admin(cfg), cfg.replication_factor)
     step(4, "Kafka Connect and the Debezium outbox connectors")
     kafka.start_connect(cfg)
     register_connectors(cfg)

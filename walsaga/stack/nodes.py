@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
-from walsaga.stack import apps, postgres, procs
+from walsaga.stack import apps, kafka_acls, postgres, procs
 from walsaga.stack.config import DATABASES, SERVICES, StackConfig, db_url
 from walsaga.stack.kafka import broker_data, connect_client, consumer_lag
 
@@ -83,8 +83,8 @@ def _postmaster_pid(cfg: StackConfig, db: str) -> int | None:
 
 def _brokers(cfg: StackConfig) -> list[Node]:
     try:
-        md = AdminClient({"bootstrap.servers": cfg.kafka_bootstrap, "socket.timeout.ms": 2000,
-                          "log_level": 0}).list_topics(timeout=3)
+        md = AdminClient(kafka_acls.admin(cfg).confluent({"socket.timeout.ms": 2000, "log_level": 0})).list_topics(
+            timeout=3)
         partitions = [p for t in md.topics.values() for p in t.partitions.values()]
         live = set(md.brokers)
     except Exception as exc:  # noqa: BLE001 - an unreachable cluster is a status to show
@@ -166,7 +166,7 @@ def _gateway(cfg: StackConfig) -> Node:
 
 def _group_lag(cfg: StackConfig) -> dict[str, int]:
     try:
-        return consumer_lag(cfg.kafka_bootstrap)
+        return consumer_lag(kafka_acls.admin(cfg))
     except Exception:  # noqa: BLE001 - no broker, no lag to show; the broker's own row says why
         return {}
 

@@ -5,11 +5,12 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import topics
+from services.common.kafka_access import KafkaAccess
 from walsaga.stack.procs import say
 
 
-def ensure_topics(bootstrap: str, replication_factor: int = 1) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+def ensure_topics(kafka: KafkaAccess, replication_factor: int = 1) -> None:
+    admin = AdminClient(kafka.confluent())
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics.ALL if t not in existing]
     if not missing:
