@@ -2,9 +2,10 @@
 Python processes (walsaga/stack/lifecycle.py up(), steps 2-4), with host names and passwords from the environment
 instead of the local stack's StackConfig on 127.0.0.1.
 
-Order: roles and privileges, migrate every database (as its owner), declare the topics, then register the outbox
-connectors and wait until they run, so each connector finds its publication, its grant and its destination topics in
-place. Every step is idempotent, so
+Two jobs. `init.py kafka` (the `kafka-access` service, before Connect starts): Kafka's application principals, their
+ACLs and the topics. `init.py` (the `init` service, once Connect runs): roles and privileges, migrate every database
+(as its owner), then register the outbox connectors and wait until they run, so each connector finds its
+publication, its grant and its destination topics in place. Every step is idempotent, so
 running the job again (`docker compose run --rm init`) is harmless.
 
 Environment, all set by docker-compose.yml:
@@ -17,16 +18,18 @@ Environment, all set by docker-compose.yml:
 from __future__ import annotations
 
 import os
+import sys
 import urllib.error
 import urllib.parse
 from dataclasses import dataclass, field
 
 import psycopg
+from confluent_kafka.admin import AdminClient
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
 from cdc import connectors
 from services.common.kafka_access import KafkaAccess
-from walsaga.stack import migrate, roles
+from walsaga.stack import kafka_acls, migrate, roles
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
 from walsaga.stack.topics import ensure_topics
@@ -90,22 +93,32 @@ def register_connectors(connect_url: str, secrets_file: str, databases: dict[str
         say(f"connector {name}: RUNNING")
 
 
+def kafka_access() -> None:
+    """The `kafka-access` job (before Connect starts: its worker logs in as walsaga-connect): every application
+    principal's SCRAM credential and ACLs (walsaga/stack/kafka_acls.py), then the topics, as the admin."""
+    admin = KafkaAccess.from_env()
+    passwords = {p: need(f"WALSAGA_KAFKA_{p.removeprefix('walsaga-').upper()}_PASSWORD")
+                 for p in kafka_acls.APPLICATION_PRINCIPALS}
+    say("Kafka principals and ACLs")
+    kafka_acls.apply(AdminClient(admin.confluent()), passwords)
+    say("Kafka topics")
+    ensure_topics(admin)
+
+
 def main() -> None:
     databases = {db: Database.from_env(db) for db in DATABASES}
     connect_url = need("WALSAGA_CONNECT_URL")
     secrets_file = need("WALSAGA_CONNECT_SECRETS_FILE")
 
-    say("[1/3] roles, privileges and schema migrations")
+    say("[1/2] roles, privileges and schema migrations")
     for db in DATABASES:
         databases[db].ensure_roles()
         migrate.upgrade(db, databases[db].url("owner"))
         say(f"migrations[{db}]: at head")
-    say("[2/3] Kafka topics")
-    ensure_topics(KafkaAccess.from_env())
-    say("[3/3] Debezium outbox connectors")
+    say("[2/2] Debezium outbox connectors")
     register_connectors(connect_url, secrets_file, databases)
     say("init done")
 
 
 if __name__ == "__main__":
-    main()
+    kafka_access() if sys.argv[1:] == ["kafka"] else main()
