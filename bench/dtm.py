@@ -48,7 +48,7 @@ from services.common.auth import Role
 from services.orders import db as orders_db
 from services.orders.domain import OrderLine, place
 from walsaga.client import Gateway, bearer, issue_token
-from walsaga.stack import procs
+from walsaga.stack import procs, runtime_user
 from walsaga.stack.config import REPO, Secrets, StackConfig, db_url, password_key
 
 VERSION = "v1.19.0"
@@ -88,6 +88,10 @@ def binary(say: Say) -> Path:
         _run([go, "build", "-o", str(HOME / "dtm.partial"), "."], src, "go build", say)
         shutil.copy(src / "sqls" / STORE_SQL, sql)
     (HOME / "dtm.partial").rename(exe)
+    # a program the stack's runtime user runs (walsaga/stack/runtime_user.py), whatever umask built it
+    for path in (HOME, exe):
+        path.chmod(0o755)
+    (HOME / STORE_SQL).chmod(0o644)
     return exe
 
 
@@ -130,13 +134,12 @@ def start(cfg: StackConfig, say: Say) -> DtmServer:
     store = create_engine(f"{cluster}/dtm", pool_size=2)
     with store.begin() as c:
         c.exec_driver_sql((HOME / STORE_SQL).read_text())
-    conf = cfg.etc / "dtm.yml"
-    conf.write_text(
+    conf = runtime_user.write_private(cfg.etc / "dtm.yml", (
         "Store:\n  Driver: 'postgres'\n  Host: '127.0.0.1'\n"
         f"  Port: {cfg.ports.postgres('saga')}\n  User: 'walsaga_admin'\n  Db: 'dtm'\n  Schema: 'public'\n"
         "  MaxOpenConns: 50\n  MaxIdleConns: 50\n"  # the default (500) is more than the cluster's max_connections
         f"HttpPort: {cfg.ports.dtm}\nGrpcPort: {cfg.ports.dtm + 1}\nJsonRpcPort: {cfg.ports.dtm + 2}\n"
-        "LogLevel: 'warn'\n")
+        "LogLevel: 'warn'\n"))
     # the password reaches DTM through its environment (Store.Password -> STORE_PASSWORD), never a file; DTM prints
     # its whole configuration at start-up, so its output passes a filter that masks the password before the log
     password = Secrets(cfg.secrets_file).get(password_key("saga", "admin"))

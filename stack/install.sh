@@ -15,6 +15,7 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v setfacl >/dev/null 2>&1 || need+=(acl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -58,6 +59,38 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/python -m pip install --progress-bar on -q --upgrade pip
   .venv/bin/python -m pip install --progress-bar on -e ".[test,bench,lint]"
   echo "$want" > "$stamp"
+fi
+
+# --- the runtime user ------------------------------------------------------------------------------------------
+# The stack's processes never run as root: started by root, they run as this system user (walsaga/stack/runtime_user.py),
+# which must reach (not list) the directories above the checkout and above the Python the virtualenv runs on.
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id -u walsaga >/dev/null 2>&1; then
+    say "creating the system user walsaga (the stack's processes run as it)"
+    useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin walsaga
+  fi
+  for start in "$REPO" "$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')"; do
+    dir=""
+    IFS=/ read -ra parts <<< "${start#/}"
+    for part in "${parts[@]}"; do  # from the top down: a directory counts only once its parents let walsaga in
+      dir="$dir/$part"
+      if ! runuser -u walsaga -- test -x "$dir"; then
+        say "letting walsaga through $dir (traverse only: setfacl u:walsaga:x)"
+        setfacl -m u:walsaga:x "$dir"
+      fi
+    done
+  done
+  can_run() {
+    runuser -u walsaga -- "$REPO/.venv/bin/python" -c \
+      "import sys; sys.path.insert(0, '$REPO'); import walsaga.stack.config, faust, fastapi" 2>/dev/null
+  }
+  if ! can_run; then  # a checkout made with a closed umask: let walsaga read it (and the virtualenv in it)
+    say "letting walsaga read $REPO (setfacl -R u:walsaga:rX)"
+    setfacl -R -m u:walsaga:rX "$REPO"
+  fi
+  if ! can_run; then
+    say "the walsaga user cannot run the stack's Python code from $REPO; make the checkout readable to it"; exit 1
+  fi
 fi
 
 # --- Kafka, Kafka Connect and Debezium jars --------------------------------------------------------------------

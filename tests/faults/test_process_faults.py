@@ -5,7 +5,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,9 +29,11 @@ def _probe_order(batch: Batch) -> None:
 
 
 def _crash_once(stack: StackConfig, name: str, restart: Callable[[dict[str, str] | None], None], point: str,
-                batch_ref: dict[str, Batch], tmp: Path) -> None:
+                batch_ref: dict[str, Batch]) -> None:
     procs.stop(stack, name)
-    restart({"WALSAGA_CRASH_POINT": point, "WALSAGA_CRASH_MARKER": str(tmp / f"{point}.crashed")})
+    # the marker goes where the process (the stack's runtime user) may write: the stack's run directory
+    marker = stack.run / f"crash-{uuid.uuid4().hex[:8]}-{point}"
+    restart({"WALSAGA_CRASH_POINT": point, "WALSAGA_CRASH_MARKER": str(marker)})
     _probe_order(batch_ref["batch"])
     eventually(lambda: _assert_dead(stack, name), timeout=90, interval=0.2)
     restart(None)
@@ -65,7 +66,7 @@ def test_kill_9_kafka_connect(ctx: Ctx) -> None:
     run_case("1. kill -9 Kafka Connect, restart", *ctx, fault=fault, evidence=evidence)
 
 
-def test_kill_9_faust_worker_between_reply_and_next_command(ctx: Ctx, tmp_path: Path) -> None:
+def test_kill_9_faust_worker_between_reply_and_next_command(ctx: Ctx) -> None:
     stack = ctx[0]
     ref: dict[str, Batch] = {}
 
@@ -74,7 +75,7 @@ def test_kill_9_faust_worker_between_reply_and_next_command(ctx: Ctx, tmp_path: 
 
     def fault(info: dict[str, Any]) -> None:
         ref["batch"] = info["batch_ref"]
-        _crash_once(stack, "processors-0", restart, "processors:after-commit", ref, tmp_path)
+        _crash_once(stack, "processors-0", restart, "processors:after-commit", ref)
 
     def evidence(info: dict[str, Any], before: Counter, after: Counter, _: Batch) -> str:
         dups = delta(after, before, "saga-orchestrator:duplicates")
@@ -110,7 +111,7 @@ def test_immediate_stop_of_a_service_database(ctx: Ctx) -> None:
     run_case("3. immediate stop of the orders Postgres, restart", *ctx, fault=fault, evidence=evidence)
 
 
-def test_kill_9_participant_after_commit_before_offset_commit(ctx: Ctx, tmp_path: Path) -> None:
+def test_kill_9_participant_after_commit_before_offset_commit(ctx: Ctx) -> None:
     stack = ctx[0]
     ref: dict[str, Batch] = {}
 
@@ -119,7 +120,7 @@ def test_kill_9_participant_after_commit_before_offset_commit(ctx: Ctx, tmp_path
 
     def fault(info: dict[str, Any]) -> None:
         ref["batch"] = info["batch_ref"]
-        _crash_once(stack, "payments-consumer", restart, "payments-consumer:after-commit", ref, tmp_path)
+        _crash_once(stack, "payments-consumer", restart, "payments-consumer:after-commit", ref)
 
     def evidence(info: dict[str, Any], before: Counter, after: Counter, _: Batch) -> str:
         dups = delta(after, before, "payments:duplicates")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import urllib.error
 import uuid
-from pathlib import Path
 
 import pytest
 
 from cdc.connectors import ConnectClient
+from walsaga.stack import runtime_user
 from walsaga.stack.config import CONNECT_REST_USER, Secrets, StackConfig, connect_credentials, password_key
 from walsaga.stack.kafka import connect_client
 
@@ -44,15 +44,18 @@ def _resolved(stack: StackConfig, reference: str) -> str:
     return str(values["name"])
 
 
-def test_a_connector_config_can_read_only_the_connectors_secrets_file(stack: StackConfig, tmp_path: Path) -> None:
+def test_a_connector_config_can_read_only_the_connectors_secrets_file(stack: StackConfig) -> None:
     key = password_key("orders", "cdc")
     from_secrets = _resolved(stack, f"${{file:{stack.secrets_file}:{key}}}")
     resolved = from_secrets == Secrets(stack.secrets_file).get(key)  # a bool: pytest must not print the secret
     assert resolved, "the control: the worker resolves a reference to the connectors' secrets file"
 
+    # a file the worker's user could read (its own, in its own directory): only allowed.paths keeps it out
     marker = uuid.uuid4().hex
-    outside = tmp_path / "probe.properties"
-    outside.write_text(f"value=seen-{marker}\n")
-    assert f"seen-{marker}" not in _resolved(stack, f"${{file:{outside}:value}}")
+    outside = runtime_user.write_private(stack.etc / f"probe-{marker}.properties", f"value=seen-{marker}\n")
+    try:
+        assert f"seen-{marker}" not in _resolved(stack, f"${{file:{outside}:value}}")
+    finally:
+        outside.unlink()
     token_key = _resolved(stack, f"${{file:{stack.token_key_file}:token.signing_key}}")
     assert token_key.startswith("${file:"), "the token signing key next to the secrets file is not handed out"

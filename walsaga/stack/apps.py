@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import urllib.request
 
-from walsaga.stack import kafka_acls, procs
+from walsaga.stack import kafka_acls, procs, runtime_user
 from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url, token_public_key
 
 
@@ -105,6 +105,8 @@ def _start_worker(cfg: StackConfig, name: str, module: str, web_port: int, kafka
         return
     datadir = cfg.data / "faust" / name
     datadir.mkdir(parents=True, exist_ok=True)
+    for d in (datadir.parent, datadir):
+        runtime_user.own(d, 0o700)
     env = {**base_env(cfg, kafka_principal), "WALSAGA_FAUST_WEB_PORT": str(web_port),
            "WALSAGA_FAUST_DATA_DIR": str(datadir), **extra}
     log = cfg.logs / f"{name}.log"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common import auth
+from walsaga.stack import runtime_user
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_VERSION = "4.3.1"
@@ -203,10 +204,13 @@ class Secrets:
     """Passwords generated on first start, kept in one 0600 file under the stack home; never printed or committed.
 
     Kafka Connect reads the same file through its FileConfigProvider, so connector configs hold references, not values.
+    A `shared` file belongs to the stack's runtime user (walsaga/stack/runtime_user.py: Connect reads it); the
+    directory stays its creator's (root's when root starts the stack), so the runtime user cannot swap a file in it.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: bool = True) -> None:
         self.path = path
+        self.shared = shared
         self._values: dict[str, str] = {}
         if path.exists():
             for line in path.read_text().splitlines():
@@ -222,12 +226,15 @@ class Secrets:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.parent.chmod(0o700)
+        self.path.parent.chmod(0o711)  # nobody lists it; each file is 0600
         body = "".join(f"{k}={v}\n" for k, v in sorted(self._values.items()))
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(body)
-        tmp.chmod(0o600)
-        tmp.replace(self.path)
+        if self.shared:
+            runtime_user.write_private(self.path, body)
+        else:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(body)
+            tmp.chmod(0o600)
+            tmp.replace(self.path)
 
     def ensure_all(self) -> None:
         for db in DATABASES:
@@ -248,8 +255,8 @@ def token_signing_key(cfg: StackConfig) -> str:
     """The private key `walsaga token` signs with: WALSAGA_TOKEN_SIGNING_KEY when set (a compose deployment's,
     deploy/compose/env.example), else the local stack's, generated on first use. That one has a file of its own:
     Kafka Connect reads the passwords file (its FileConfigProvider) and has no business with the key."""
-    return os.environ.get("WALSAGA_TOKEN_SIGNING_KEY") or Secrets(cfg.token_key_file).get("token.signing_key",
-                                                                                         auth.new_signing_key)
+    stored = Secrets(cfg.token_key_file, shared=False)  # root's alone when root runs the stack: no process reads it
+    return os.environ.get("WALSAGA_TOKEN_SIGNING_KEY") or stored.get("token.signing_key", auth.new_signing_key)
 
 
 def token_public_key(cfg: StackConfig) -> str:

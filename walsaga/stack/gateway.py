@@ -5,7 +5,7 @@ import os
 import shutil
 import urllib.request
 
-from walsaga.stack import procs
+from walsaga.stack import procs, runtime_user
 from walsaga.stack.config import API_SERVICES, QUERIES, StackConfig
 from walsaga.stack.kafka import TEMPLATES
 
@@ -41,19 +41,15 @@ def render(cfg: StackConfig) -> str:
                   f"        location /{QUERIES}/ {{ proxy_pass http://{QUERIES}; }}"]
     tmp = cfg.run / "nginx-tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    user_line = ""
-    if os.geteuid() == 0:
-        user_line = "user www-data;"
-        shutil.chown(tmp, "www-data")
+    runtime_user.own(tmp)
     return (TEMPLATES / "nginx.conf").read_text().format(
-        user_line=user_line, run=cfg.run, logs=cfg.logs, tmp=tmp, port=cfg.ports.gateway,
+        run=cfg.run, logs=cfg.logs, tmp=tmp, port=cfg.ports.gateway,
         write_rate=cfg.gateway_write_rate, write_queue=cfg.gateway_write_queue,
         upstreams="\n".join(upstreams), locations="\n".join(locations))
 
 
 def start(cfg: StackConfig) -> None:
-    conf = cfg.etc / "nginx.conf"
-    conf.write_text(render(cfg))
+    conf = runtime_user.write_private(cfg.etc / "nginx.conf", render(cfg))
     procs.start(cfg, "gateway", [nginx_binary(), "-c", str(conf), "-p", str(cfg.run), "-e",
                                  str(cfg.logs / "nginx-error.log")], nice=cfg.edge_nice)
     procs.wait_for("gateway", lambda: _healthy(cfg), timeout=30, log=cfg.logs / "nginx-error.log")

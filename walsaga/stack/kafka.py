@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdc.connectors import ConnectClient
 from services.common.kafka_access import KafkaAccess
-from walsaga.stack import kafka_acls, procs
+from walsaga.stack import kafka_acls, procs, runtime_user
 from walsaga.stack.config import REPO, StackConfig, connect_credentials
 
 TEMPLATES = REPO / "stack" / "templates"
@@ -23,12 +23,7 @@ CONNECT_HEAP = "-Xmx768m"
 
 def _render(cfg: StackConfig, template: str, target: str, values: dict[str, object]) -> Path:
     """The template filled in, readable by this user only (the brokers' and Connect's files hold passwords)."""
-    out = cfg.etc / target
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text((TEMPLATES / template).read_text().format(**values))
-    tmp.chmod(0o600)
-    tmp.replace(out)
-    return out
+    return runtime_user.write_private(cfg.etc / target, (TEMPLATES / template).read_text().format(**values))
 
 
 def _java(cfg: StackConfig, main: str, heap: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
@@ -81,7 +76,8 @@ def start_broker(cfg: StackConfig, node: int = 1, wait: bool = True) -> None:
         procs.say(f"{name}: formatting KRaft storage")
         standalone = ["--standalone"] if cfg.kafka_nodes == 1 else []
         subprocess.run(_java(cfg, "kafka.tools.StorageTool", "-Xmx256m", "format", *standalone, "-t",
-                             _cluster_id(cfg), "-c", str(props)), check=True, capture_output=True)
+                             _cluster_id(cfg), "-c", str(props)), check=True, capture_output=True,
+                       preexec_fn=runtime_user.drop_privileges)  # the node's files are the runtime user's
     procs.start(cfg, name, _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
     if wait:
         _wait_broker(cfg, node)
@@ -130,15 +126,10 @@ def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
 def _connect_users(cfg: StackConfig) -> Path:
     """The REST API's one user (from the stack's secrets) and the JAAS file that points Connect at it."""
     user, password = connect_credentials(cfg)
-    users = cfg.connect_users_file
-    tmp = users.with_suffix(".tmp")
-    tmp.write_text(f"{user}: {password}\n")
-    tmp.chmod(0o600)
-    tmp.replace(users)
-    jaas = cfg.etc / "connect-jaas.conf"
-    jaas.write_text("KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule "
-                    f'required\n  file="{users}";\n}};\n')
-    return jaas
+    users = runtime_user.write_private(cfg.connect_users_file, f"{user}: {password}\n")
+    return runtime_user.write_private(cfg.etc / "connect-jaas.conf", (
+        "KafkaConnect {\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule "
+        f'required\n  file="{users}";\n}};\n'))
 
 
 def connect_client(cfg: StackConfig, url: str | None = None, timeout: float = 10.0) -> ConnectClient:

@@ -1,20 +1,36 @@
 """`walsaga up | down | status | wipe`: the order in which the stack starts, stops and reports."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
-from walsaga.stack import apps, gateway, kafka, kafka_acls, migrate, postgres, procs, topics
+from walsaga.stack import apps, gateway, kafka, kafka_acls, migrate, postgres, procs, runtime_user, topics
 from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, db_url, token_signing_key
 from walsaga.stack.procs import say
 
 
-def up(cfg: StackConfig) -> None:
-    t0 = time.monotonic()
+def prepare_home(cfg: StackConfig) -> None:
+    """The stack home's directories, the runtime user's (walsaga/stack/runtime_user.py) and closed to everyone else;
+    the home and data let others through without a look (PostgreSQL's clusters may live under data), secrets is
+    root's when root starts the stack. What this supervisor writes is nobody else's either (umask)."""
+    os.umask(runtime_user.UMASK)
     for d in cfg.dirs():
         d.mkdir(parents=True, exist_ok=True)
+    for d in (cfg.home, cfg.data, cfg.secrets_file.parent):
+        d.chmod(0o711)
+    runtime_user.own(cfg.data)
+    for d in (cfg.logs, cfg.run, cfg.etc, *cfg.data.glob("kafka*"), cfg.data / "faust"):
+        if d.is_dir():
+            runtime_user.own_tree(d)
+            d.chmod(0o700)
+
+
+def up(cfg: StackConfig) -> None:
+    t0 = time.monotonic()
+    prepare_home(cfg)
     secrets = Secrets(cfg.secrets_file)
     secrets.ensure_all()
     token_signing_key(cfg)

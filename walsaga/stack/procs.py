@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from walsaga.stack import runtime_user
 from walsaga.stack.config import StackConfig
 
 OPEN_FILES = 65536  # per process: the gateway holds two descriptors per concurrent client, an API one
@@ -57,10 +58,12 @@ def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, st
     running = read_pid(cfg, name)
     if running:
         return running
-    log = open(cfg.logs / f"{name}.log", "ab")
+    log = os.fdopen(os.open(cfg.logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "ab")
+    # a process that drops to the runtime user gets a home it may write (root's is closed to it)
+    home = {"HOME": str(cfg.run)} if runtime_user.account() else {}
     proc = subprocess.Popen(
         list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, cwd=str(cwd) if cwd else None, start_new_session=True,
+        env={**os.environ, **home, **(env or {})}, cwd=str(cwd) if cwd else None, start_new_session=True,
         preexec_fn=lambda: _child_setup(nice),
     )
     pidfile(cfg, name).write_text(str(proc.pid))
@@ -68,10 +71,11 @@ def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, st
 
 
 def _child_setup(nice: int) -> None:
-    """Runs in the child before exec: room for many connections (the gateway and the APIs hold one per client), and
-    its CPU priority."""
+    """Runs in the child before exec: room for many connections (the gateway and the APIs hold one per client), its
+    CPU priority (both may need root), then the runtime user (walsaga/stack/runtime_user.py)."""
     raise_open_files()
     renice(nice)
+    runtime_user.drop_privileges()
 
 
 def raise_open_files(wanted: int = OPEN_FILES) -> int:

@@ -1,0 +1,66 @@
+"""Who the stack's processes run as. Started by a normal user, they run as that user. Started by root (CI, a
+server), every process but PostgreSQL (which runs as Debian's `postgres`) runs as the unprivileged `walsaga`
+system user that `make install` creates: none of them needs root, so none keeps it. Their files are theirs and
+nobody else's (umask 027; the stack home's directories 0700, data 0711 so PostgreSQL reaches its clusters)."""
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from pathlib import Path
+
+NAME = "walsaga"
+UMASK = 0o027
+
+
+def account() -> pwd.struct_passwd | None:
+    """The account to switch to, or None when this process is not root (nothing to drop)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(NAME)
+    except KeyError:
+        raise RuntimeError(f"there is no `{NAME}` user to run the stack as: run `make install` (as root) first") \
+            from None
+
+
+def drop_privileges() -> None:
+    """In a child before exec (after anything that needed root, like a negative nice): become the runtime user."""
+    acct = account()
+    if acct is not None:
+        os.setgroups([])
+        os.setgid(acct.pw_gid)
+        os.setuid(acct.pw_uid)
+    os.umask(UMASK)
+
+
+def own(path: Path, mode: int | None = None) -> None:
+    """Gives `path` to the runtime user (when root), and `mode` if given."""
+    acct = account()
+    if acct is not None:
+        os.chown(path, acct.pw_uid, acct.pw_gid)
+    if mode is not None:
+        path.chmod(mode)
+
+
+def own_tree(root: Path) -> None:
+    """`root` and everything under it, closed to others: for a home made before the stack ran as its own user."""
+    acct = account()
+    for path in (root, *root.rglob("*")):
+        if path.is_symlink():
+            continue
+        if acct is not None:
+            shutil.chown(path, acct.pw_uid, acct.pw_gid)
+        mode = path.stat().st_mode
+        if mode & 0o007:
+            path.chmod(mode & ~0o007)
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Writes a file the stack's processes read (a rendered config, maybe with passwords): the runtime user's,
+    0600, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    own(tmp, 0o600)
+    tmp.replace(path)
+    return path
