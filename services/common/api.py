@@ -11,11 +11,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, Table, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.common import problems
 from services.common.counters import read_counters
 
 log = logging.getLogger(__name__)
+
+
+# the problem code of a header that does not fit its pattern (400)
+HEADER_PROBLEMS = {"if-match": "invalid_if_match", "x-consistency-token": "invalid_consistency_token"}
 
 
 class InvalidRequest(ValueError):
@@ -38,11 +43,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e.get("loc", [])), "msg": e.get("msg")} for e in exc.errors()]
         reason = "; ".join(f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" for d in details)
+        bad_headers = [str(d["loc"][1]) for d in details if len(d["loc"]) > 1 and d["loc"][0] == "header"]
+        if bad_headers and len(bad_headers) == len(details):  # a malformed header is a bad request, not bad content
+            code = HEADER_PROBLEMS.get(bad_headers[0].lower(), "invalid_header")
+            return problems.response(400, code, reason, errors=details)
         return problems.response(422, "invalid_request", reason, errors=details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problems.from_detail(exc.status_code, exc.detail, exc.headers)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names only the first route on the path; every route's methods count
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+        return problems.from_detail(exc.status_code, exc.detail, headers)
 
     @app.exception_handler(InvalidRequest)
     async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
@@ -68,6 +80,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.get("/health", include_in_schema=False)
     async def _health() -> dict[str, str]:
         return {"status": "ok"}
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app takes at the request's path (for a 405's Allow header)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str,

@@ -21,6 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.api import InvalidRequest
 
@@ -126,16 +127,19 @@ def unauthorized(reason: str) -> HTTPException:
                          headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'})
 
 
-def principal(request: Request) -> Principal:
+# declares the scheme in each API's OpenAPI document; principal() below answers for it (a problem document)
+BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT", description="`walsaga token --subject S --role R`")
+
+
+def principal(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Principal:
     """The FastAPI dependency every public route takes: the verified caller, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise HTTPException(401, detail={"error": "unauthorized", "reason": "an Authorization: Bearer token is needed"},
                             headers={"WWW-Authenticate": CHALLENGE})
     verifier: Verifier = request.app.state.token_verifier
     try:
-        return verifier.verify(token.strip())
+        return verifier.verify(credentials.credentials.strip())
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
 

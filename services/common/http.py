@@ -13,6 +13,10 @@ MoneyString = Annotated[
     StringConstraints(pattern=r"^[0-9]{1,16}(\.[0-9]{1,2})?$"),
 ]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+# one ETag naming an order version ("3", W/"3" or 3): what parse_if_match reads
+IF_MATCH = r'^(W/)?"?[0-9]{1,9}"?$'
+# <order_id>@<version>, what every order write answers (schemas/consistency.py)
+CONSISTENCY_TOKEN = r"^[A-Za-z0-9._:-]{1,64}@[0-9]{1,9}$"
 
 
 def money(value: str) -> Decimal:

@@ -15,9 +15,20 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:walsaga:problem:"
+
+
+class Problem(BaseModel):
+    """The document every error is (the OpenAPI schema of every error response); more members may follow."""
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    error: str
 
 
 def body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, Table
 
 from schemas.topics import COMMAND_TOPIC
-from services.common import admission, retention, saga_branches
+from services.common import admission, openapi, retention, saga_branches
 from services.common.admission import AdmissionMiddleware, AimdLimit
 from services.common.api import install_error_handlers, install_metrics, make_engine
 from services.common.auth import Verifier
@@ -31,6 +31,7 @@ def build_app(settings: Settings, include: Callable[[FastAPI, Engine], None], co
     app.add_middleware(AdmissionMiddleware, limit=limit)
     app.add_middleware(UrlGuard)  # added last, so it runs first: a bad URL never counts against the limit
     install_error_handlers(app)
+    openapi.install(app)
     install_metrics(app, engine, counters, settings.service,
                     lambda: admission.metrics(limit, settings.service, settings.instance))
     include(app, engine)

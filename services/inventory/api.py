@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from services.common.api import InvalidRequest
 from services.common.auth import Caller, Principal, Role, require
 from services.common.http import Identifier, MoneyString, money
+from services.common.openapi import problems_for
 from services.inventory import db, handlers
 
 
@@ -23,7 +24,7 @@ class StockIn(BaseModel):
 def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/inventory", tags=["inventory"])
 
-    @r.put("/{sku}")
+    @r.put("/{sku}", responses=problems_for(403))
     def set_stock(sku: Identifier, body: StockIn, _: Annotated[Principal, require(Role.ADMIN)]) -> dict:
         # PUT sets absolute values, so it is idempotent without a key
         price = money(body.unit_price) if body.unit_price is not None else None
@@ -32,8 +33,8 @@ def router(engine: Engine) -> APIRouter:
         except ValueError as exc:  # domain.set_price's rule (positive, in cents); the transaction rolled back
             raise InvalidRequest(f"unit_price: {exc}") from exc
 
-    @r.get("/{sku}")
-    def get_stock(sku: str, _: Caller) -> dict:
+    @r.get("/{sku}", responses=problems_for(404))
+    def get_stock(sku: Identifier, _: Caller) -> dict:
         with engine.connect() as conn:
             level, price = db.get_level(conn, sku), db.get_price(conn, sku)
         if level is None:

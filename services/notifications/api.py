@@ -1,10 +1,11 @@
 """Notifications REST API (read-only), served at /notifications behind the gateway."""
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine, select
 
 from services.common.auth import Caller
+from services.common.http import Identifier
 from services.notifications import db
 
 
@@ -12,7 +13,7 @@ def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/notifications", tags=["notifications"])
 
     @r.get("")
-    def list_notifications(caller: Caller, order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
+    def list_notifications(caller: Caller, order_id: Identifier) -> list[dict]:
         with engine.connect() as conn:
             rows = conn.execute(select(db.notifications).where(db.notifications.c.order_id == order_id)
                                 .order_by(db.notifications.c.created_at)).all()

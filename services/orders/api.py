@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from schemas.consistency import TOKEN_HEADER, make_token
 from services.common.api import Conflict, InvalidRequest
 from services.common.auth import Caller, customer_for
-from services.common.http import Identifier, MoneyString, money, parse_if_match, require_idempotency_key
+from services.common.http import IF_MATCH, Identifier, MoneyString, money, parse_if_match, require_idempotency_key
+from services.common.openapi import problems_for
 from services.orders import db, handlers
 from services.orders.domain import AlreadyCancelled, NotOrderable, OrderRuleViolation, PriceChanged, StaleVersion
 
@@ -40,7 +41,7 @@ class OrderIn(BaseModel):
 def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/orders", tags=["orders"])
 
-    @r.post("", status_code=202)
+    @r.post("", status_code=202, responses=problems_for(403, 409))
     def place_order(body: OrderIn, key: Annotated[str, Depends(require_idempotency_key)],
                     caller: Caller) -> JSONResponse:
         data = body.model_dump()
@@ -60,9 +61,9 @@ def router(engine: Engine) -> APIRouter:
         return JSONResponse(result.body, status_code=result.status_code,
                             headers={"Location": f"/orders/{result.body['order_id']}", **_written(result.body)})
 
-    @r.post("/{order_id}/cancel", status_code=202)
+    @r.post("/{order_id}/cancel", status_code=202, responses=problems_for(404, 409, 412))
     def cancel_order(order_id: Identifier, key: Annotated[str, Depends(require_idempotency_key)],
-                     caller: Caller, if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
+                     caller: Caller, if_match: Annotated[str | None, Header(pattern=IF_MATCH)] = None) -> JSONResponse:
         try:
             result = handlers.request_cancellation(engine, client_id=caller.idempotency_scope, idempotency_key=key,
                                                    order_id=order_id, if_match=parse_if_match(if_match),
@@ -77,8 +78,8 @@ def router(engine: Engine) -> APIRouter:
         return JSONResponse(result.body, status_code=result.status_code,
                             headers={"ETag": f'"{result.body["version"]}"', **_written(result.body)})
 
-    @r.get("/{order_id}")
-    def get_order(order_id: str, caller: Caller) -> JSONResponse:
+    @r.get("/{order_id}", responses=problems_for(404))
+    def get_order(order_id: Identifier, caller: Caller) -> JSONResponse:
         with engine.connect() as conn:
             order = db.load(conn, order_id)
         if order is None or not caller.owns(order.customer_id):

@@ -1,10 +1,11 @@
 """Payments REST API (read-only), served at /payments behind the gateway."""
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine, select
 
 from services.common.auth import Caller
+from services.common.http import Identifier
 from services.payments import db
 
 
@@ -12,7 +13,7 @@ def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/payments", tags=["payments"])
 
     @r.get("")
-    def list_payments(caller: Caller, order_id: str = Query(min_length=1, max_length=64)) -> list[dict]:
+    def list_payments(caller: Caller, order_id: Identifier) -> list[dict]:
         with engine.connect() as conn:
             rows = conn.execute(select(db.payments).where(db.payments.c.order_id == order_id)).all()
         # another customer's payment is not there for the caller (as with an order id that does not exist)

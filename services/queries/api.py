@@ -17,9 +17,12 @@ from sqlalchemy import Engine
 
 from schemas.consistency import STATE_HEADER, parse_token
 from services.common.auth import Caller, customer_for
-from services.common.http import Identifier
+from services.common.http import CONSISTENCY_TOKEN, Identifier
+from services.common.openapi import problems_for
 from stream_processors.views import store
 
+# the read-your-writes token a read may present (X-Consistency-Token)
+ConsistencyToken = Annotated[str | None, Header(pattern=CONSISTENCY_TOKEN)]
 WAIT_S = float(os.environ.get("WALSAGA_CONSISTENCY_WAIT_MS", "250")) / 1000
 
 
@@ -59,19 +62,19 @@ def wait_for_token(engine: Engine, token: str | None) -> str | None:
 def router(engine: Engine) -> APIRouter:
     r = APIRouter(prefix="/orders", tags=["orders (queries)"])
 
-    @r.get("")
+    @r.get("", responses=problems_for(403))
     def list_orders(caller: Caller, customer_id: Identifier | None = None, limit: int = Query(50, ge=1, le=500),
                     before: Identifier | None = None,
-                    x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+                    x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         whose = customer_for(caller, customer_id, "list orders")
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
             rows = store.by_customer(conn, whose, limit, before)
         return JSONResponse([to_json(row) for row in rows if row.status is not None], headers=_headers(consistency))
 
-    @r.get("/{order_id}")
-    def get_order(order_id: str, caller: Caller,
-                  x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+    @r.get("/{order_id}", responses=problems_for(404))
+    def get_order(order_id: Identifier, caller: Caller,
+                  x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
             row = store.load(conn, order_id)
@@ -82,9 +85,9 @@ def router(engine: Engine) -> APIRouter:
                                 headers=_headers(consistency))
         return JSONResponse(to_json(row), headers={"ETag": f'"{row.order_version}"', **_headers(consistency)})
 
-    @r.get("/{order_id}/timeline")
-    def get_timeline(order_id: str, caller: Caller,
-                     x_consistency_token: Annotated[str | None, Header()] = None) -> JSONResponse:
+    @r.get("/{order_id}/timeline", responses=problems_for(404))
+    def get_timeline(order_id: Identifier, caller: Caller,
+                     x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
         with engine.connect() as conn:
             owner = None if caller.is_staff else store.load(conn, order_id)
