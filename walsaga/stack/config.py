@@ -228,13 +228,7 @@ class Secrets:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.parent.chmod(0o711)  # nobody lists it; each file is 0600
         body = "".join(f"{k}={v}\n" for k, v in sorted(self._values.items()))
-        if self.shared:
-            runtime_user.write_private(self.path, body)
-        else:
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(body)
-            tmp.chmod(0o600)
-            tmp.replace(self.path)
+        runtime_user.write_private(self.path, body, shared=self.shared)
 
     def ensure_all(self) -> None:
         for db in DATABASES:

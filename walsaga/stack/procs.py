@@ -60,22 +60,24 @@ def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, st
         return running
     log = os.fdopen(os.open(cfg.logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "ab")
     # a process that drops to the runtime user gets a home it may write (root's is closed to it)
-    home = {"HOME": str(cfg.run)} if runtime_user.account() else {}
+    acct = runtime_user.account()
+    home = {"HOME": str(cfg.run)} if acct else {}
+    drop = runtime_user.dropper(acct)
     proc = subprocess.Popen(
         list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         env={**os.environ, **home, **(env or {})}, cwd=str(cwd) if cwd else None, start_new_session=True,
-        preexec_fn=lambda: _child_setup(nice),
+        preexec_fn=lambda: _child_setup(nice, drop),
     )
     pidfile(cfg, name).write_text(str(proc.pid))
     return proc.pid
 
 
-def _child_setup(nice: int) -> None:
+def _child_setup(nice: int, drop: Callable[[], None]) -> None:
     """Runs in the child before exec: room for many connections (the gateway and the APIs hold one per client), its
     CPU priority (both may need root), then the runtime user (walsaga/stack/runtime_user.py)."""
     raise_open_files()
     renice(nice)
-    runtime_user.drop_privileges()
+    drop()
 
 
 def raise_open_files(wanted: int = OPEN_FILES) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 NAME = "walsaga"
@@ -24,14 +25,20 @@ def account() -> pwd.struct_passwd | None:
             from None
 
 
-def drop_privileges() -> None:
-    """In a child before exec (after anything that needed root, like a negative nice): become the runtime user."""
-    acct = account()
-    if acct is not None:
-        os.setgroups([])
-        os.setgid(acct.pw_gid)
-        os.setuid(acct.pw_uid)
-    os.umask(UMASK)
+def dropper(acct: pwd.struct_passwd | None = None) -> Callable[[], None]:
+    """What a child runs before exec (after anything that needed root, like a negative nice) to become the runtime
+    user. The account is looked up here, in the parent: a forked child of a threaded process should do no more
+    than system calls (the user database lookup may take locks another thread held at the fork)."""
+    acct = acct if acct is not None else account()
+    uid, gid = (acct.pw_uid, acct.pw_gid) if acct is not None else (None, None)
+
+    def drop() -> None:
+        if uid is not None and gid is not None:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+        os.umask(UMASK)
+    return drop
 
 
 def own(path: Path, mode: int | None = None) -> None:
@@ -56,11 +63,14 @@ def own_tree(root: Path) -> None:
             path.chmod(mode & ~0o007)
 
 
-def write_private(path: Path, text: str) -> Path:
-    """Writes a file the stack's processes read (a rendered config, maybe with passwords): the runtime user's,
-    0600, replaced atomically."""
+def write_private(path: Path, text: str, shared: bool = True) -> Path:
+    """Writes a file only its owner reads (a rendered config, maybe with passwords), 0600, replaced atomically: the
+    runtime user's when `shared` (the stack's processes read it), else whoever writes it (root's token key)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    own(tmp, 0o600)
+    if shared:
+        own(tmp, 0o600)
+    else:
+        tmp.chmod(0o600)
     tmp.replace(path)
     return path
