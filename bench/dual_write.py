@@ -56,7 +56,7 @@ def write_forever(mode: str, db_url: str, kafka: KafkaAccess, run_id: str) -> No
     """The writer process: runs until killed."""
     engine = create_engine(db_url, pool_size=1)
     customer = _customer(mode, run_id)
-    producer = Producer(kafka.confluent({"linger.ms": 5, "enable.idempotence": True}))
+    producer = Producer(kafka.producer({"linger.ms": 5, "enable.idempotence": True}))
     with engine.connect():
         pass
     print("ready", flush=True)  # the harness times the run from here, not from the interpreter's start-up

@@ -20,7 +20,7 @@ PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments
 class Repairer:
     def __init__(self, kafka: KafkaAccess, run_id: str) -> None:
         self.run_id = run_id
-        self.producer = Producer(kafka.confluent({"enable.idempotence": True, "linger.ms": 5}))
+        self.producer = Producer(kafka.producer({"enable.idempotence": True, "linger.ms": 5}))
 
     def send(self, d: Divergence) -> None:
         assert d.repair is not None and d.repair_record is not None

@@ -45,7 +45,7 @@ def show_saga(cfg: StackConfig, saga_id: str) -> list[str]:
 def act_on_saga(cfg: StackConfig, saga_id: str, action: str) -> Dispatch:
     """Commits the operator's decision, then produces its commands (deterministic ids: a repeat is harmless)."""
     dispatch = _orchestrator(cfg).operate(saga_id, action)
-    producer = Producer(kafka_acls.admin(cfg).confluent({"enable.idempotence": True}))
+    producer = Producer(kafka_acls.admin(cfg).producer({"enable.idempotence": True}))
     for cmd in dispatch.commands:
         rec = to_record(cmd, dispatch.saga_id, dispatch.correlation_id, dispatch.causation_id)
         producer.produce(rec.topic, key=rec.key, value=rec.value, headers=for_confluent(rec.headers))
@@ -106,7 +106,7 @@ def read_dead_letters(cfg: StackConfig, limit: int = 1000) -> list[DeadLetter]:
 def replay_dead_letter(cfg: StackConfig, letter: DeadLetter) -> str:
     """Puts the record back on its origin topic as it was; the consumers' inboxes make a replay harmless."""
     topic = letter.headers[dead_letters.ORIGIN_TOPIC]
-    producer = Producer(kafka_acls.admin(cfg).confluent({"enable.idempotence": True}))
+    producer = Producer(kafka_acls.admin(cfg).producer({"enable.idempotence": True}))
     producer.produce(topic, key=letter.key, value=letter.value,
                      headers=for_confluent(dead_letters.original_headers(letter.raw_headers)))
     if producer.flush(15) > 0:

@@ -42,3 +42,9 @@ class KafkaAccess:
             conf.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": self.mechanism,
                          "sasl.username": self.username, "sasl.password": self.password})
         return {**conf, **(settings or {})}
+
+    def producer(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A librdkafka producer's configuration. Keys are hashed as every Java client hashes them (murmur2;
+        librdkafka's own default is CRC32), so a record lands on the partition of its key whoever produces it:
+        Kafka Connect, the orchestrator, a repair, an operator's command or a replayed dead letter."""
+        return self.confluent({"partitioner": "murmur2_random", **(settings or {})})
