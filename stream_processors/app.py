@@ -24,6 +24,7 @@ from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.kafka_access import KafkaAccess
 from services.common.retention import Pruner
+from stream_processors import confluent_transport
 from stream_processors.batching import take_ready
 from stream_processors.commands import to_record
 from stream_processors.fetching import FetchWait, fetch_wait_url
@@ -57,6 +58,7 @@ class ProcessorSettings:
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
     kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
     prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
+    transport: str = "aiokafka"           # the Faust transport: aiokafka, or librdkafka ("confluent", not yet HA-safe)
 
     @classmethod
     def from_env(cls) -> ProcessorSettings:
@@ -74,12 +76,13 @@ class ProcessorSettings:
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
+            transport=os.environ.get("WALSAGA_FAUST_TRANSPORT", "aiokafka"),
         )
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust_app("walsaga-processors", settings.kafka, settings.web_port, settings.data_dir,
-                    settings.kafka_replication, settings.producer_linger_ms)
+                    settings.kafka_replication, settings.producer_linger_ms, transport=settings.transport)
     saga_db = create_engine(settings.saga_db_url, pool_size=4)  # no pre-ping: retry_transient
     orchestrator = Orchestrator(saga_db,
                                 RetryPolicy(step_timeout=settings.step_timeout,
@@ -193,16 +196,26 @@ class InputLag:
 def resendable(exc: BaseException) -> bool:
     """A send that may succeed when sent again (a timeout, a leader that moved); anything else is a bug or a
     misconfiguration and propagates."""
+    if isinstance(exc, confluent_transport.DeliveryFailed):
+        return exc.retriable
     return isinstance(exc, KafkaError) and (exc.retriable or isinstance(exc, KafkaTimeoutError))
 
 
 def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, replication: int = 1,
-              producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None) -> faust.App:
+              producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None,
+              transport: str = "aiokafka") -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group. An app that batches its input
-    anyway passes a fetch_wait (stream_processors/fetching.py)."""
+    anyway passes a fetch_wait (stream_processors/fetching.py). `transport` "confluent" runs the app's Kafka I/O on
+    librdkafka (stream_processors/confluent_transport.py)."""
+    if transport == "confluent":
+        broker = confluent_transport.url(kafka.bootstrap)
+    elif transport == "aiokafka":
+        broker = fetch_wait_url(kafka.bootstrap) if fetch_wait else f"kafka://{kafka.bootstrap}"
+    else:
+        raise ValueError(f"unknown Faust transport {transport!r} (aiokafka or confluent)")
     app = faust.App(
         app_id,
-        broker=fetch_wait_url(kafka.bootstrap) if fetch_wait else f"kafka://{kafka.bootstrap}",
+        broker=broker,
         broker_credentials=faust.SASLCredentials(username=kafka.username, password=kafka.password,
                                                  mechanism=kafka.mechanism) if kafka.username else None,
         web_port=web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
@@ -214,7 +227,7 @@ def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, rep
         # Faust's 60 s session timeout stays: with 10 s, after a Kafka node was paused for 30 s the group's
         # committed offsets stayed behind for minutes while every saga ended (tests/ha); the cost is a slow
         # takeover after a worker dies (README, HA profile)
-        producer_acks=-1, producer_linger_ms=producer_linger_ms,
+        producer_acks=-1, producer_linger=producer_linger_ms / 1000,
         # Faust's default (20 min) kept every command to a silent partition leader (a paused Kafka node) waiting
         # until the node answered again, and the orchestrator's agent with it: the whole pipeline stalled (tests/ha).
         # After this long the send fails and produce() sends it again, by then to the new leader (the controller
@@ -224,6 +237,7 @@ def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, rep
         stream_wait_empty=False,
     )
     app.walsaga_fetch_wait = fetch_wait  # type: ignore[attr-defined]
+    app.walsaga_kafka = kafka  # type: ignore[attr-defined]
     return app
 
 

@@ -11,7 +11,7 @@ import aiokafka
 import pytest
 
 from services.common.kafka_access import KafkaAccess
-from stream_processors import fetching
+from stream_processors import confluent_transport, fetching
 from stream_processors.app import ProcessorSettings, faust_app
 from stream_processors.app import create_app as create_processors
 from stream_processors.reconciler.app import FETCH_WAIT as RECONCILER_WAIT
@@ -65,3 +65,19 @@ def test_views_and_reconciler_wait_the_orchestrator_does_not(tmp_path: Any) -> N
     assert consumer_of(views)._fetch_max_wait_ms == VIEWS_WAIT.max_wait_ms
     assert consumer_of(reconciler)._fetch_max_wait_ms == RECONCILER_WAIT.max_wait_ms
     assert consumer_of(processors)._fetch_min_bytes == 1
+
+
+def test_the_orchestrator_on_librdkafka_fetches_at_once_as_its_own_principal(tmp_path: Any) -> None:
+    access = KafkaAccess("127.0.0.1:1", "walsaga-processors", "secret")
+    processors = create_processors(ProcessorSettings(access, DB_URL, 1, str(tmp_path / "p"), transport="confluent"))
+    assert isinstance(processors.transport, confluent_transport.Transport)
+    settings = confluent_transport.consumer_settings(processors)
+    assert "fetch.min.bytes" not in settings and "fetch.wait.max.ms" not in settings  # the broker's default
+    assert (settings["group.id"], settings["enable.auto.commit"]) == ("walsaga-processors", False)
+    assert (settings["sasl.username"], settings["sasl.password"], settings["sasl.mechanism"]) == \
+        ("walsaga-processors", "secret", "SCRAM-SHA-512")
+
+
+def test_an_unknown_transport_is_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="unknown Faust transport"):
+        create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p"), transport="kafka-python"))
