@@ -42,7 +42,11 @@ def pg_root(cfg: StackConfig) -> Path:
     if probe.returncode == 0:
         return inside
     digest = hashlib.sha1(str(cfg.home).encode()).hexdigest()[:12]
-    return Path("/var/lib/walsaga") / digest / "pg"
+    outside = Path("/var/lib/walsaga")
+    for path in (outside, outside / digest):
+        path.mkdir(exist_ok=True)
+        path.chmod(0o711)  # the postgres user passes through, whatever the umask of the process that made them
+    return outside / digest / "pg"
 
 
 def cluster_dir(cfg: StackConfig, db: str) -> Path:
