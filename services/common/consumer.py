@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaException, Message, Producer
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -33,12 +34,15 @@ from services.common import inbox
 from services.common.counters import counter_add, counters_add
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
+from services.common.polling import poll_ready
 from services.common.retention import Pruner
 
 log = logging.getLogger(__name__)
 
 MAX_HANDLER_ATTEMPTS = 5
+CLOSE_WAIT_S = 10.0         # how long a consumer's close may take before we go on without it
 BATCH = 100                 # records per transaction at most
+POLL_WAIT_S = 0.2           # longest wait for a record (then the pruner's turn, a stop request)
 APPLIED_FLUSH_S = 1.0       # "applied:<type>" counters are written at most this often (with a batch's transaction)
 
 
@@ -87,35 +91,19 @@ class CommandConsumer:
                     # the consumer never got partitions again; a fresh consumer rejoins from the committed offsets
                     # (what was applied but not committed is redelivered and dropped by the inbox)
                     self._lost = False
-                    _close_quietly(consumer, self.name)
+                    close_bounded(consumer, self.name)
                     consumer = self._subscribe()
                 if self.pruner:
                     self.pruner.run_if_due()
-                msgs = self._take(consumer)
+                msgs = poll_ready(consumer, POLL_WAIT_S, self.batch, self.name)
                 if not msgs:
                     continue
                 for msg in self.process_batch(msgs):
                     consumer.store_offsets(msg)
         finally:
             self._flush_applied()
-            _close_quietly(consumer, self.name)  # commits the stored offsets
+            close_bounded(consumer, self.name)  # commits the stored offsets
             self._producer.flush(10)
-
-    def _take(self, consumer: Consumer) -> list[Message]:
-        """Waits for a record, then takes whatever else has already arrived (without waiting), up to `batch`."""
-        first = consumer.poll(0.2)
-        if first is None:
-            return []
-        msgs = [first] + (consumer.consume(self.batch - 1, timeout=0) if self.batch > 1 else [])
-        good = []
-        for msg in msgs:
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer %s: kafka error %s", self.name, error)
-                continue
-            good.append(msg)
-        return good
 
     def process_batch(self, msgs: list[Message]) -> list[Message]:
         """Applies the records; returns those done with (applied, duplicates, dead-lettered), a prefix of `msgs`:
@@ -298,11 +286,25 @@ class CommandConsumer:
         return True
 
 
-def _close_quietly(consumer: Consumer, name: str) -> None:
-    try:
-        consumer.close()
-    except KafkaException as exc:  # offsets of partitions it no longer owns cannot be committed: redelivered later
-        log.warning("consumer %s: close: %s", name, exc)
+def close_bounded(consumer: Consumer, name: str, wait_s: float = CLOSE_WAIT_S) -> bool:
+    """Closes the consumer (leaves the group, commits the stored offsets) on a thread of its own and waits at most
+    `wait_s`; True when it closed in time. After a broker restart a close has been seen to hang for minutes on a
+    request queued to the old group coordinator (librdkafka REQTMOUT), which stopped the service's consumption:
+    the caller goes on (a fresh consumer rejoins from the committed offsets; what was applied but not committed is
+    redelivered and dropped by the inbox) and the stuck close finishes, or not, on its daemon thread."""
+    def close() -> None:
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as exc:  # offsets it no longer owns cannot be committed: redelivered
+            log.warning("consumer %s: close: %s", name, exc)
+
+    closer = threading.Thread(target=close, name=f"{name}-consumer-close", daemon=True)
+    closer.start()
+    closer.join(wait_s)
+    if closer.is_alive():
+        log.warning("consumer %s: close still waiting after %.0fs; going on without it", name, wait_s)
+        return False
+    return True
 
 
 def _is_transient(exc: DBAPIError) -> bool:

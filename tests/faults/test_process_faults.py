@@ -5,6 +5,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,6 +147,38 @@ def test_restart_the_kafka_broker(ctx: Ctx) -> None:
     run_case("5. restart the Kafka broker", *ctx, fault=fault, evidence=evidence)
 
 
+PARTICIPANTS = ("orders-consumer", "inventory-consumer", "payments-consumer", "notifications-consumer")
+GROUP_SESSION_S = 45  # librdkafka's session.timeout.ms, the participant consumers' group session
+
+
+def test_the_kafka_broker_away_longer_than_a_group_session(ctx: Ctx) -> None:
+    """Every participant consumer's assignment is lost while the broker is away; closing the lost consumer has
+    hung for minutes here (librdkafka waiting on the old group coordinator), which stopped consumption for good:
+    each one must rejoin with a fresh consumer and the batch settle."""
+    stack = ctx[0]
+    logs = {name: stack.logs / f"{name}.log" for name in PARTICIPANTS}
+
+    def fault(info: dict[str, Any]) -> None:
+        info["marks"] = {name: log.stat().st_size for name, log in logs.items()}
+        procs.stop(stack, "kafka", timeout=60)
+        time.sleep(GROUP_SESSION_S + 15)
+        kafka.start_broker(stack)
+
+    def evidence(info: dict[str, Any], before: Counter, after: Counter, _: Batch) -> str:
+        started_over = [name for name, log in logs.items() if "starting over" in _since(log, info["marks"][name])]
+        assert started_over, "no participant consumer lost its assignment: the fault did not outlast the session"
+        return (f"broker away {GROUP_SESSION_S + 15} s with {_in_flight(info)} orders in flight; "
+                f"{len(started_over)} of {len(logs)} participant consumers lost their assignment and rejoined")
+
+    run_case("5b. the Kafka broker away longer than a group session", *ctx, fault=fault, evidence=evidence)
+
+
+def _since(log: Path, mark: int) -> str:
+    with open(log, "rb") as f:
+        f.seek(mark)
+        return f.read().decode(errors="replace")
+
+
 def test_kafka_connect_down_for_a_while_under_load(ctx: Ctx) -> None:
     stack, slots = ctx[0], ctx[3]
 
@@ -184,9 +217,7 @@ def test_two_faust_workers_one_killed_mid_batch(ctx: Ctx) -> None:
             procs.kill9(stack, "processors-0")
 
         def evidence(info: dict[str, Any], before: Counter, after: Counter, _: Batch) -> str:
-            with open(survivor_log, "rb") as f:
-                f.seek(info["log_mark"])
-                took_over = f.read().decode(errors="replace").count(" saga ")
+            took_over = _since(survivor_log, info["log_mark"]).count(" saga ")
             assert took_over > 0, "the surviving worker applied no saga step after the kill"
             return f"worker 0 killed; worker 1 took its partitions and applied {took_over} saga steps"
 
