@@ -77,7 +77,7 @@ def start_broker(cfg: StackConfig, node: int = 1, wait: bool = True) -> None:
         standalone = ["--standalone"] if cfg.kafka_nodes == 1 else []
         subprocess.run(_java(cfg, "kafka.tools.StorageTool", "-Xmx256m", "format", *standalone, "-t",
                              _cluster_id(cfg), "-c", str(props)), check=True, capture_output=True,
-                       preexec_fn=runtime_user.dropper())  # the node's files are the runtime user's
+                       preexec_fn=runtime_user.dropper(runtime_user.account()))  # its files: the runtime user's
     procs.start(cfg, name, _java(cfg, "kafka.Kafka", BROKER_HEAP, str(props)))
     if wait:
         _wait_broker(cfg, node)

@@ -1,6 +1,7 @@
 """One PostgreSQL cluster per database (own port, own data dir), wal_level=logical, least-privileged roles."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -33,20 +34,29 @@ def _as_postgres_user() -> list[str]:
     return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
+OUTSIDE = Path("/var/lib/walsaga")  # clusters of a stack home the postgres user cannot reach (under /root)
+
+
 def pg_root(cfg: StackConfig) -> Path:
     """The clusters' parent dir. As root, it must be reachable by the postgres user, which a home under /root is not."""
     inside = cfg.data / "pg"
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or _postgres_reaches(cfg.home.parent):
         return inside
-    probe = subprocess.run(_as_postgres_user() + ["test", "-x", str(cfg.home.parent)], capture_output=True)
-    if probe.returncode == 0:
-        return inside
-    digest = hashlib.sha1(str(cfg.home).encode()).hexdigest()[:12]
-    outside = Path("/var/lib/walsaga")
-    for path in (outside, outside / digest):
-        path.mkdir(exist_ok=True)
-        path.chmod(0o711)  # the postgres user passes through, whatever the umask of the process that made them
-    return outside / digest / "pg"
+    return OUTSIDE / hashlib.sha1(str(cfg.home).encode()).hexdigest()[:12] / "pg"
+
+
+@functools.cache
+def _postgres_reaches(path: Path) -> bool:
+    return subprocess.run(_as_postgres_user() + ["test", "-x", str(path)], capture_output=True).returncode == 0
+
+
+def _make_cluster_dir(cfg: StackConfig, data: Path) -> None:
+    root = pg_root(cfg)
+    if root.is_relative_to(OUTSIDE):
+        for path in (OUTSIDE, root.parent):
+            path.mkdir(exist_ok=True)
+            path.chmod(0o711)  # the postgres user passes through, whatever the umask of the process that made them
+    data.mkdir(parents=True, exist_ok=True)
 
 
 def cluster_dir(cfg: StackConfig, db: str) -> Path:
@@ -63,7 +73,7 @@ def init_cluster(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     if (data / "PG_VERSION").exists():
         return
     say(f"postgres[{db}]: initdb")
-    data.mkdir(parents=True, exist_ok=True)
+    _make_cluster_dir(cfg, data)
     for p in (data, data.parent):
         _chown_to_postgres(p)
     pwfile = data.parent / f".{db}.pw"

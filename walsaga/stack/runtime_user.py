@@ -25,18 +25,15 @@ def account() -> pwd.struct_passwd | None:
             from None
 
 
-def dropper(acct: pwd.struct_passwd | None = None) -> Callable[[], None]:
-    """What a child runs before exec (after anything that needed root, like a negative nice) to become the runtime
-    user. The account is looked up here, in the parent: a forked child of a threaded process should do no more
-    than system calls (the user database lookup may take locks another thread held at the fork)."""
-    acct = acct if acct is not None else account()
-    uid, gid = (acct.pw_uid, acct.pw_gid) if acct is not None else (None, None)
-
+def dropper(acct: pwd.struct_passwd | None) -> Callable[[], None]:
+    """What a child runs before exec (after anything that needed root, like a negative nice) to become `acct` (from
+    `account()`, looked up in the parent: a forked child of a threaded process should do no more than system calls,
+    and the user database lookup may take locks another thread held at the fork)."""
     def drop() -> None:
-        if uid is not None and gid is not None:
+        if acct is not None:
             os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
+            os.setgid(acct.pw_gid)
+            os.setuid(acct.pw_uid)
         os.umask(UMASK)
     return drop
 
