@@ -43,6 +43,14 @@ PRODUCER_REQUEST_TIMEOUT_S = 15.0
 METADATA_MAX_AGE_MS = 5000
 
 
+DEFAULT_TRANSPORT = "confluent"
+
+
+def transport_from_env() -> str:
+    """The Faust transport of every walsaga app: WALSAGA_FAUST_TRANSPORT, aiokafka or confluent (librdkafka)."""
+    return os.environ.get("WALSAGA_FAUST_TRANSPORT", DEFAULT_TRANSPORT)
+
+
 @dataclass(frozen=True)
 class ProcessorSettings:
     kafka: KafkaAccess
@@ -58,7 +66,7 @@ class ProcessorSettings:
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
     kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
     prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
-    transport: str = "aiokafka"           # the Faust transport: aiokafka, or librdkafka ("confluent", not yet HA-safe)
+    transport: str = DEFAULT_TRANSPORT    # the Faust transport (faust_app)
 
     @classmethod
     def from_env(cls) -> ProcessorSettings:
@@ -76,7 +84,7 @@ class ProcessorSettings:
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
-            transport=os.environ.get("WALSAGA_FAUST_TRANSPORT", "aiokafka"),
+            transport=transport_from_env(),
         )
 
 
@@ -203,7 +211,7 @@ def resendable(exc: BaseException) -> bool:
 
 def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, replication: int = 1,
               producer_linger_ms: int = 1, fetch_wait: FetchWait | None = None,
-              transport: str = "aiokafka") -> faust.App:
+              transport: str = DEFAULT_TRANSPORT) -> faust.App:
     """The settings every walsaga Faust app shares; the app id is its consumer group. An app that batches its input
     anyway passes a fetch_wait (stream_processors/fetching.py). `transport` "confluent" runs the app's Kafka I/O on
     librdkafka (stream_processors/confluent_transport.py)."""

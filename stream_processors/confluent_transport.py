@@ -7,8 +7,9 @@ whole `consume` timeout before handing over what arrived, and seeks with corouti
 keeps the driver's consumer thread and its rebalance handling and replaces those parts:
 
 - consumer: headers kept; librdkafka's own fetching (`fetch.wait.max.ms`) and SASL identity; a fetch hands over at
-  once whatever is queued (poll for the first record, then take the rest without waiting); committed offsets are
-  read, not seeked to (librdkafka starts an assigned partition at its committed offset itself);
+  once whatever is queued (poll for the first record, then take the rest without waiting); a record fetched before
+  its partition was reassigned or sought is never handed over after it (Faust would take the offsets it skips for a
+  gap and commit them unread);
 - producer: one librdkafka producer whose delivery reports a thread of its own polls and hands to the event loop;
   keys are hashed with murmur2 like every Java client (Kafka Connect, the other Faust apps), so a key lands on the
   same partition whoever produces it.
@@ -37,6 +38,7 @@ from faust.types import TP, ConsumerMessage, HeadersArg, RecordMetadata
 from mode.utils.times import want_seconds
 
 from services.common.kafka_access import KafkaAccess
+from services.common.polling import poll_ready
 
 SCHEME = "walsaga-confluent"
 log = logging.getLogger(__name__)
@@ -60,26 +62,14 @@ def _access(app: Any) -> KafkaAccess:
     return access
 
 
-def take_ready(consumer: confluent_kafka.Consumer, timeout: float, most: int = MAX_TAKE) -> list[Any]:
-    """Waits up to `timeout` for one record, then takes whatever else is already queued, without waiting."""
-    first = consumer.poll(timeout)
-    if first is None:
-        return []
-    records = [first, *consumer.consume(num_messages=most - 1, timeout=0)]
-    for record in records:
-        error = record.error()
-        if error is not None:
-            if error.fatal():
-                raise confluent_kafka.KafkaException(error)
-            log.warning("kafka consumer: %s", error)  # e.g. a broker that went away; librdkafka retries
-    return [r for r in records if r.error() is None]
-
-
 def consumer_settings(app: Any) -> dict[str, Any]:
     """The librdkafka consumer of a Faust app: its identity, its group, Faust's session settings; offsets are
-    committed by Faust, never automatically. The broker answers a fetch as soon as a record is there."""
+    committed by Faust, never automatically. The broker answers a fetch as soon as a record is there, unless the app
+    has a fetch wait (stream_processors/fetching.py)."""
     conf = app.conf
+    wait = getattr(app, "walsaga_fetch_wait", None)  # an app that batches anyway lets the broker gather records
     return _access(app).confluent({
+        **({"fetch.wait.max.ms": wait.max_wait_ms, "fetch.min.bytes": wait.min_bytes} if wait else {}),
         "group.id": conf.id,
         "client.id": conf.broker_client_id,
         "auto.offset.reset": "earliest",
@@ -101,6 +91,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     _fetcher: threading.Thread | None = None
     _fetch_error: BaseException | None = None
     _generation = 0
+    _rebalances = 0  # rebalance callbacks served so far (by polls, on the fetch thread)
 
     def _create_worker_consumer(self, transport: Any, loop: asyncio.AbstractEventLoop) -> Any:
         return faust_confluent.AsyncConsumer(consumer_settings(self.app), self.logger)
@@ -112,13 +103,16 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
             return
         consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._app_loop = asyncio.get_running_loop()
-        self._fetched: asyncio.Queue[list[Any]] = asyncio.Queue()
+        self._fetched: asyncio.Queue[tuple[list[Any], dict[TP, int]]] = asyncio.Queue()
         self._room = threading.Semaphore(MAX_QUEUED_BATCHES)
         self._stop_fetching = threading.Event()
         self._requests: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[[], Any]]] = \
             queue.SimpleQueue()
         self._rebalancing: list[Callable[[], Any]] = []  # Faust's handlers of the rebalances of the last poll
-        self._held: defaultdict[TP, list[Any]] = defaultdict(list)
+        # a partition's epoch moves whenever its position is reset (assigned, revoked, sought): a record fetched in
+        # an older epoch is never handed over, for Faust would take the offsets it skips for a gap and commit them
+        self._epochs: defaultdict[TP, int] = defaultdict(int)
+        self._held: dict[TP, tuple[int, list[Any]]] = {}
         self._seen_highwaters: dict[TP, int] = {}
         self._assignment: set[TP] = set()
         self._fetcher = threading.Thread(target=self._fetch, args=(consumer,), name=f"{self.app.conf.id}-fetch",
@@ -153,17 +147,25 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
                 self._serve_requests()
                 if not self._room.acquire(timeout=FETCH_WAIT_S):
                     continue  # Faust has not taken the batches already handed over: wait for it
-                records = take_ready(consumer, FETCH_WAIT_S)
-                for tp in {(r.topic(), r.partition()) for r in records}:
-                    self._seen_highwaters[TP(*tp)] = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
+                rebalances = self._rebalances
+                records: list[Any] = poll_ready(consumer, FETCH_WAIT_S, MAX_TAKE, self.app.conf.id)
                 self._finish_rebalances()
+                if records and self._rebalances != rebalances:
+                    # the take spanned a rebalance: it may mix records fetched before it with records fetched after,
+                    # so none is handed over and every partition goes back to its committed offset
+                    self._reset_to_committed(consumer)
+                    records = []
+                epochs = {}
+                for tp in {TP(r.topic(), r.partition()) for r in records}:
+                    epochs[tp] = self._epochs[tp]
+                    self._seen_highwaters[tp] = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
                 if records:
-                    loop.call_soon_threadsafe(self._fetched.put_nowait, records)
+                    loop.call_soon_threadsafe(self._fetched.put_nowait, (records, epochs))
                 else:
                     self._room.release()
         except BaseException as exc:  # noqa: BLE001 - Faust's next fetch raises it: the worker crashes loudly
             self._fetch_error = exc
-            loop.call_soon_threadsafe(self._fetched.put_nowait, [])
+            loop.call_soon_threadsafe(self._fetched.put_nowait, ([], {}))
         finally:
             self._serve_requests()
 
@@ -182,6 +184,8 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         consumer.assign(partitions)  # now, so the calls Faust's handler makes see the assignment it is told about
         tps = {TP(tp.topic, tp.partition) for tp in partitions}
         self._assignment |= tps
+        self._moved(tps)
+        self._rebalances += 1
         self._generation += 1  # librdkafka does not tell the group's generation; Faust only needs it to change
         generation = self._generation
 
@@ -193,9 +197,18 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         tps = {TP(tp.topic, tp.partition) for tp in partitions}
         self._assignment -= tps
+        self._moved(tps)
+        self._rebalances += 1
         if self._stop_fetching.is_set():
             return  # the consumer is closing (Faust committed before it stopped the thread)
         self._rebalancing.append(lambda: self.on_partitions_revoked(tps))
+
+    def _moved(self, tps: set[TP]) -> None:
+        """On the fetch thread, when the partitions' positions were reset: what was fetched for them before is stale."""
+        if self._fetcher is None:
+            return
+        for tp in tps:
+            self._epochs[tp] += 1
 
     async def getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
         """What has been fetched for the partitions Faust reads now. Records of a partition Faust has paused stay
@@ -213,7 +226,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
             return {}
         return self._ready(active_partitions)
 
-    def _take(self, batch: list[Any]) -> None:
+    def _take(self, batch: tuple[list[Any], dict[TP, int]]) -> None:
         batches = [batch]
         while not self._fetched.empty():
             batches.append(self._fetched.get_nowait())
@@ -221,17 +234,26 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
             self._room.release()
         if self._fetch_error is not None:
             raise self._fetch_error
-        for taken in batches:
-            for record in taken:
+        for records, epochs in batches:
+            for record in records:
                 tp = TP(record.topic(), record.partition())
-                if tp in self._assignment:
-                    self._held[tp].append(record)
+                if tp not in self._assignment or epochs[tp] != self._epochs[tp]:
+                    continue  # fetched before the partition was revoked, reassigned or sought: fetched again
+                epoch, held = self._held.get(tp, (epochs[tp], []))
+                if epoch != epochs[tp]:
+                    held = []
+                held.append(record)
+                self._held[tp] = (epochs[tp], held)
 
     def _ready(self, active_partitions: set[TP] | None) -> RecordMap:
         while not self._fetched.empty():
             self._take(self._fetched.get_nowait())
-        tps = [tp for tp in self._held if active_partitions is None or tp in active_partitions]
-        return {tp: self._held.pop(tp) for tp in tps}
+        ready = {}
+        for tp in [tp for tp in self._held if active_partitions is None or tp in active_partitions]:
+            epoch, records = self._held.pop(tp)
+            if epoch == self._epochs[tp]:
+                ready[tp] = records
+        return ready
 
     def assignment(self) -> set[TP]:
         return set(self._assignment) if self._fetcher is not None else super().assignment()
@@ -253,16 +275,19 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         mid-batch): every assigned partition goes back to its committed offset, and what was fetched beyond it is
         dropped here too, so nothing Faust dropped is skipped."""
         consumer = self._ensure_consumer().consumer
-        committed = await self._call(lambda: consumer.committed(consumer.assignment(), timeout=10))
-        if self._fetcher is not None:
-            while not self._fetched.empty():
-                self._fetched.get_nowait()
-                self._room.release()
-            self._held.clear()
+        return await self._call(self._reset_to_committed, consumer)
+
+    def _reset_to_committed(self, consumer: confluent_kafka.Consumer) -> dict[TP, int]:
+        """On the fetch thread, between two polls, so no record fetched before the seeks is taken for one after."""
+        committed = consumer.committed(consumer.assignment(), timeout=10)
         for tp in committed:
             if tp.offset >= 0:
-                await self._call(_seek_if_fetching, consumer, tp)
-        return {TP(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+                _seek_if_fetching(consumer, tp)
+        self._moved({TP(tp.topic, tp.partition) for tp in committed})
+        offsets = {TP(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+        log.info("back to the committed offsets: %s", ", ".join(f"{tp.topic}[{tp.partition}]@{offset}"
+                                                                for tp, offset in sorted(offsets.items())))
+        return offsets
 
     async def _committed_offsets(self, partitions: list[TP]) -> Mapping[TP, int]:
         consumer = self._ensure_consumer().consumer
@@ -287,12 +312,16 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         if self._fetcher is None:
             consumer.seek(target)
         else:
-            self._requests.put((concurrent.futures.Future(), partial(consumer.seek, target)))
+            self._requests.put((concurrent.futures.Future(), partial(self._seek_one, consumer, target)))
+
+    def _seek_one(self, consumer: confluent_kafka.Consumer, target: TopicPartition) -> None:
+        consumer.seek(target)
+        self._moved({TP(target.topic, target.partition)})
 
     async def seek_wait(self, partitions: Mapping[TP, int]) -> None:
         consumer = self._ensure_consumer().consumer
         for tp, offset in partitions.items():
-            await self._call(consumer.seek, TopicPartition(tp.topic, tp.partition, offset))
+            await self._call(self._seek_one, consumer, TopicPartition(tp.topic, tp.partition, offset))
 
     async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
         return await self._watermarks(partitions, 0)

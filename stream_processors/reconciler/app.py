@@ -24,7 +24,7 @@ from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
 from services.common.kafka_access import KafkaAccess
-from stream_processors.app import faust_app, raw_message, retry_transient
+from stream_processors.app import DEFAULT_TRANSPORT, faust_app, raw_message, retry_transient, transport_from_env
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
 from stream_processors.reconciler import lifecycle
@@ -47,6 +47,7 @@ class ReconcilerSettings:
     saga_sla_s: float = 300.0
     channels: tuple[str, ...] = ("log",)
     kafka_replication: int = 1
+    transport: str = DEFAULT_TRANSPORT
 
     @classmethod
     def from_env(cls) -> ReconcilerSettings:
@@ -60,6 +61,7 @@ class ReconcilerSettings:
             saga_sla_s=float(os.environ.get("WALSAGA_SAGA_SLA_S", "300")),
             channels=tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c),
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
+            transport=transport_from_env(),
         )
 
 
@@ -168,7 +170,7 @@ def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
 
 def create_app(settings: ReconcilerSettings) -> faust.App:
     app = faust_app("walsaga-reconciler", settings.kafka, settings.web_port, settings.data_dir,
-                    settings.kafka_replication, fetch_wait=FETCH_WAIT)
+                    settings.kafka_replication, fetch_wait=FETCH_WAIT, transport=settings.transport)
     # no pre-ping (a round trip per checkout, five checkouts per check): a dead connection fails the sweep, which
     # leaves its checks due for the next one
     views = create_engine(settings.views_db_url, pool_size=2)

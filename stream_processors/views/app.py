@@ -16,7 +16,7 @@ from schemas import codec, topics
 from schemas.headers import CREATED_AT, Envelope
 from services.common.dead_letters import dead_letter_headers
 from services.common.kafka_access import KafkaAccess
-from stream_processors.app import faust_app, raw_message, retry_transient
+from stream_processors.app import DEFAULT_TRANSPORT, faust_app, raw_message, retry_transient, transport_from_env
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
 from stream_processors.saga.orchestrator import RawMessage
@@ -41,6 +41,7 @@ class ViewSettings:
     web_port: int
     data_dir: str
     kafka_replication: int = 1
+    transport: str = DEFAULT_TRANSPORT
 
     @classmethod
     def from_env(cls) -> ViewSettings:
@@ -48,12 +49,13 @@ class ViewSettings:
                    views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
                    web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18160")),
                    data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-views"),
-                   kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")))
+                   kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
+                   transport=transport_from_env())
 
 
 def create_app(settings: ViewSettings) -> faust.App:
     app = faust_app("walsaga-views", settings.kafka, settings.web_port, settings.data_dir,
-                    settings.kafka_replication, fetch_wait=FETCH_WAIT)
+                    settings.kafka_replication, fetch_wait=FETCH_WAIT, transport=settings.transport)
     engine = create_engine(settings.views_db_url, pool_size=2)  # no pre-ping: retry_transient retries a batch
 
     def apply_batch(batch: list[tuple[RawMessage, datetime | None]]) -> list[tuple[RawMessage, str]]:

@@ -1,6 +1,6 @@
-"""The fetch wait of the batching Faust apps: the consumer the transport builds carries it, aiokafka builds its
-fetcher from those settings, the views and the reconciler use it and the orchestrator (on the saga's path) does not.
-No broker: aiokafka connects only in start()."""
+"""The fetch wait of the batching Faust apps: the consumer the transport builds carries it (aiokafka or librdkafka),
+aiokafka builds its fetcher from those settings, the views and the reconciler use it and the orchestrator (on the
+saga's path) does not. No broker: the consumers connect only when started."""
 from __future__ import annotations
 
 import asyncio
@@ -34,14 +34,15 @@ def consumer_of(app: Any) -> aiokafka.AIOKafkaConsumer:
 
 
 def test_an_app_with_a_fetch_wait_lets_the_broker_gather_records(tmp_path: Any) -> None:
-    app = faust_app("t-wait", BOOTSTRAP, 1, str(tmp_path), fetch_wait=fetching.FetchWait(max_wait_ms=123))
+    app = faust_app("t-wait", BOOTSTRAP, 1, str(tmp_path), fetch_wait=fetching.FetchWait(max_wait_ms=123),
+                    transport="aiokafka")
     consumer = consumer_of(app)
     assert isinstance(app.transport, fetching.Transport)
     assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (123, fetching.FetchWait(1).min_bytes)
 
 
 def test_an_app_without_one_keeps_fausts_fetch(tmp_path: Any) -> None:
-    consumer = consumer_of(faust_app("t-plain", BOOTSTRAP, 1, str(tmp_path)))
+    consumer = consumer_of(faust_app("t-plain", BOOTSTRAP, 1, str(tmp_path), transport="aiokafka"))
     assert consumer._fetch_min_bytes == 1
 
 
@@ -58,10 +59,10 @@ def test_a_renamed_setting_fails_loudly() -> None:
 
 
 def test_views_and_reconciler_wait_the_orchestrator_does_not(tmp_path: Any) -> None:
-    views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v")))
+    views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"), transport="aiokafka"))
     reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in SERVICES}, 1,
-                                                      str(tmp_path / "r")))
-    processors = create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p")))
+                                                      str(tmp_path / "r"), transport="aiokafka"))
+    processors = create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p"), transport="aiokafka"))
     assert consumer_of(views)._fetch_max_wait_ms == VIEWS_WAIT.max_wait_ms
     assert consumer_of(reconciler)._fetch_max_wait_ms == RECONCILER_WAIT.max_wait_ms
     assert consumer_of(processors)._fetch_min_bytes == 1
@@ -81,3 +82,19 @@ def test_the_orchestrator_on_librdkafka_fetches_at_once_as_its_own_principal(tmp
 def test_an_unknown_transport_is_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="unknown Faust transport"):
         create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p"), transport="kafka-python"))
+
+
+def test_views_and_reconciler_on_librdkafka_keep_their_fetch_wait(tmp_path: Any) -> None:
+    views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"), transport="confluent"))
+    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in SERVICES}, 1,
+                                                      str(tmp_path / "r"), transport="confluent"))
+    for app, wait in ((views, VIEWS_WAIT), (reconciler, RECONCILER_WAIT)):
+        assert isinstance(app.transport, confluent_transport.Transport)
+        settings = confluent_transport.consumer_settings(app)
+        assert (settings["fetch.wait.max.ms"], settings["fetch.min.bytes"]) == (wait.max_wait_ms, wait.min_bytes)
+
+
+def test_every_app_runs_on_librdkafka_unless_told_otherwise(tmp_path: Any) -> None:
+    for app in (create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"))),
+                create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p")))):
+        assert isinstance(app.transport, confluent_transport.Transport)

@@ -60,8 +60,10 @@ def test_no_application_may_alter_the_cluster_or_another_principals_group() -> N
     assert not set(kafka_acls.APPLICATION_PRINCIPALS) & set(kafka_acls.SUPER_USERS)
 
 
-def test_a_faust_app_with_credentials_logs_in_with_scram(tmp_path: Path) -> None:
-    app = faust_app("t-sasl", KafkaAccess("127.0.0.1:1", "walsaga-views", "secret"), 1, str(tmp_path))
+def test_a_faust_app_on_aiokafka_with_credentials_logs_in_with_scram(tmp_path: Path) -> None:
+    """On librdkafka (the default): test_fetching.py, the orchestrator's consumer settings."""
+    app = faust_app("t-sasl", KafkaAccess("127.0.0.1:1", "walsaga-views", "secret"), 1, str(tmp_path),
+                    transport="aiokafka")
 
     async def client_settings() -> Any:
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
