@@ -20,7 +20,14 @@ PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments
 class Repairer:
     def __init__(self, kafka: KafkaAccess, run_id: str) -> None:
         self.run_id = run_id
-        self.producer = Producer(kafka.producer({"enable.idempotence": True, "linger.ms": 5}))
+        self._kafka = kafka
+        self._producer: Producer | None = None  # made on the first repair: most runs send none
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self._kafka.producer({"enable.idempotence": True, "linger.ms": 5}))
+        return self._producer
 
     def send(self, d: Divergence) -> None:
         assert d.repair is not None and d.repair_record is not None
@@ -33,5 +40,5 @@ class Repairer:
         self.producer.poll(0)
 
     def flush(self) -> None:
-        if self.producer.flush(30) != 0:
+        if self._producer is not None and self._producer.flush(30) != 0:
             raise RuntimeError("repair commands not acknowledged by Kafka within 30 s")
