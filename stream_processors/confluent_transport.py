@@ -39,6 +39,7 @@ from mode.utils.times import want_seconds
 
 from services.common.kafka_access import KafkaAccess
 from services.common.polling import poll_ready
+from stream_processors.kafka_retries import passing, retrying_async
 
 SCHEME = "walsaga-confluent"
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ MAX_QUEUED_BATCHES = 4       # fetched batches Faust has not taken yet, before t
 # the fetch thread's longest wait for a record: confluent-kafka serializes the calls on a consumer, so this is also
 # the longest a commit or an assignment query waits for a poll to return (20 idle wake-ups a second, in C)
 FETCH_WAIT_S = 0.05
+RESET_RETRY_S = 5.0          # the committed offsets' query timeout, and the wait before asking again
 DELIVERY_POLL_S = 1.0        # the delivery thread's wait when nothing is in flight (a report wakes it at once)
 
 
@@ -92,6 +94,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     _fetch_error: BaseException | None = None
     _generation = 0
     _rebalances = 0  # rebalance callbacks served so far (by polls, on the fetch thread)
+    _reset_due = False  # the partitions must go back to their committed offsets before a record is handed over
 
     def _create_worker_consumer(self, transport: Any, loop: asyncio.AbstractEventLoop) -> Any:
         return faust_confluent.AsyncConsumer(consumer_settings(self.app), self.logger)
@@ -153,8 +156,10 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
                 if records and self._rebalances != rebalances:
                     # the take spanned a rebalance: it may mix records fetched before it with records fetched after,
                     # so none is handed over and every partition goes back to its committed offset
-                    self._reset_to_committed(consumer)
+                    self._reset_due = True
+                if self._reset_due:
                     records = []
+                    self._try_reset(consumer)
                 epochs = {}
                 for tp in {TP(r.topic(), r.partition()) for r in records}:
                     epochs[tp] = self._epochs[tp]
@@ -275,35 +280,69 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         mid-batch): every assigned partition goes back to its committed offset, and what was fetched beyond it is
         dropped here too, so nothing Faust dropped is skipped."""
         consumer = self._ensure_consumer().consumer
-        return await self._call(self._reset_to_committed, consumer)
+        if self._fetcher is None:
+            return self._reset_to_committed(consumer)
+        while True:  # a broker that is away stops everything anyway: wait for it, never crash the worker
+            try:
+                return await self._call(self._reset_to_committed, consumer)
+            except confluent_kafka.KafkaException as exc:
+                if not passing(exc):
+                    raise
+                self._reset_due = True  # nothing is handed over until the fetch thread or this succeeds
+                log.warning("committed offsets: %s; again in %.0fs", exc.args[0], RESET_RETRY_S)
+            await asyncio.sleep(RESET_RETRY_S)
+
+    def _try_reset(self, consumer: confluent_kafka.Consumer) -> None:
+        try:
+            self._reset_to_committed(consumer)
+        except confluent_kafka.KafkaException as exc:
+            if not passing(exc):
+                raise
+            log.warning("committed offsets: %s; again after the next poll", exc.args[0])
 
     def _reset_to_committed(self, consumer: confluent_kafka.Consumer) -> dict[TP, int]:
         """On the fetch thread, between two polls, so no record fetched before the seeks is taken for one after."""
-        committed = consumer.committed(consumer.assignment(), timeout=10)
+        assignment = consumer.assignment()
+        committed = consumer.committed(assignment, timeout=RESET_RETRY_S) if assignment else []
         for tp in committed:
             if tp.offset >= 0:
                 _seek_if_fetching(consumer, tp)
         self._moved({TP(tp.topic, tp.partition) for tp in committed})
         offsets = {TP(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
-        log.info("back to the committed offsets: %s", ", ".join(f"{tp.topic}[{tp.partition}]@{offset}"
-                                                                for tp, offset in sorted(offsets.items())))
+        self._reset_due = False
+        log.info("%d assigned partitions back to their committed offsets: %s", len(assignment),
+                 ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in sorted(offsets.items())))
         return offsets
 
     async def _committed_offsets(self, partitions: list[TP]) -> Mapping[TP, int]:
         consumer = self._ensure_consumer().consumer
-        committed = await self._call(consumer.committed, [TopicPartition(tp.topic, tp.partition) for tp in partitions],
-                                     timeout=10)
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        committed = await retrying_async(lambda: self._call(consumer.committed, wanted, timeout=10),
+                                         "committed offsets")
         return {TP(tp.topic, tp.partition): tp.offset for tp in committed}
 
     async def commit(self, tps: Mapping[TP, int]) -> bool:
+        """Commits the offsets of the partitions still assigned; False when they could not be: the next commit
+        covers them, or after a rebalance their records are delivered again (the agents' inboxes drop them). Only
+        a fatal error raises (and crashes the worker)."""
         consumer = self._ensure_consumer().consumer
-        await self._call(consumer.commit, offsets=[TopicPartition(tp.topic, tp.partition, offset)
-                                                   for tp, offset in tps.items()], asynchronous=False)
+        assigned = self.assignment()
+        offsets = [TopicPartition(tp.topic, tp.partition, offset) for tp, offset in tps.items() if tp in assigned]
+        if not offsets:
+            return False
+        try:
+            await retrying_async(lambda: self._call(consumer.commit, offsets=offsets, asynchronous=False), "commit")
+        except confluent_kafka.KafkaException as exc:
+            if exc.args[0].fatal():
+                raise
+            log.warning("commit of %d offsets failed (%s); left to the next commit", len(offsets), exc.args[0])
+            return False
         return True
 
     async def position(self, tp: TP) -> int | None:
         consumer = self._ensure_consumer().consumer
-        (pos,) = await self._call(consumer.position, [TopicPartition(tp.topic, tp.partition)])
+        (pos,) = await retrying_async(lambda: self._call(consumer.position, [TopicPartition(tp.topic, tp.partition)]),
+                                      "position")
         return pos.offset if pos.offset >= 0 else None
 
     def seek(self, partition: TP, offset: int) -> None:
@@ -331,8 +370,12 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
 
     async def _watermarks(self, partitions: tuple[TP, ...], which: int) -> Mapping[TP, int]:
         consumer = self._ensure_consumer().consumer
-        return {tp: (await self._call(consumer.get_watermark_offsets, TopicPartition(tp.topic, tp.partition),
-                                      timeout=10))[which] for tp in partitions}
+        marks = {}
+        for tp in partitions:
+            query = partial(self._call, consumer.get_watermark_offsets, TopicPartition(tp.topic, tp.partition),
+                            timeout=10)
+            marks[tp] = (await retrying_async(query, "watermarks"))[which]
+        return marks
 
 
 def _seek_if_fetching(consumer: confluent_kafka.Consumer, tp: TopicPartition) -> None:

@@ -19,6 +19,7 @@ from walsaga.stack.config import REPO, StackConfig, connect_credentials
 TEMPLATES = REPO / "stack" / "templates"
 BROKER_HEAP = "-Xmx768m"
 CONNECT_HEAP = "-Xmx768m"
+REBALANCE_DELAY_MS = 10_000  # scheduled.rebalance.max.delay.ms of every Connect worker
 
 
 def _render(cfg: StackConfig, template: str, target: str, values: dict[str, object]) -> Path:
@@ -112,8 +113,10 @@ def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
         props = _render(cfg, "connect-distributed.properties", f"connect-distributed-{w}.properties", {
             "kafka_bootstrap": cfg.kafka_bootstrap, "connect_port": cfg.ports.connect_worker(w),
             "plugin_path": cfg.plugin_dir, "replication_factor": cfg.replication_factor,
-            # a dead worker's tasks move after this delay; the default (5 min) waits for it to come back first
-            "rebalance_delay_ms": 10_000 if cfg.connect_workers > 1 else 300_000,
+            # a departed worker's tasks move after this delay (Connect's default, 5 min, waits for it to come back).
+            # A lone worker too: after the broker was away longer than its session it rejoins as a new member, and
+            # its own connectors stayed unassigned for the whole delay, every CDC stream with them (fault case 5b)
+            "rebalance_delay_ms": REBALANCE_DELAY_MS,
             "secrets_file": cfg.secrets_file,
             "kafka_user": kafka_acls.CONNECT, "kafka_password": kafka_acls.access(cfg, kafka_acls.CONNECT).password,
         })
