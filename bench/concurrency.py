@@ -55,14 +55,21 @@ class ConcurrencyReport:
     gateway: dict[str, Any] = field(default_factory=dict)
 
 
+TARGET_ATTEMPTS = 30
+
+
 async def _place_targets(gw: Gateway, run_id: str, sku: str, n: int) -> list[str]:
     sem = asyncio.Semaphore(32)
     async with httpx.AsyncClient(base_url=gw.base_url, timeout=60, headers=bearer(gw.token)) as client:
         async def one(i: int) -> str:
             async with sem:
-                resp = await client.post("/orders", headers={"Idempotency-Key": f"{run_id}-target-{i}"}, json={
-                    "customer_id": f"wrk-{run_id}-target", "currency": "USD", "payment_method": "pm_card_visa",
-                    "items": [{"sku": sku, "quantity": 1, "unit_price": "9.99"}]})
+                for _ in range(TARGET_ATTEMPTS):  # as a client would: an overloaded gateway's 429 is retried
+                    resp = await client.post("/orders", headers={"Idempotency-Key": f"{run_id}-target-{i}"}, json={
+                        "customer_id": f"wrk-{run_id}-target", "currency": "USD", "payment_method": "pm_card_visa",
+                        "items": [{"sku": sku, "quantity": 1, "unit_price": "9.99"}]})
+                    if resp.status_code not in (409, 429, 503):  # 409: the same key still in flight
+                        break
+                    await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
                 resp.raise_for_status()
                 return str(resp.json()["order_id"])
         return list(await asyncio.gather(*(one(i) for i in range(n))))
