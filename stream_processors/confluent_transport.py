@@ -45,6 +45,7 @@ SCHEME = "walsaga-confluent"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_TAKE = 1000              # most records one fetch hands to Faust
+START = confluent_kafka.OFFSET_BEGINNING  # where a partition never committed starts (auto.offset.reset earliest)
 MAX_QUEUED_BATCHES = 4       # fetched batches Faust has not taken yet, before the fetch thread waits
 # the fetch thread's longest wait for a record: confluent-kafka serializes the calls on a consumer, so this is also
 # the longest a commit or an assignment query waits for a poll to return (20 idle wake-ups a second, in C)
@@ -94,7 +95,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     _fetch_error: BaseException | None = None
     _generation = 0
     _rebalances = 0  # rebalance callbacks served so far (by polls, on the fetch thread)
-    _reset_due = False  # the partitions must go back to their committed offsets before a record is handed over
+    _reset_due = False  # set on the fetch thread: partitions go back to their committed offsets before any hand-over
 
     def _create_worker_consumer(self, transport: Any, loop: asyncio.AbstractEventLoop) -> Any:
         return faust_confluent.AsyncConsumer(consumer_settings(self.app), self.logger)
@@ -189,8 +190,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         consumer.assign(partitions)  # now, so the calls Faust's handler makes see the assignment it is told about
         tps = {TP(tp.topic, tp.partition) for tp in partitions}
         self._assignment |= tps
-        self._moved(tps)
-        self._rebalances += 1
+        self._rebalanced(tps)
         self._generation += 1  # librdkafka does not tell the group's generation; Faust only needs it to change
         generation = self._generation
 
@@ -202,11 +202,14 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         tps = {TP(tp.topic, tp.partition) for tp in partitions}
         self._assignment -= tps
-        self._moved(tps)
-        self._rebalances += 1
+        self._rebalanced(tps)
         if self._stop_fetching.is_set():
             return  # the consumer is closing (Faust committed before it stopped the thread)
         self._rebalancing.append(lambda: self.on_partitions_revoked(tps))
+
+    def _rebalanced(self, tps: set[TP]) -> None:
+        self._moved(tps)
+        self._rebalances += 1
 
     def _moved(self, tps: set[TP]) -> None:
         """On the fetch thread, when the partitions' positions were reset: what was fetched for them before is stale."""
@@ -284,13 +287,21 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
             return self._reset_to_committed(consumer)
         while True:  # a broker that is away stops everything anyway: wait for it, never crash the worker
             try:
-                return await self._call(self._reset_to_committed, consumer)
+                return await self._call(self._reset_or_owe, consumer)
             except confluent_kafka.KafkaException as exc:
                 if not passing(exc):
                     raise
-                self._reset_due = True  # nothing is handed over until the fetch thread or this succeeds
                 log.warning("committed offsets: %s; again in %.0fs", exc.args[0], RESET_RETRY_S)
             await asyncio.sleep(RESET_RETRY_S)
+
+    def _reset_or_owe(self, consumer: confluent_kafka.Consumer) -> dict[TP, int]:
+        """On the fetch thread: the reset, or, when the broker could not answer, the debt of one: nothing is handed
+        over until the fetch thread or a later call succeeds."""
+        try:
+            return self._reset_to_committed(consumer)
+        except confluent_kafka.KafkaException:
+            self._reset_due = True
+            raise
 
     def _try_reset(self, consumer: confluent_kafka.Consumer) -> None:
         try:
@@ -303,10 +314,10 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     def _reset_to_committed(self, consumer: confluent_kafka.Consumer) -> dict[TP, int]:
         """On the fetch thread, between two polls, so no record fetched before the seeks is taken for one after."""
         assignment = consumer.assignment()
-        committed = consumer.committed(assignment, timeout=RESET_RETRY_S) if assignment else []
+        committed = _committed(consumer, assignment, RESET_RETRY_S) if assignment else []
         for tp in committed:
-            if tp.offset >= 0:
-                _seek_if_fetching(consumer, tp)
+            # a partition the group never committed starts over where a new group would (auto.offset.reset)
+            _seek_if_fetching(consumer, tp if tp.offset >= 0 else TopicPartition(tp.topic, tp.partition, START))
         self._moved({TP(tp.topic, tp.partition) for tp in committed})
         offsets = {TP(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
         self._reset_due = False
@@ -317,7 +328,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     async def _committed_offsets(self, partitions: list[TP]) -> Mapping[TP, int]:
         consumer = self._ensure_consumer().consumer
         wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-        committed = await retrying_async(lambda: self._call(consumer.committed, wanted, timeout=10),
+        committed = await retrying_async(lambda: self._call(_committed, consumer, wanted, 10),
                                          "committed offsets")
         return {TP(tp.topic, tp.partition): tp.offset for tp in committed}
 
@@ -376,6 +387,17 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
                             timeout=10)
             marks[tp] = (await retrying_async(query, "watermarks"))[which]
         return marks
+
+
+def _committed(consumer: confluent_kafka.Consumer, partitions: list[TopicPartition],
+               timeout: float) -> list[TopicPartition]:
+    """The group's committed offsets, or the error of the first partition the broker could not answer for: one
+    taken for "never committed" would send that partition back to its start, or leave it where it was fetched."""
+    committed = consumer.committed(partitions, timeout=timeout)
+    for tp in committed:
+        if tp.error is not None:
+            raise confluent_kafka.KafkaException(tp.error)
+    return committed
 
 
 def _seek_if_fetching(consumer: confluent_kafka.Consumer, tp: TopicPartition) -> None:

@@ -77,12 +77,33 @@ class Orchestrator:
         (one commit - one WAL flush - for the batch); each record's inbox row, saga state and history still commit
         together, and in record order: a later record of the same saga sees what an earlier one did, a second copy
         finds the first's inbox row. Database errors propagate and roll the whole batch back; the caller retries it,
-        so nothing is half-applied."""
+        so nothing is half-applied. The sagas of the batch are read (and locked) in one round trip; a saga's second
+        record in the batch reads it again, after what the first one wrote."""
         decoded = [self._decode(m) for m in msgs]
-        if all(isinstance(d, str) for d in decoded):
+        valid = [d for d in decoded if not isinstance(d, str)]
+        if not valid:
             return list(decoded)  # type: ignore[arg-type]
         with self.engine.begin() as conn:
-            return [d if isinstance(d, str) else self._handle_in(conn, *d) for d in decoded]
+            # what a saga's first record in the batch finds; a later one reads the saga again, after the first's write
+            first_reads = self._read_sagas(conn, {env.saga_id for env, _ in valid})
+            out: list[Dispatch | str | None] = []
+            for d in decoded:
+                if isinstance(d, str):
+                    out.append(d)
+                    continue
+                env, record = d
+                found = first_reads.pop(env.saga_id, None) or store.load_with_pending(conn, env.saga_id)
+                out.append(self._handle_in(conn, env, record, *found))
+            return out
+
+    @staticmethod
+    def _read_sagas(conn: Connection, ids: set[str]) -> dict[str, tuple[SagaState | None, tuple[Command, ...]]]:
+        """Several sagas in one round trip (locked; one that does not exist yet as None); one saga: nothing here,
+        its record reads it alone."""
+        if len(ids) < 2:
+            return {}
+        loaded = store.load_many_with_pending(conn, ids)
+        return {saga_id: loaded.get(saga_id, (None, ())) for saga_id in ids}
 
     def _decode(self, msg: RawMessage) -> tuple[Envelope, dict[str, Any]] | str:
         try:
@@ -96,10 +117,10 @@ class Orchestrator:
         except (ValueError, codec.UnknownSchema) as exc:
             return f"undecodable: {exc}"
 
-    def _handle_in(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> Dispatch | None:
-        """Two round trips: the saga row (locked) with its pending commands, then one statement that claims the
-        message and writes the decision only if the claim is new (store.write_message)."""
-        before, pending = store.load_with_pending(conn, env.saga_id)
+    def _handle_in(self, conn: Connection, env: Envelope, record: dict[str, Any], before: SagaState | None,
+                   pending: tuple[Command, ...]) -> Dispatch | None:
+        """Given the saga (locked) with its pending commands, one statement claims the message and writes the
+        decision only if the claim is new (store.write_message)."""
         decision = self._decide(env, record, before)
         if decision is None:
             claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, None)

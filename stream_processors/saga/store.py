@@ -16,12 +16,13 @@ from sqlalchemy import (
     Table,
     Text,
     TextClause,
+    any_,
     bindparam,
     func,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from services.common.counters import counter_add, counters_table
 from services.common.retention import HISTORY_KEEP, INBOX_KEEP, Rule
@@ -77,6 +78,9 @@ RETENTION = (
 )
 
 _LOAD = select(instances).where(instances.c.saga_id == bindparam("saga_id")).with_for_update()
+# in saga id order, so two transactions that lock some of the same sagas wait for each other instead of deadlocking
+_LOAD_MANY = (select(instances).where(instances.c.saga_id == any_(bindparam("saga_ids", type_=ARRAY(Text))))
+              .order_by(instances.c.saga_id).with_for_update())
 
 
 def load(conn: Connection, saga_id: str) -> SagaState | None:
@@ -89,6 +93,13 @@ def load_with_pending(conn: Connection, saga_id: str) -> tuple[SagaState | None,
     if row is None:
         return None, ()
     return _state(row), _commands(row.pending_commands)
+
+
+def load_many_with_pending(conn: Connection,
+                           saga_ids: set[str]) -> dict[str, tuple[SagaState, tuple[Command, ...]]]:
+    """load_with_pending for several sagas in one round trip; a saga that does not exist is not in the result."""
+    rows = conn.execute(_LOAD_MANY, {"saga_ids": sorted(saga_ids)}).all()
+    return {row.saga_id: (_state(row), _commands(row.pending_commands)) for row in rows}
 
 
 def _state(row: Any) -> SagaState:

@@ -50,3 +50,30 @@ def test_a_batch_applies_each_record_in_order_in_one_transaction(engines: dict[s
         with saga_db.begin() as conn:  # no saga may be left for the stack's deadline sweep to drive
             conn.execute(delete(store.history).where(store.history.c.saga_id.in_([first, second])))
             conn.execute(delete(store.instances).where(store.instances.c.saga_id.in_([first, second])))
+
+
+def test_a_batch_reads_its_sagas_together_and_each_record_sees_what_the_last_wrote(engines: dict[str, Engine]) -> None:
+    """Two sagas in one batch are read in one round trip (store.load_many_with_pending): a saga that already exists
+    is found with the commands it awaits, a new one as new; a saga's second record reads it after the first's write."""
+    saga_db = engines["saga"]
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    created = _order_created(old, 1)
+    orchestrator = Orchestrator(saga_db)
+    try:
+        (started,) = orchestrator.handle_batch([created])
+        assert isinstance(started, Dispatch), started
+        again, fresh, fresh_copy = orchestrator.handle_batch(
+            [created, _order_created(new, 2, event_id="fresh-" + new), _order_created(new, 3, event_id="fresh-" + new)])
+        # the old saga, read with the others: its copy is a duplicate and re-sends the command the saga awaits
+        assert isinstance(again, Dispatch) and again.commands == started.commands, again
+        assert isinstance(fresh, Dispatch) and [c.command_type for c in fresh.commands] == ["ReserveStock"], fresh
+        # the new saga's second copy read the row and the inbox claim its first copy wrote in the same transaction
+        assert isinstance(fresh_copy, Dispatch) and fresh_copy.commands == fresh.commands, fresh_copy
+        assert orchestrator.stats.duplicates == 2
+        with saga_db.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(store.instances)
+                                .where(store.instances.c.saga_id.in_([old, new]))).scalar() == 2
+    finally:
+        with saga_db.begin() as conn:
+            conn.execute(delete(store.history).where(store.history.c.saga_id.in_([old, new])))
+            conn.execute(delete(store.instances).where(store.instances.c.saga_id.in_([old, new])))

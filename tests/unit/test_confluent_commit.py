@@ -1,6 +1,7 @@
 """A commit while the group coordinator moves (a broker restarted) is retried, then left to the next commit; it
 never crashes the worker (it did: COORDINATOR_LOAD_IN_PROGRESS out of the librdkafka transport's commit stopped all
-three Faust apps after a broker restart). Only a fatal error raises. No broker: the consumer is a stand-in."""
+three Faust apps after a broker restart). Only a fatal error raises. Going back to the committed offsets never
+takes a partition the broker could not answer for as one never committed. No broker: the consumer is a stand-in."""
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
 from faust.types import TP
 
 from stream_processors import kafka_retries
@@ -68,3 +69,48 @@ def test_a_fatal_error_raises() -> None:
     consumer = Committing(KafkaError(KafkaError._FENCED, fatal=True))
     with pytest.raises(KafkaException):
         asyncio.run(thread(consumer).commit({A: 42}))
+
+
+class Resetting:
+    """A consumer whose committed-offsets answers are scripted: each is a list of (partition, offset, error)."""
+
+    def __init__(self, *answers: list[tuple[int, int, KafkaError | None]]) -> None:
+        self.answers, self.sought = list(answers), []
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition("t", 0), TopicPartition("t", 1)]
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        out = []
+        for partition, offset, error in self.answers.pop(0):
+            tp = TopicPartition("t", partition, offset)
+            if error is not None:
+                tp = SimpleNamespace(topic="t", partition=partition, offset=offset, error=error)  # type: ignore[assignment]
+            out.append(tp)
+        return out
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.sought.append((tp.partition, tp.offset))
+
+
+def resetting(consumer: Resetting) -> Any:
+    t = thread(consumer)  # type: ignore[arg-type]
+    t._fetcher = None  # no fetch thread: the reset runs in place
+    t._reset_due = False
+    return t
+
+
+def test_a_partition_never_committed_goes_back_to_its_start() -> None:
+    consumer = Resetting([(0, 42, None), (1, OFFSET_INVALID, None)])
+    offsets = asyncio.run(resetting(consumer).seek_to_committed())
+    assert consumer.sought == [(0, 42), (1, OFFSET_BEGINNING)]  # left where it was fetched, records would be skipped
+    assert offsets == {A: 42}
+
+
+def test_a_partition_the_broker_could_not_answer_for_is_an_error_not_a_missing_offset() -> None:
+    consumer = Resetting([(0, 42, None), (1, OFFSET_INVALID, KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))])
+    t = resetting(consumer)
+    with pytest.raises(KafkaException):
+        t._reset_or_owe(consumer)
+    assert consumer.sought == []  # nothing moved on a half answer
+    assert t._reset_due is True  # and the fetch thread owes the reset
