@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run three orders (confirmed, declined, out of stock) and print their journeys")
     wp = sub.add_parser("wipe", help="stop everything and delete all stack data")
     wp.add_argument("--yes", action="store_true", help="really delete")
-    sg = sub.add_parser("sagas", help="list sagas in a status (default: PARKED)")
+    sg = sub.add_parser("sagas", help="list sagas in a status (default: PARKED), or count them by version")
     sg.add_argument("--status", default="PARKED", choices=[s.value for s in SagaStatus])
+    sg.add_argument("--versions", action="store_true",
+                    help="instances not over, by definition version and status: a version may leave the catalog "
+                         "once it has none")
     one = sub.add_parser("saga", help="one saga: show its history, re-drive or skip its awaited step when parked")
     one.add_argument("action", choices=["show", "redrive", "skip"])
     one.add_argument("saga_id")
@@ -138,7 +141,10 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
 def _operate(cfg: StackConfig, args: argparse.Namespace) -> int:
     from walsaga import operate
 
-    if args.cmd == "sagas":
+    if args.cmd == "sagas" and args.versions:
+        for line in operate.versions_in_use(cfg):
+            print(line)
+    elif args.cmd == "sagas":
         for line in operate.list_sagas(cfg, SagaStatus(args.status)):
             print(line)
     elif args.cmd == "saga" and args.action == "show":

@@ -29,12 +29,30 @@ def list_sagas(cfg: StackConfig, status: SagaStatus) -> list[str]:
             f"{r.parked_reason or r.failure_reason or ''}  (updated {r.updated_at:%Y-%m-%d %H:%M:%S})" for r in rows]
 
 
+def versions_in_use(cfg: StackConfig) -> list[str]:
+    """One line per definition version that instances not over run, with their count per status, and whether
+    this build's catalog still has it."""
+    orchestrator = _orchestrator(cfg)
+    with orchestrator.engine.connect() as conn:
+        in_use = store.versions_in_use(conn)
+    by_version: dict[tuple[str, int], list[str]] = {}
+    for name, version, status, count in in_use:
+        by_version.setdefault((name, version), []).append(f"{count} {status}")
+    newest = {name: d.version for name, d in orchestrator.newest.items()}
+    lines = [f"{name} v{version}  {', '.join(counts)}  "
+             + ("newest" if newest.get(name) == version else
+                "in the catalog" if (name, version) in orchestrator.definitions else "NOT IN THE CATALOG")
+             for (name, version), counts in sorted(by_version.items())]
+    return lines or ["no saga instance in flight or parked"]
+
+
 def show_saga(cfg: StackConfig, saga_id: str) -> list[str]:
     with _orchestrator(cfg).engine.connect() as conn:
         state = store.load(conn, saga_id)
         if state is None:
             raise LookupError(f"no saga {saga_id}")
-        lines = [f"saga {saga_id}: {state.status} step {state.step} attempt {state.attempt}"
+        lines = [f"saga {saga_id} ({state.definition} v{state.definition_version}): {state.status} step "
+                 f"{state.step} attempt {state.attempt}"
                  + (f" parked: {state.parked_reason} (from {state.parked_from})" if state.parked_reason else "")
                  + (f" failure: {state.failure_reason}" if state.failure_reason else "")]
         lines += [f"  {h.at:%H:%M:%S.%f}  {h.message_type:<24} {h.status:<12} {h.note}"

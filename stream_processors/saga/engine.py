@@ -26,7 +26,7 @@ IN_FLIGHT = (SagaStatus.RUNNING, SagaStatus.COMPENSATING, SagaStatus.FAILING)
 
 
 def start(defn: SagaDefinition, saga_id: str, data: Mapping[str, Any]) -> Decision:
-    state = SagaState(saga_id, defn.name, SagaStatus.RUNNING, 0, dict(data), None)
+    state = SagaState(saga_id, defn.name, SagaStatus.RUNNING, 0, dict(data), None, definition_version=defn.version)
     return _run_step(defn, state, 0, "started")
 
 
@@ -91,7 +91,7 @@ def chain(nxt: SagaDefinition, state: SagaState, note: str) -> Decision:
     if state.status is not SagaStatus.COMPLETED:
         raise ValueError(f"saga {state.saga_id} is {state.status}; only a completed saga can chain")
     data = {k: v for k, v in state.data.items() if k != "followup"}
-    started = replace(state, definition=nxt.name, data=data, failure_reason=None)
+    started = replace(state, definition=nxt.name, definition_version=nxt.version, data=data, failure_reason=None)
     return _run_step(nxt, started, 0, f"{note}; {nxt.name} started")
 
 

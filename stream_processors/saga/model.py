@@ -69,6 +69,8 @@ class SagaDefinition:
     interrupts: Mapping[str, str] = field(default_factory=dict)
     # unsolicited events that queue another saga on the same instance, run once this one completes (engine.chain)
     followups: Mapping[str, str] = field(default_factory=dict)
+    # a changed definition is a new version next to the old one: an instance finishes on the version it started with
+    version: int = 1
 
     def reply_types(self) -> set[str]:
         types = {self.failure_action.reply} if self.failure_action else set()
@@ -106,6 +108,7 @@ class SagaState:
     attempt: int = 1                      # attempts of the awaited command so far
     parked_reason: str | None = None
     parked_from: SagaStatus | None = None  # the status to resume in when an operator re-drives the saga
+    definition_version: int = 1           # the version of `definition` the instance runs (started or chained on)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from schemas import codec
 from schemas.headers import Envelope, Headers
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
-from stream_processors.saga.catalog import DEFINITIONS, STARTERS
+from stream_processors.saga.catalog import DEFINITIONS, STARTERS, by_version, newest
 from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState, SagaStatus
 from stream_processors.saga.place_order import saga_data
 
@@ -59,17 +59,37 @@ class Orchestrator:
     engine: Engine
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: OrchestratorStats = field(default_factory=OrchestratorStats)
-    definitions: dict[str, SagaDefinition] = field(init=False)
+    catalog: tuple[SagaDefinition, ...] = DEFINITIONS  # every version this worker runs (saga/catalog.py)
+    definitions: dict[tuple[str, int], SagaDefinition] = field(init=False)
+    newest: dict[str, SagaDefinition] = field(init=False)
     known_types: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.definitions = {name: replace(d, policy=self.policy) for name, d in DEFINITIONS.items()}
+        self.definitions = {key: replace(d, policy=self.policy) for key, d in by_version(self.catalog).items()}
+        self.newest = {name: self.definitions[(name, d.version)] for name, d in newest(self.catalog).items()}
         self.known_types = frozenset(STARTERS) | frozenset(self.reply_types())
 
     def reply_types(self) -> set[str]:
         """Every event type the orchestrator acts on besides the starters: replies, interrupts, follow-up requests."""
         return set().union(*(d.reply_types() | set(d.interrupts) | set(d.followups)
                              for d in self.definitions.values()))
+
+    def definition_of(self, state: SagaState) -> SagaDefinition | None:
+        """The version the instance runs; for an instance that is over (it runs no step, but may still take a
+        follow-up request), its definition's newest version when its own is gone. None: a version this worker does
+        not have (a worker not yet upgraded, during a rolling deploy)."""
+        found = self.definitions.get((state.definition, state.definition_version))
+        if found is None and state.status.terminal:
+            return self.newest.get(state.definition)
+        return found
+
+    def missing_versions(self) -> list[str]:
+        """The definition versions that instances not over still run and this worker lacks: it must not start
+        (a version was removed from the catalog while in use)."""
+        with self.engine.connect() as conn:
+            in_use = store.versions_in_use(conn)
+        return [f"{name} v{version}: {count} {status}" for name, version, status, count in in_use
+                if (name, version) not in self.definitions]
 
     def handle_batch(self, msgs: list[RawMessage]) -> list[Dispatch | str | None]:
         """Per record: the commands to produce (possibly a re-send), None when there is nothing to do, or the reason
@@ -93,6 +113,9 @@ class Orchestrator:
                     continue
                 env, record = d
                 found = first_reads.pop(env.saga_id, None) or store.load_with_pending(conn, env.saga_id)
+                if found[0] is not None and self.definition_of(found[0]) is None:
+                    out.append(_unknown_version(found[0]))  # dead-lettered: replay it once this worker has it
+                    continue
                 out.append(self._handle_in(conn, env, record, *found))
             return out
 
@@ -142,7 +165,12 @@ class Orchestrator:
         out: list[Dispatch] = []
         with self.engine.begin() as conn:
             for state in store.overdue(conn, limit):
-                decision = saga_engine.on_deadline(self.definitions[state.definition], state)
+                defn = self.definition_of(state)
+                if defn is None:
+                    log.warning("deadline of saga %s left to another worker: %s", state.saga_id,
+                                _unknown_version(state))
+                    continue
+                decision = saga_engine.on_deadline(defn, state)
                 if not decision.applied:
                     continue
                 self.stats.deadlines += 1
@@ -159,7 +187,10 @@ class Orchestrator:
             state = store.load(conn, saga_id)
             if state is None:
                 raise LookupError(f"no saga {saga_id}")
-            decision = self._chain_if_due(ops[action](self.definitions[state.definition], state))
+            defn = self.definition_of(state)
+            if defn is None:
+                raise LookupError(_unknown_version(state))
+            decision = self._chain_if_due(ops[action](defn, state))
             self._apply(conn, state, decision, f"Operator{action.title()}", f"operator:{action}:{state.version}")
         return Dispatch(saga_id, saga_id, saga_id, decision.commands)
 
@@ -185,12 +216,13 @@ class Orchestrator:
         if env.event_type in STARTERS:
             if before is not None:
                 return None  # the saga exists: a second OrderCreated with a new event id changes nothing
-            return saga_engine.start(self.definitions[STARTERS[env.event_type]], env.saga_id, saga_data(record))
+            return saga_engine.start(self.newest[STARTERS[env.event_type]], env.saga_id, saga_data(record))
         if before is None:
             # e.g. a participant driven by another coordinator (the DTM baseline) announcing its step
             log.warning("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)
             return None
-        defn = self.definitions[before.definition]
+        defn = self.definition_of(before)
+        assert defn is not None  # handle_batch dead-letters the records of a version this worker lacks
         decision = saga_engine.on_reply(defn, before, env.event_type, env.causation_id)
         if not decision.applied and env.event_type in defn.interrupts:
             decision = saga_engine.interrupt(defn, before, defn.interrupts[env.event_type])
@@ -204,8 +236,13 @@ class Orchestrator:
         followup = state.data.get("followup")
         if state.status is not SagaStatus.COMPLETED or not followup:
             return decision
-        return saga_engine.chain(self.definitions[followup], state, decision.note)
+        return saga_engine.chain(self.newest[followup], state, decision.note)
 
     def count_dead_letter(self) -> None:
         with self.engine.begin() as conn:
             store.count(conn, CONSUMER, "dead_letters")
+
+
+def _unknown_version(state: SagaState) -> str:
+    return (f"saga {state.saga_id} runs {state.definition} v{state.definition_version}, which this worker does not "
+            f"have (deploy the catalog with that version here, then replay the record)")

@@ -53,6 +53,7 @@ instances = Table(
     Column("deadline_at", DateTime(timezone=True), nullable=True, index=True),
     Column("parked_reason", Text, nullable=True),
     Column("parked_from", Text, nullable=True),
+    Column("definition_version", Integer, nullable=False, server_default="1"),
 )
 
 history = Table(
@@ -106,7 +107,7 @@ def _state(row: Any) -> SagaState:
     awaiting = Awaiting(row.awaiting_command_id, tuple(row.awaiting_replies)) if row.awaiting_command_id else None
     return SagaState(row.saga_id, row.definition, SagaStatus(row.status), row.step, row.data, awaiting,
                      row.failure_reason, row.version, row.attempt, row.parked_reason,
-                     SagaStatus(row.parked_from) if row.parked_from else None)
+                     SagaStatus(row.parked_from) if row.parked_from else None, row.definition_version)
 
 
 # One statement per message, whatever it did: the inbox claim, the saga row (insert or conditional update) and the
@@ -117,9 +118,9 @@ _CLAIM = """claim AS (INSERT INTO inbox (consumer, message_id, message_type)
 _STATE_VALUES = """:definition, :status, CAST(:step AS integer), CAST(:data AS jsonb), :awaiting_command_id,
     CAST(:awaiting_replies AS jsonb), :failure_reason, CAST(:pending_commands AS jsonb), CAST(:version AS integer),
     CAST(:attempt AS integer), :parked_reason, :parked_from,
-    now() + CAST(:deadline_s AS double precision) * interval '1 second'"""
+    now() + CAST(:deadline_s AS double precision) * interval '1 second', CAST(:definition_version AS integer)"""
 _STATE_COLUMNS = """definition, status, step, data, awaiting_command_id, awaiting_replies, failure_reason,
-    pending_commands, version, attempt, parked_reason, parked_from, deadline_at"""
+    pending_commands, version, attempt, parked_reason, parked_from, deadline_at, definition_version"""
 _INSERT_STATE = f"""saved AS (INSERT INTO saga_instance (saga_id, {_STATE_COLUMNS})
     SELECT :saga_id, {_STATE_VALUES} WHERE EXISTS (SELECT 1 FROM claim) RETURNING 1)"""
 _UPDATE_STATE = f"""saved AS (UPDATE saga_instance SET ({_STATE_COLUMNS}, updated_at) = ({_STATE_VALUES}, now())
@@ -173,7 +174,8 @@ def _state_params(after: SagaState, commands: tuple[Command, ...], deadline_in: 
         "failure_reason": after.failure_reason,
         "pending_commands": json.dumps([_command_json(c) for c in commands]),
         "version": after.version, "attempt": after.attempt, "parked_reason": after.parked_reason,
-        "parked_from": after.parked_from.value if after.parked_from else None, "deadline_s": deadline_in}
+        "parked_from": after.parked_from.value if after.parked_from else None, "deadline_s": deadline_in,
+        "definition_version": after.definition_version}
 
 
 # the same state columns and values without an inbox claim: deadline decisions and operator actions
@@ -208,6 +210,18 @@ def by_status(conn: Connection, status: SagaStatus, limit: int = 100) -> Sequenc
                                instances.c.failure_reason, instances.c.parked_reason, instances.c.updated_at)
                         .where(instances.c.status == status.value).order_by(instances.c.updated_at)
                         .limit(limit)).all()
+
+
+def versions_in_use(conn: Connection) -> list[tuple[str, int, str, int]]:
+    """(definition, version, status, instances) of every instance not over (a parked one included: an operator may
+    re-drive it), by definition, version and status."""
+    open_statuses = [s.value for s in SagaStatus if not s.terminal]
+    rows = conn.execute(select(instances.c.definition, instances.c.definition_version, instances.c.status,
+                               func.count())
+                        .where(instances.c.status.in_(open_statuses))
+                        .group_by(instances.c.definition, instances.c.definition_version, instances.c.status)
+                        .order_by(instances.c.definition, instances.c.definition_version, instances.c.status)).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def history_of(conn: Connection, saga_id: str) -> Sequence[Any]:

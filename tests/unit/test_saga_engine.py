@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from schemas import codec
 from services.orders.domain import CancelReason
 from stream_processors.saga import engine
-from stream_processors.saga.catalog import DEFINITIONS, STARTERS
+from stream_processors.saga.catalog import DEFINITIONS, STARTERS, by_version, newest
 from stream_processors.saga.model import (
     Action,
     Command,
@@ -208,14 +209,14 @@ def _actions(defn: SagaDefinition) -> list[Action]:
             *(s.compensation for s in defn.steps if s.compensation)]
 
 
-@pytest.mark.parametrize("defn", DEFINITIONS.values(), ids=list(DEFINITIONS))
+@pytest.mark.parametrize("defn", DEFINITIONS, ids=[f"{d.name}.v{d.version}" for d in DEFINITIONS])
 def test_every_message_a_saga_sends_or_awaits_has_a_schema(defn: SagaDefinition) -> None:
     for name in [*(a.command for a in _actions(defn)), *defn.reply_types(), *defn.interrupts, *defn.followups,
                  *STARTERS]:
         assert codec.latest_version(name) >= 1, name
 
 
-@pytest.mark.parametrize("defn", DEFINITIONS.values(), ids=list(DEFINITIONS))
+@pytest.mark.parametrize("defn", DEFINITIONS, ids=[f"{d.name}.v{d.version}" for d in DEFINITIONS])
 def test_every_command_built_from_saga_data_encodes(defn: SagaDefinition) -> None:
     data = {**DATA, "failure_reason": "OUT_OF_STOCK"}
     for action in _actions(defn):
@@ -228,9 +229,26 @@ def test_reply_types_and_registries() -> None:
                                          "PaymentAuthorized", "PaymentDeclined", "PaymentVoided", "OrderConfirmed",
                                          "OrderCancelled", "PaymentCaptured", "StockCommitted"}
     assert REFUND_ORDER.reply_types() == {"PaymentRefunded", "StockReturned", "OrderCancelled"}
-    assert DEFINITIONS == {"place_order": PLACE_ORDER, "refund_order": REFUND_ORDER}
+    assert by_version(DEFINITIONS) == {("place_order", 1): PLACE_ORDER, ("refund_order", 1): REFUND_ORDER}
     assert STARTERS == {"OrderCreated": "place_order"}
-    assert set(PLACE_ORDER.followups.values()) <= set(DEFINITIONS)
+    assert set(PLACE_ORDER.followups.values()) <= set(newest(DEFINITIONS))
+
+
+def test_a_new_instance_starts_on_the_newest_version_and_a_chained_saga_on_its_own_newest() -> None:
+    v2 = replace(PLACE_ORDER, version=2, steps=PLACE_ORDER.steps[1:])
+    assert newest([PLACE_ORDER, v2, REFUND_ORDER]) == {"place_order": v2, "refund_order": REFUND_ORDER}
+    started = engine.start(v2, "o-1", DATA)
+    assert started.state.definition_version == 2
+    assert [c.command_type for c in started.commands] == ["AuthorizePayment"]  # v2's first step
+    completed = replace(started.state, status=SagaStatus.COMPLETED, awaiting=None)
+    refund_v3 = replace(REFUND_ORDER, version=3)
+    chained = engine.chain(refund_v3, completed, "cancel requested")
+    assert (chained.state.definition, chained.state.definition_version) == ("refund_order", 3)
+
+
+def test_a_version_declared_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="place_order v1 is declared twice"):
+        by_version([PLACE_ORDER, replace(PLACE_ORDER, steps=PLACE_ORDER.steps[:1])])
 
 
 def test_saga_data_is_json_safe() -> None:
