@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stream_processors.saga.model import SagaDefinition
-from stream_processors.saga.place_order import PLACE_ORDER
+from stream_processors.saga.place_order import PLACE_ORDER, PLACE_ORDER_V1
 from stream_processors.saga.refund_order import REFUND_ORDER
 
-DEFINITIONS: tuple[SagaDefinition, ...] = (PLACE_ORDER, REFUND_ORDER)
+DEFINITIONS: tuple[SagaDefinition, ...] = (PLACE_ORDER_V1, PLACE_ORDER, REFUND_ORDER)
 
 # events that start a new saga instance (its id is the event's saga id, i.e. the order id)
 STARTERS = {"OrderCreated": PLACE_ORDER.name}

@@ -57,10 +57,14 @@ class Step:
     retriable: bool = False
 
 
+# a stage: one step, or steps run in parallel (their commands sent together; the stage is done when every one is)
+Stage = Step | tuple[Step, ...]
+
+
 @dataclass(frozen=True)
 class SagaDefinition:
     name: str
-    steps: tuple[Step, ...]
+    steps: tuple[Stage, ...]
     # runs once after all compensations, with data["failure_reason"] set; None for a saga whose steps cannot fail
     failure_action: Action | None
     timeout_reason: str = "TIMEOUT"
@@ -72,9 +76,27 @@ class SagaDefinition:
     # a changed definition is a new version next to the old one: an instance finishes on the version it started with
     version: int = 1
 
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.all_steps()]
+        if len(names) != len(set(names)):
+            raise ValueError(f"saga {self.name}: step names repeat: {names}")
+        for index in range(len(self.steps)):
+            stage = self.stage(index)
+            if not stage or len({s.retriable for s in stage}) > 1:
+                raise ValueError(f"saga {self.name}: stage {index} must be non-empty and either all retriable "
+                                 f"(past the pivot) or all compensatable: {[s.name for s in stage]}")
+
+    def stage(self, index: int) -> tuple[Step, ...]:
+        """The steps of stage `index`, run in parallel (one for a sequential step)."""
+        stage = self.steps[index]
+        return stage if isinstance(stage, tuple) else (stage,)
+
+    def all_steps(self) -> list[Step]:
+        return [s for index in range(len(self.steps)) for s in self.stage(index)]
+
     def reply_types(self) -> set[str]:
         types = {self.failure_action.reply} if self.failure_action else set()
-        for s in self.steps:
+        for s in self.all_steps():
             types |= {s.action.reply, *s.failures}
             if s.compensation:
                 types.add(s.compensation.reply)
@@ -100,9 +122,9 @@ class SagaState:
     saga_id: str
     definition: str
     status: SagaStatus
-    step: int                    # index of the step being run or compensated
+    step: int                    # index of the stage being run or compensated
     data: Mapping[str, Any]
-    awaiting: Awaiting | None
+    awaiting: tuple[Awaiting, ...]  # the commands of the stage still unanswered (several for parallel steps)
     failure_reason: str | None = None
     version: int = 0
     attempt: int = 1                      # attempts of the awaited command so far

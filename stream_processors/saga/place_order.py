@@ -1,11 +1,14 @@
-"""The place-order saga, declared as data. Read top to bottom, it is the business process:
+"""The place-order saga, declared as data. Read top to bottom, it is the business process (version 2):
 
-  reserve stock  --(out of stock)-------------------------------> cancel order OUT_OF_STOCK
-  authorize payment --(declined)--> release stock ---------------> cancel order PAYMENT_DECLINED
-  (either of the two --(no reply by its last deadline)--> void/release what may have happened -> TIMEOUT)
+  reserve stock + authorize payment, in parallel
+      --(out of stock)--> void the payment ---> cancel order OUT_OF_STOCK
+      --(declined)------> release the stock --> cancel order PAYMENT_DECLINED
+      (no reply by the last deadline: release + void, whatever may have happened -> TIMEOUT)
   confirm order  (pivot: from here on, steps only retry forward; a missed deadline never compensates them)
-  capture payment
-  commit stock
+  capture payment + commit stock, in parallel
+
+Version 1 ran the same steps one after the other (reserve, authorize, confirm, capture, commit): five hops in a
+row where version 2 has three. It stays in the catalog for the instances that started on it.
 
 A customer's cancel before the pivot interrupts it (compensate, then CancelOrder); a cancel after it (the order is
 CANCELLING) queues the refund_order saga, which runs on the same instance once this one has completed.
@@ -13,6 +16,7 @@ CANCELLING) queues the refund_order saga, which runs on the same instance once t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -38,30 +42,31 @@ def _cancel(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"order_id": data["order_id"], "reason": data["failure_reason"]}
 
 
-PLACE_ORDER = SagaDefinition(
+RESERVE_STOCK = Step("reserve_stock", Action("inventory", "ReserveStock", "StockReserved", _reserve),
+                     failures={"StockReservationFailed": "OUT_OF_STOCK"},
+                     compensation=Action("inventory", "ReleaseStock", "StockReleased", _order_only))
+AUTHORIZE_PAYMENT = Step("authorize_payment", Action("payments", "AuthorizePayment", "PaymentAuthorized", _authorize),
+                         failures={"PaymentDeclined": "PAYMENT_DECLINED"},
+                         compensation=Action("payments", "VoidPayment", "PaymentVoided", _order_only))
+# a customer's cancel that won the race makes the orders service answer OrderCancelled
+CONFIRM_ORDER = Step("confirm_order", Action("orders", "ConfirmOrder", "OrderConfirmed", _order_only),
+                     failures={"OrderCancelled": "CUSTOMER_CANCELLED"}, retriable=True)
+CAPTURE_PAYMENT = Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only),
+                       retriable=True)
+COMMIT_STOCK = Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only), retriable=True)
+
+PLACE_ORDER_V1 = SagaDefinition(
     name="place_order",
-    steps=(
-        Step("reserve_stock",
-             Action("inventory", "ReserveStock", "StockReserved", _reserve),
-             failures={"StockReservationFailed": "OUT_OF_STOCK"},
-             compensation=Action("inventory", "ReleaseStock", "StockReleased", _order_only)),
-        Step("authorize_payment",
-             Action("payments", "AuthorizePayment", "PaymentAuthorized", _authorize),
-             failures={"PaymentDeclined": "PAYMENT_DECLINED"},
-             compensation=Action("payments", "VoidPayment", "PaymentVoided", _order_only)),
-        # a customer's cancel that won the race makes the orders service answer OrderCancelled
-        Step("confirm_order",
-             Action("orders", "ConfirmOrder", "OrderConfirmed", _order_only),
-             failures={"OrderCancelled": "CUSTOMER_CANCELLED"}, retriable=True),
-        Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only), retriable=True),
-        Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only), retriable=True),
-    ),
+    steps=(RESERVE_STOCK, AUTHORIZE_PAYMENT, CONFIRM_ORDER, CAPTURE_PAYMENT, COMMIT_STOCK),
     failure_action=Action("orders", "CancelOrder", "OrderCancelled", _cancel),
     # the customer cancelled while the order was PENDING (an OrderCancelled the saga did not ask for)
     interrupts={"OrderCancelled": "CUSTOMER_CANCELLED"},
     # the customer cancelled a CONFIRMED order
     followups={"OrderCancellationRequested": "refund_order"},
 )
+
+PLACE_ORDER = replace(PLACE_ORDER_V1, version=2,
+                      steps=((RESERVE_STOCK, AUTHORIZE_PAYMENT), CONFIRM_ORDER, (CAPTURE_PAYMENT, COMMIT_STOCK)))
 
 
 def saga_data(order_created: Mapping[str, Any]) -> dict[str, Any]:

@@ -104,10 +104,27 @@ def load_many_with_pending(conn: Connection,
 
 
 def _state(row: Any) -> SagaState:
-    awaiting = Awaiting(row.awaiting_command_id, tuple(row.awaiting_replies)) if row.awaiting_command_id else None
-    return SagaState(row.saga_id, row.definition, SagaStatus(row.status), row.step, row.data, awaiting,
+    return SagaState(row.saga_id, row.definition, SagaStatus(row.status), row.step, row.data,
+                     _awaiting(row.awaiting_command_id, row.awaiting_replies),
                      row.failure_reason, row.version, row.attempt, row.parked_reason,
                      SagaStatus(row.parked_from) if row.parked_from else None, row.definition_version)
+
+
+def _awaiting(first_id: str | None, replies: list[Any]) -> tuple[Awaiting, ...]:
+    """One awaited command: its id and its reply types (a list of names, as before parallel steps, so a worker of
+    the previous release reads it); several (a stage of parallel steps): a list of {command_id, replies}."""
+    if replies and isinstance(replies[0], dict):
+        return tuple(Awaiting(a["command_id"], tuple(a["replies"])) for a in replies)
+    return (Awaiting(first_id, tuple(replies)),) if first_id else ()
+
+
+def _awaiting_columns(awaiting: tuple[Awaiting, ...]) -> dict[str, Any]:
+    if len(awaiting) == 1:
+        replies: list[Any] = list(awaiting[0].replies)
+    else:
+        replies = [{"command_id": a.command_id, "replies": list(a.replies)} for a in awaiting]
+    return {"awaiting_command_id": awaiting[0].command_id if awaiting else None,
+            "awaiting_replies": json.dumps(replies)}
 
 
 # One statement per message, whatever it did: the inbox claim, the saga row (insert or conditional update) and the
@@ -169,8 +186,7 @@ def _state_params(after: SagaState, commands: tuple[Command, ...], deadline_in: 
     return {
         "definition": after.definition, "status": after.status.value, "step": after.step,
         "data": json.dumps(dict(after.data)),
-        "awaiting_command_id": after.awaiting.command_id if after.awaiting else None,
-        "awaiting_replies": json.dumps(list(after.awaiting.replies) if after.awaiting else []),
+        **_awaiting_columns(after.awaiting),
         "failure_reason": after.failure_reason,
         "pending_commands": json.dumps([_command_json(c) for c in commands]),
         "version": after.version, "attempt": after.attempt, "parked_reason": after.parked_reason,

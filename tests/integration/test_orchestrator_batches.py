@@ -37,7 +37,7 @@ def test_a_batch_applies_each_record_in_order_in_one_transaction(engines: dict[s
     try:
         outcomes = orchestrator.handle_batch(batch)
         assert isinstance(outcomes[0], Dispatch) and isinstance(outcomes[1], Dispatch), outcomes
-        assert [c.command_type for c in outcomes[0].commands] == ["ReserveStock"], outcomes[0]
+        assert [c.command_type for c in outcomes[0].commands] == ["ReserveStock", "AuthorizePayment"], outcomes[0]
         assert outcomes[1].saga_id == second
         assert isinstance(outcomes[2], str) and outcomes[2].startswith("undecodable"), outcomes[2]
         # the copy found the first's inbox row (same transaction) and re-sends what the saga awaits: the same command
@@ -66,7 +66,8 @@ def test_a_batch_reads_its_sagas_together_and_each_record_sees_what_the_last_wro
             [created, _order_created(new, 2, event_id="fresh-" + new), _order_created(new, 3, event_id="fresh-" + new)])
         # the old saga, read with the others: its copy is a duplicate and re-sends the command the saga awaits
         assert isinstance(again, Dispatch) and again.commands == started.commands, again
-        assert isinstance(fresh, Dispatch) and [c.command_type for c in fresh.commands] == ["ReserveStock"], fresh
+        assert isinstance(fresh, Dispatch), fresh
+        assert [c.command_type for c in fresh.commands] == ["ReserveStock", "AuthorizePayment"], fresh
         # the new saga's second copy read the row and the inbox claim its first copy wrote in the same transaction
         assert isinstance(fresh_copy, Dispatch) and fresh_copy.commands == fresh.commands, fresh_copy
         assert orchestrator.stats.duplicates == 2

@@ -9,7 +9,8 @@ import pytest
 
 from stream_processors.saga import engine
 from stream_processors.saga.model import Decision, SagaStatus
-from stream_processors.saga.place_order import PLACE_ORDER, saga_data
+from stream_processors.saga.place_order import PLACE_ORDER_V1 as PLACE_ORDER
+from stream_processors.saga.place_order import saga_data
 from stream_processors.saga.refund_order import REFUND_ORDER
 
 DATA = saga_data({"order_id": "o-1", "customer_id": "c-1",
@@ -21,8 +22,8 @@ REASON = PLACE_ORDER.interrupts["OrderCancelled"]
 def run(replies: list[str]) -> Decision:
     decision = engine.start(PLACE_ORDER, "o-1", DATA)
     for reply in replies:
-        assert decision.state.awaiting is not None
-        decision = engine.on_reply(PLACE_ORDER, decision.state, reply, decision.state.awaiting.command_id)
+        assert decision.state.awaiting != ()
+        decision = engine.on_reply(PLACE_ORDER, decision.state, reply, decision.state.awaiting[0].command_id)
         assert decision.applied, decision.note
     return decision
 
@@ -36,7 +37,7 @@ def test_cancel_while_reserving_compensates_the_in_flight_reservation_then_cance
     assert decision.state.status is SagaStatus.COMPENSATING
     assert decision.state.failure_reason == "CUSTOMER_CANCELLED"
     assert commands(decision) == ["ReleaseStock"]  # may overtake the ReserveStock: the inventory barrier holds
-    decision = engine.on_reply(PLACE_ORDER, decision.state, "StockReleased", decision.state.awaiting.command_id)
+    decision = engine.on_reply(PLACE_ORDER, decision.state, "StockReleased", decision.state.awaiting[0].command_id)
     assert commands(decision) == ["CancelOrder"]
     assert decision.commands[0].record == {"order_id": "o-1", "reason": "CUSTOMER_CANCELLED"}
 
@@ -44,14 +45,14 @@ def test_cancel_while_reserving_compensates_the_in_flight_reservation_then_cance
 def test_cancel_while_authorizing_voids_the_payment_and_releases_the_stock() -> None:
     decision = engine.interrupt(PLACE_ORDER, run(["StockReserved"]).state, REASON)
     assert commands(decision) == ["VoidPayment"]
-    decision = engine.on_reply(PLACE_ORDER, decision.state, "PaymentVoided", decision.state.awaiting.command_id)
+    decision = engine.on_reply(PLACE_ORDER, decision.state, "PaymentVoided", decision.state.awaiting[0].command_id)
     assert commands(decision) == ["ReleaseStock"]
 
 
 def test_the_late_reply_of_the_interrupted_step_is_ignored() -> None:
     reserving = run([]).state
     interrupted = engine.interrupt(PLACE_ORDER, reserving, REASON).state
-    late = engine.on_reply(PLACE_ORDER, interrupted, "StockReserved", reserving.awaiting.command_id)
+    late = engine.on_reply(PLACE_ORDER, interrupted, "StockReserved", reserving.awaiting[0].command_id)
     assert not late.applied and late.state == interrupted
 
 
@@ -74,8 +75,8 @@ def test_a_refund_queued_during_capture_starts_when_the_saga_completes() -> None
     assert queued.state.data["followup"] == "refund_order" and queued.state.status is SagaStatus.RUNNING
     again = engine.queue_followup(queued.state, "refund_order")
     assert not again.applied
-    decision = engine.on_reply(PLACE_ORDER, queued.state, "PaymentCaptured", queued.state.awaiting.command_id)
-    decision = engine.on_reply(PLACE_ORDER, decision.state, "StockCommitted", decision.state.awaiting.command_id)
+    decision = engine.on_reply(PLACE_ORDER, queued.state, "PaymentCaptured", queued.state.awaiting[0].command_id)
+    decision = engine.on_reply(PLACE_ORDER, decision.state, "StockCommitted", decision.state.awaiting[0].command_id)
     assert decision.state.status is SagaStatus.COMPLETED
     refund = engine.chain(REFUND_ORDER, decision.state, decision.note)
     assert refund.state.definition == "refund_order" and refund.state.status is SagaStatus.RUNNING
@@ -88,11 +89,11 @@ def test_the_refund_saga_runs_refund_return_close_and_completes() -> None:
     decision = engine.chain(REFUND_ORDER, done.state, "customer cancelled")
     sent = commands(decision)
     for reply in ("PaymentRefunded", "StockReturned"):
-        decision = engine.on_reply(REFUND_ORDER, decision.state, reply, decision.state.awaiting.command_id)
+        decision = engine.on_reply(REFUND_ORDER, decision.state, reply, decision.state.awaiting[0].command_id)
         sent += commands(decision)
     assert sent == ["RefundPayment", "ReturnStock", "CancelOrder"]
     assert decision.commands[0].record == {"order_id": "o-1", "reason": "CUSTOMER_CANCELLED"}
-    decision = engine.on_reply(REFUND_ORDER, decision.state, "OrderCancelled", decision.state.awaiting.command_id)
+    decision = engine.on_reply(REFUND_ORDER, decision.state, "OrderCancelled", decision.state.awaiting[0].command_id)
     assert decision.state.status is SagaStatus.COMPLETED
 
 
@@ -100,7 +101,7 @@ def test_refund_commands_never_reuse_a_place_order_command_id() -> None:
     done = run(["StockReserved", "PaymentAuthorized", "OrderConfirmed", "PaymentCaptured", "StockCommitted"])
     refund = engine.chain(REFUND_ORDER, done.state, "")
     failing = engine.interrupt(PLACE_ORDER, run([]).state, REASON)
-    failing = engine.on_reply(PLACE_ORDER, failing.state, "StockReleased", failing.state.awaiting.command_id)
+    failing = engine.on_reply(PLACE_ORDER, failing.state, "StockReleased", failing.state.awaiting[0].command_id)
     assert refund.commands[0].command_id != failing.commands[0].command_id
 
 

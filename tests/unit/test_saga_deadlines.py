@@ -11,7 +11,8 @@ import pytest
 
 from stream_processors.saga import engine
 from stream_processors.saga.model import Decision, RetryPolicy, SagaState, SagaStatus, command_id
-from stream_processors.saga.place_order import PLACE_ORDER, saga_data
+from stream_processors.saga.place_order import PLACE_ORDER_V1 as PLACE_ORDER
+from stream_processors.saga.place_order import saga_data
 
 ORDER_CREATED: dict[str, Any] = {
     "order_id": "o-1", "customer_id": "c-1",
@@ -36,8 +37,8 @@ DEFN = replace(PLACE_ORDER, policy=POLICY)
 def reply(decision: Decision, reply_type: str) -> Decision:
     """Answer the command the saga awaits; the reply must be applied."""
     state = decision.state
-    assert state.awaiting is not None, f"nothing awaited before {reply_type}"
-    answered = engine.on_reply(DEFN, state, reply_type, state.awaiting.command_id)
+    assert state.awaiting != (), f"nothing awaited before {reply_type}"
+    answered = engine.on_reply(DEFN, state, reply_type, state.awaiting[0].command_id)
     assert answered.applied, answered.note
     return answered
 
@@ -78,8 +79,8 @@ def only_command(decision: Decision) -> tuple[str, str, str, dict[str, Any]]:
 
 
 def awaited_id(decision: Decision) -> str:
-    assert decision.state.awaiting is not None
-    return decision.state.awaiting.command_id
+    assert decision.state.awaiting != ()
+    return decision.state.awaiting[0].command_id
 
 
 def compensating_at_release() -> Decision:
@@ -380,7 +381,7 @@ def test_skip_at_the_last_step_completes_the_saga() -> None:
     skipped = engine.skip(DEFN, park(at_step("commit_stock")).state)
     assert skipped.commands == ()
     assert skipped.state.status is SagaStatus.COMPLETED
-    assert skipped.state.awaiting is None
+    assert skipped.state.awaiting == ()
     assert skipped.deadline_in is None
     assert (skipped.state.parked_reason, skipped.state.parked_from) == (None, None)
 
@@ -418,10 +419,10 @@ def test_the_awaited_reply_arriving_after_parking_resumes_the_saga() -> None:
     d = replace(PLACE_ORDER, policy=RetryPolicy(compensation_attempts=1))
     s = engine.start(d, "o-late", DATA).state
     for reply in ("StockReserved", "PaymentAuthorized", "OrderConfirmed"):
-        s = engine.on_reply(d, s, reply, s.awaiting.command_id).state
+        s = engine.on_reply(d, s, reply, s.awaiting[0].command_id).state
     parked = engine.on_deadline(d, s).state
     assert parked.status is SagaStatus.PARKED
-    decision = engine.on_reply(d, parked, "PaymentCaptured", parked.awaiting.command_id)
+    decision = engine.on_reply(d, parked, "PaymentCaptured", parked.awaiting[0].command_id)
     assert decision.applied and decision.state.status is SagaStatus.RUNNING
     assert decision.state.parked_reason is None
     assert [c.command_type for c in decision.commands] == ["CommitStock"]

@@ -23,7 +23,9 @@ from stream_processors.saga.model import (
     Step,
     command_id,
 )
-from stream_processors.saga.place_order import PLACE_ORDER, saga_data
+from stream_processors.saga.place_order import PLACE_ORDER as PLACE_ORDER_V2
+from stream_processors.saga.place_order import PLACE_ORDER_V1 as PLACE_ORDER
+from stream_processors.saga.place_order import saga_data
 from stream_processors.saga.refund_order import REFUND_ORDER
 
 ORDER_CREATED: dict[str, Any] = {
@@ -44,8 +46,8 @@ def drive(replies: list[str], saga_id: str = "o-1") -> list[Decision]:
     decisions = [engine.start(PLACE_ORDER, saga_id, {**DATA, "order_id": saga_id})]
     for reply in replies:
         state = decisions[-1].state
-        assert state.awaiting is not None, f"nothing awaited before {reply}"
-        decision = engine.on_reply(PLACE_ORDER, state, reply, state.awaiting.command_id)
+        assert state.awaiting != (), f"nothing awaited before {reply}"
+        decision = engine.on_reply(PLACE_ORDER, state, reply, state.awaiting[0].command_id)
         assert decision.applied, decision.note
         decisions.append(decision)
     return decisions
@@ -84,7 +86,7 @@ def test_happy_path_step_emits_its_command(index: int) -> None:
     assert cmd.command_id == command_id("o-1", "forward", STEP_NAMES[index], HAPPY[index][1])
     state = decision.state
     assert (state.status, state.step) == (SagaStatus.RUNNING, index)
-    assert state.awaiting is not None and state.awaiting.command_id == cmd.command_id
+    assert state.awaiting != () and state.awaiting[0].command_id == cmd.command_id
 
 
 def test_authorize_amount_is_a_decimal_equal_to_the_order_total() -> None:
@@ -98,7 +100,7 @@ def test_happy_path_completes_after_the_last_reply() -> None:
     assert final.commands == ()
     assert final.state.status is SagaStatus.COMPLETED
     assert final.state.status.terminal
-    assert final.state.awaiting is None
+    assert final.state.awaiting == ()
     assert final.state.failure_reason is None
 
 
@@ -156,8 +158,8 @@ def test_every_step_awaits_its_reply_and_failures_and_advances(index: int) -> No
     at_step = drive(FORWARD_REPLIES[:index])[-1]
     assert only_command(at_step).command_type == step.action.command
     assert only_command(at_step).participant == step.action.participant
-    assert at_step.state.awaiting is not None
-    assert at_step.state.awaiting.replies == (step.action.reply, *step.failures)
+    assert at_step.state.awaiting != ()
+    assert at_step.state.awaiting[0].replies == (step.action.reply, *step.failures)
     advanced = drive(FORWARD_REPLIES[:index + 1])[-1]
     if index + 1 < len(PLACE_ORDER.steps):
         assert advanced.state.step == index + 1
@@ -205,8 +207,8 @@ def test_failure_reasons_are_cancel_reasons_the_orders_service_accepts() -> None
 
 
 def _actions(defn: SagaDefinition) -> list[Action]:
-    return [*([defn.failure_action] if defn.failure_action else []), *(s.action for s in defn.steps),
-            *(s.compensation for s in defn.steps if s.compensation)]
+    return [*([defn.failure_action] if defn.failure_action else []), *(s.action for s in defn.all_steps()),
+            *(s.compensation for s in defn.all_steps() if s.compensation)]
 
 
 @pytest.mark.parametrize("defn", DEFINITIONS, ids=[f"{d.name}.v{d.version}" for d in DEFINITIONS])
@@ -229,7 +231,10 @@ def test_reply_types_and_registries() -> None:
                                          "PaymentAuthorized", "PaymentDeclined", "PaymentVoided", "OrderConfirmed",
                                          "OrderCancelled", "PaymentCaptured", "StockCommitted"}
     assert REFUND_ORDER.reply_types() == {"PaymentRefunded", "StockReturned", "OrderCancelled"}
-    assert by_version(DEFINITIONS) == {("place_order", 1): PLACE_ORDER, ("refund_order", 1): REFUND_ORDER}
+    assert by_version(DEFINITIONS) == {("place_order", 1): PLACE_ORDER, ("place_order", 2): PLACE_ORDER_V2,
+                                       ("refund_order", 1): REFUND_ORDER}
+    assert PLACE_ORDER_V2.reply_types() == PLACE_ORDER.reply_types()
+    assert [s.name for s in PLACE_ORDER_V2.all_steps()] == STEP_NAMES  # the same steps, two stages in parallel
     assert STARTERS == {"OrderCreated": "place_order"}
     assert set(PLACE_ORDER.followups.values()) <= set(newest(DEFINITIONS))
 
@@ -268,9 +273,9 @@ def test_reply_with_another_causation_id_is_ignored() -> None:
 
 def test_reply_of_an_unexpected_type_is_ignored() -> None:
     state = drive([])[-1].state
-    assert state.awaiting is not None
-    assert_ignored(state, "PaymentAuthorized", state.awaiting.command_id)
-    assert_ignored(state, "StockReleased", state.awaiting.command_id)
+    assert state.awaiting != ()
+    assert_ignored(state, "PaymentAuthorized", state.awaiting[0].command_id)
+    assert_ignored(state, "StockReleased", state.awaiting[0].command_id)
 
 
 def test_duplicate_of_an_already_applied_reply_is_ignored() -> None:
@@ -323,8 +328,8 @@ def test_version_increases_with_every_applied_decision(replies: list[str]) -> No
 def test_engine_does_not_mutate_the_state_it_is_given() -> None:
     state = drive([])[-1].state
     snapshot = (state.status, state.step, dict(state.data), state.awaiting, state.version)
-    assert state.awaiting is not None
-    engine.on_reply(PLACE_ORDER, state, "StockReservationFailed", state.awaiting.command_id)
+    assert state.awaiting != ()
+    engine.on_reply(PLACE_ORDER, state, "StockReservationFailed", state.awaiting[0].command_id)
     assert (state.status, state.step, dict(state.data), state.awaiting, state.version) == snapshot
     assert "failure_reason" not in state.data
 
@@ -350,8 +355,8 @@ def test_compensation_walk_skips_steps_without_a_compensation() -> None:
     sent = [only_command(decision).command_type]
     for reply in ["ADone", "BDone", "CDone", "DFailed", "UndoCDone", "UndoADone", "FailDone"]:
         state = decision.state
-        assert state.awaiting is not None
-        decision = engine.on_reply(MIXED, state, reply, state.awaiting.command_id)
+        assert state.awaiting != ()
+        decision = engine.on_reply(MIXED, state, reply, state.awaiting[0].command_id)
         assert decision.applied, decision.note
         sent += [c.command_type for c in decision.commands]
     assert sent == ["A", "B", "C", "D", "UndoC", "UndoA", "Fail"]

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from stream_processors.saga import engine
 from stream_processors.saga.model import Command
-from stream_processors.saga.place_order import PLACE_ORDER
+from stream_processors.saga.place_order import PLACE_ORDER_V1 as PLACE_ORDER
 from stream_processors.saga.store import _command_json, _commands, _from_json
 
 CMD = Command("cmd-1", "payments", "AuthorizePayment",
