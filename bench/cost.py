@@ -215,6 +215,8 @@ def main() -> int:
         (step,) = run(cfg, [args.rate], args.seconds, stack_meter(cfg), args.warmup_seconds, args.idle_seconds)
         assert step.cost is not None
         print("\n".join(table([Cost.from_dict(step.cost)])))
+        print(f"POST /orders answered in p50 {step.accept_ms['p50']} ms, p99 {step.accept_ms['p99']} ms "
+              f"(accepted {step.accepted}, errors {step.errors or 'none'})")
     finally:
         if not args.keep:
             lifecycle.down(cfg)

@@ -8,8 +8,8 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
@@ -43,7 +43,11 @@ PRODUCER_REQUEST_TIMEOUT_S = 15.0
 METADATA_MAX_AGE_MS = 5000
 
 
-DEFAULT_TRANSPORT = "confluent"
+# aiokafka: under overload (75 orders/s offered on 2 cores) the apps on librdkafka took the CPU the front door
+# needed: POST /orders p99 8-21 s against 0.2-0.6 s on aiokafka, which also completed more sagas per second;
+# librdkafka's ~3 CPU-ms less per saga at 10/s does not pay for that (docs/benchmarks/FINDINGS.md, session 8).
+# WALSAGA_FAUST_TRANSPORT=confluent runs them on librdkafka; both pass the whole suite.
+DEFAULT_TRANSPORT = "aiokafka"
 
 
 def transport_from_env() -> str:
@@ -67,6 +71,8 @@ class ProcessorSettings:
     kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
     prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
     transport: str = DEFAULT_TRANSPORT    # the Faust transport (faust_app)
+    # the version new instances of a saga start on, when not its newest (a rollback or a canary of a new version)
+    start_versions: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> ProcessorSettings:
@@ -85,7 +91,19 @@ class ProcessorSettings:
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
             transport=transport_from_env(),
+            start_versions=start_versions(os.environ.get("WALSAGA_SAGA_START_VERSIONS", "")),
         )
+
+
+def start_versions(spec: str) -> dict[str, int]:
+    """`place_order=1,refund_order=1` -> {"place_order": 1, "refund_order": 1}"""
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, sep, version = item.partition("=")
+        if not sep or not version.strip().isdigit():
+            raise ValueError(f"WALSAGA_SAGA_START_VERSIONS: {item!r} is not <saga>=<version>")
+        out[name.strip()] = int(version)
+    return out
 
 
 def create_app(settings: ProcessorSettings) -> faust.App:
@@ -95,7 +113,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
     orchestrator = Orchestrator(saga_db,
                                 RetryPolicy(step_timeout=settings.step_timeout,
                                             forward_attempts=settings.forward_attempts,
-                                            compensation_attempts=settings.compensation_attempts))
+                                            compensation_attempts=settings.compensation_attempts),
+                                start_versions=settings.start_versions)
 
     async def produce(*dispatches: Dispatch) -> None:
         """Every command on the broker before this returns (the source offsets are only acknowledged after it);

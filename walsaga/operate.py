@@ -11,7 +11,7 @@ from schemas.headers import as_pairs, for_confluent
 from schemas.topics import DEAD_LETTERS
 from services.common import dead_letters
 from stream_processors.commands import to_record
-from stream_processors.saga import store
+from stream_processors.saga import catalog, store
 from stream_processors.saga.model import RetryPolicy, SagaStatus
 from stream_processors.saga.orchestrator import Dispatch, Orchestrator
 from walsaga.stack import kafka_acls
@@ -38,7 +38,7 @@ def versions_in_use(cfg: StackConfig) -> list[str]:
     by_version: dict[tuple[str, int], list[str]] = {}
     for name, version, status, count in in_use:
         by_version.setdefault((name, version), []).append(f"{count} {status}")
-    newest = {name: d.version for name, d in orchestrator.newest.items()}
+    newest = {name: d.version for name, d in catalog.newest(orchestrator.catalog).items()}
     lines = [f"{name} v{version}  {', '.join(counts)}  "
              + ("newest" if newest.get(name) == version else
                 "in the catalog" if (name, version) in orchestrator.definitions else "NOT IN THE CATALOG")

@@ -8,7 +8,7 @@ cover the rest: a sweep re-sends overdue commands, compensates or parks (see eng
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,13 +60,18 @@ class Orchestrator:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: OrchestratorStats = field(default_factory=OrchestratorStats)
     catalog: tuple[SagaDefinition, ...] = DEFINITIONS  # every version this worker runs (saga/catalog.py)
+    start_versions: Mapping[str, int] = field(default_factory=dict)  # a saga's new instances start on this version
     definitions: dict[tuple[str, int], SagaDefinition] = field(init=False)
-    newest: dict[str, SagaDefinition] = field(init=False)
+    starting: dict[str, SagaDefinition] = field(init=False)  # what new instances (and follow-ups) start on
     known_types: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.definitions = {key: replace(d, policy=self.policy) for key, d in by_version(self.catalog).items()}
-        self.newest = {name: self.definitions[(name, d.version)] for name, d in newest(self.catalog).items()}
+        self.starting = {name: self.definitions[(name, d.version)] for name, d in newest(self.catalog).items()}
+        for name, version in self.start_versions.items():  # pinned: new instances start there, not on the newest
+            if (name, version) not in self.definitions:
+                raise ValueError(f"new {name} sagas cannot start on v{version}: not in the catalog")
+            self.starting[name] = self.definitions[(name, version)]
         self.known_types = frozenset(STARTERS) | frozenset(self.reply_types())
 
     def reply_types(self) -> set[str]:
@@ -80,7 +85,7 @@ class Orchestrator:
         not have (a worker not yet upgraded, during a rolling deploy)."""
         found = self.definitions.get((state.definition, state.definition_version))
         if found is None and state.status.terminal:
-            return self.newest.get(state.definition)
+            return self.starting.get(state.definition)
         return found
 
     def missing_versions(self) -> list[str]:
@@ -216,7 +221,7 @@ class Orchestrator:
         if env.event_type in STARTERS:
             if before is not None:
                 return None  # the saga exists: a second OrderCreated with a new event id changes nothing
-            return saga_engine.start(self.newest[STARTERS[env.event_type]], env.saga_id, saga_data(record))
+            return saga_engine.start(self.starting[STARTERS[env.event_type]], env.saga_id, saga_data(record))
         if before is None:
             # e.g. a participant driven by another coordinator (the DTM baseline) announcing its step
             log.warning("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)
@@ -236,7 +241,7 @@ class Orchestrator:
         followup = state.data.get("followup")
         if state.status is not SagaStatus.COMPLETED or not followup:
             return decision
-        return saga_engine.chain(self.newest[followup], state, decision.note)
+        return saga_engine.chain(self.starting[followup], state, decision.note)
 
     def count_dead_letter(self) -> None:
         with self.engine.begin() as conn:
