@@ -42,9 +42,10 @@ test: install  ## the whole suite: starts its own stack (other ports, other data
 test-ha: install  ## the HA profile's failover tests on a stack of their own (after `make test`, never beside it)
 	@WALSAGA_HA_TESTS=1 .venv/bin/python -m pytest -ra tests/ha $(PYTEST_ARGS)
 
-lint: install  ## ruff (style, bugs, imports) and mypy (strict on the domain, saga engine, contracts, runtime)
+lint: install  ## ruff, mypy (strict on the domain, saga engine, contracts, runtime), the contracts' compatibility
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
+	@.venv/bin/walsaga schemas check
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

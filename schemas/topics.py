@@ -31,6 +31,11 @@ CDC_HEARTBEATS = "walsaga.cdc-heartbeats"
 # keyed by order id (or SKU); read by the continuous reconciliation checks
 DIRECT_WRITES = "walsaga.direct-writes"
 
+# every contract version any release ships (schemas/avro), published before that release runs (walsaga/stack/
+# topics.py, `walsaga schemas publish`), keyed `<Type>.v<N>`, compacted: where a reader finds the writer schema of a
+# record from a newer release (schemas/codec.py, services/common/published_schemas.py)
+SCHEMAS = "walsaga.schemas"
+
 COMMAND_TOPIC = {
     "orders": ORDERS_COMMANDS,
     "inventory": INVENTORY_COMMANDS,
@@ -40,7 +45,7 @@ COMMAND_TOPIC = {
 
 ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS, INVENTORY_PRICES,
        ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS,
-       DIRECT_WRITES]
+       DIRECT_WRITES, SCHEMAS]
 
 # How long every topic keeps its records (set on each topic; the inbox retention is derived from it:
 # services/common/retention.py)
@@ -52,6 +57,8 @@ PARTITIONS = 4
 # topics that differ from the defaults above: partitions and topic configs
 OVERRIDES: dict[str, dict[str, Any]] = {
     CDC_HEARTBEATS: {"partitions": 1, "config": {"retention.ms": str(24 * 3600 * 1000)}},
+    # one partition: a reader reads it whole; compacted: a version's record is kept for as long as the topic lives
+    SCHEMAS: {"partitions": 1, "config": {"cleanup.policy": "compact"}},
 }
 
 

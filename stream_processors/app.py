@@ -23,6 +23,7 @@ from schemas.headers import Envelope, as_pairs
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.kafka_access import KafkaAccess
+from services.common.published_schemas import PublishedSchemas
 from services.common.retention import Pruner
 from stream_processors import confluent_transport
 from stream_processors.batching import take_ready
@@ -109,6 +110,7 @@ def start_versions(spec: str) -> dict[str, int]:
 def create_app(settings: ProcessorSettings) -> faust.App:
     app = faust_app("walsaga-processors", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, settings.producer_linger_ms, transport=settings.transport)
+    codec.use_published(PublishedSchemas(settings.kafka))  # writer schemas of a newer release (rolling upgrades)
     saga_db = create_engine(settings.saga_db_url, pool_size=4)  # no pre-ping: retry_transient
     orchestrator = Orchestrator(saga_db,
                                 RetryPolicy(step_timeout=settings.step_timeout,

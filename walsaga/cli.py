@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     cdc.add_argument("action", choices=["accept-gap"])
     cdc.add_argument("service", choices=list(SERVICES))
     cdc.add_argument("--yes", action="store_true", help="really restart the connector from a fresh slot")
+    sc = sub.add_parser("schemas", help="contracts: check every version against the earlier ones and the frozen "
+                                         "fingerprints (exit 1 on a problem), or publish them to the stack")
+    sc.add_argument("action", choices=["check", "publish"])
     rc = sub.add_parser("reconcile", help="compare the service databases, report every divergence (JSON + HTML); "
                                           "exit 0 when clean, 1 when divergences were found")
     rc.add_argument("--repair", action="store_true", help="send the safe repairs (refund, void, release, notify)")
@@ -80,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "reconcile":
         return _reconcile(cfg, args)
+    if args.cmd == "schemas":
+        return _schemas(cfg, args.action)
     if args.cmd == "cdc":
         if not args.yes:
             print("events committed while the slot was lost will not be published; add --yes", file=sys.stderr)
@@ -136,6 +141,22 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
     for engine in engines.values():
         engine.dispose()
     return 0 if report.total == 0 else 1
+
+
+def _schemas(cfg: StackConfig, action: str) -> int:
+    from schemas import codec, evolution
+    from walsaga.stack import kafka_acls, topics
+
+    if action == "publish":
+        topics.publish_contracts(kafka_acls.admin(cfg))
+        return 0
+    problems = evolution.release_problems(codec.sources())
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    subjects = {name for name, _ in codec.sources()}
+    print(f"{len(codec.sources())} contract versions of {len(subjects)} subjects: "
+          + (f"{len(problems)} problem(s)" if problems else "every version reads every other, none changed"))
+    return 1 if problems else 0
 
 
 def _operate(cfg: StackConfig, args: argparse.Namespace) -> int:

@@ -53,9 +53,9 @@ class Gateway:
         return resp.json()
 
     def place_order(self, customer_id: str, items: list[dict[str, Any]], payment_method: str = "pm_card_visa",
-                    currency: str = "USD", key: str | None = None) -> httpx.Response:
-        return self.http.post("/orders", json={"customer_id": customer_id, "items": items, "currency": currency,
-                                               "payment_method": payment_method},
+                    currency: str = "USD", key: str | None = None, channel: str | None = None) -> httpx.Response:
+        body = {"customer_id": customer_id, "items": items, "currency": currency, "payment_method": payment_method}
+        return self.http.post("/orders", json={**body, "channel": channel} if channel else body,
                               headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
     def cancel(self, order_id: str, key: str | None = None, if_match: int | str | None = None) -> httpx.Response:

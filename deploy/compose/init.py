@@ -32,7 +32,7 @@ from services.common.kafka_access import KafkaAccess
 from walsaga.stack import kafka_acls, migrate, roles
 from walsaga.stack.config import DATABASES, SERVICES, role_name
 from walsaga.stack.procs import say
-from walsaga.stack.topics import ensure_topics
+from walsaga.stack.topics import ensure_topics, publish_contracts
 
 
 def need(name: str) -> str:
@@ -103,6 +103,7 @@ def kafka_access() -> None:
     kafka_acls.apply(AdminClient(admin.confluent()), passwords)
     say("Kafka topics")
     ensure_topics(admin)
+    publish_contracts(admin)
 
 
 def main() -> None:

@@ -7,12 +7,14 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine, Table
 
+from schemas import codec
 from schemas.topics import COMMAND_TOPIC
 from services.common import admission, openapi, retention, saga_branches
 from services.common.admission import AdmissionMiddleware, AimdLimit
 from services.common.api import install_error_handlers, install_metrics, make_engine
 from services.common.auth import Verifier
 from services.common.consumer import CommandConsumer
+from services.common.published_schemas import PublishedSchemas
 from services.common.settings import Settings
 from services.common.url_guard import UrlGuard
 
@@ -53,6 +55,7 @@ def with_saga_branches(include: Callable[[FastAPI, Engine], None], service: str,
 def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: dict[str, Any],
                    event_topics: tuple[str, ...] = ()) -> CommandConsumer:
     engine = make_engine(settings.db_url, 4, pre_ping=False)
+    codec.use_published(PublishedSchemas(settings.kafka))  # writer schemas of a newer release (rolling upgrades)
     return CommandConsumer(
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=engine,
         inbox=inbox, counters=counters, handlers=handlers, event_topics=event_topics,

@@ -17,7 +17,14 @@ from services.common.auth import Caller, customer_for
 from services.common.http import IF_MATCH, Identifier, MoneyString, money, parse_if_match, require_idempotency_key
 from services.common.openapi import problems_for
 from services.orders import db, handlers
-from services.orders.domain import AlreadyCancelled, NotOrderable, OrderRuleViolation, PriceChanged, StaleVersion
+from services.orders.domain import (
+    AlreadyCancelled,
+    Channel,
+    NotOrderable,
+    OrderRuleViolation,
+    PriceChanged,
+    StaleVersion,
+)
 
 T = TypeVar("T")
 # how long an order waits for a price that does not fit the catalog copy yet (it trails inventory by a CDC hop)
@@ -36,6 +43,7 @@ class OrderIn(BaseModel):
     items: list[ItemIn] = Field(min_length=1, max_length=100)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     payment_method: str = Field(pattern=r"^pm_[A-Za-z0-9_]{1,64}$")
+    channel: Channel | None = None  # where the customer placed it; carried by OrderCreated (v2)
 
 
 def router(engine: Engine) -> APIRouter:

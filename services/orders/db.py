@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from services.common.tables import add_common_tables
-from services.orders.domain import CancelReason, CatalogPrice, Order, OrderLine, OrderStatus
+from services.orders.domain import CancelReason, CatalogPrice, Channel, Order, OrderLine, OrderStatus
 
 metadata = MetaData()
 common = add_common_tables(metadata)
@@ -35,10 +35,12 @@ orders = Table(
     Column("total_amount", Numeric(18, 2), nullable=False),
     Column("currency", Text, nullable=False),
     Column("payment_method", Text, nullable=False),
+    Column("channel", Text, nullable=True),
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('PENDING','CONFIRMED','CANCELLING','CANCELLED')", name="orders_status_valid"),
+    CheckConstraint("channel IN ('web','mobile','store','partner')", name="orders_channel_valid"),
 )
 
 order_lines = Table(
@@ -80,6 +82,7 @@ def load(conn: Connection, order_id: str, for_update: bool = False) -> Order | N
         lines=tuple(OrderLine(line.sku, line.quantity, line.unit_price) for line in lines),
         currency=row.currency, payment_method=row.payment_method, status=OrderStatus(row.status),
         cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None, version=row.version,
+        channel=Channel(row.channel) if row.channel else None,
     )
 
 
@@ -87,7 +90,7 @@ def insert(conn: Connection, order: Order) -> None:
     conn.execute(orders.insert().values(
         order_id=order.order_id, customer_id=order.customer_id, status=order.status.value, cancel_reason=None,
         total_amount=order.total_amount, currency=order.currency, payment_method=order.payment_method,
-        version=order.version))
+        channel=order.channel.value if order.channel else None, version=order.version))
     conn.execute(order_lines.insert(), [
         {"order_id": order.order_id, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
         for line in order.lines])
@@ -114,6 +117,7 @@ def to_json(order: Order) -> dict:
         "total_amount": str(order.total_amount),
         "currency": order.currency,
         "payment_method": order.payment_method,
+        "channel": order.channel.value if order.channel else None,
         "version": order.version,
     }
 

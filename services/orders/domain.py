@@ -25,6 +25,14 @@ class CancelReason(StrEnum):
     TIMEOUT = "TIMEOUT"
 
 
+class Channel(StrEnum):
+    """Where the customer placed the order (OrderCreated v2); unknown for orders placed without saying."""
+    WEB = "web"
+    MOBILE = "mobile"
+    STORE = "store"
+    PARTNER = "partner"
+
+
 class OrderRuleViolation(ValueError):
     """The request breaks an order rule; the API answers 422 with this message."""
 
@@ -66,6 +74,7 @@ class Order:
     status: OrderStatus = OrderStatus.PENDING
     cancel_reason: CancelReason | None = None
     version: int = 1
+    channel: Channel | None = None
 
     @property
     def total_amount(self) -> Decimal:
@@ -128,7 +137,8 @@ def newer_price(current: CatalogPrice | None, incoming: CatalogPrice) -> bool:
     return current is None or incoming.version > current.version
 
 
-def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str, payment_method: str) -> Order:
+def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str, payment_method: str,
+          channel: Channel | None = None) -> Order:
     if not lines:
         raise OrderRuleViolation("an order needs at least one item")
     skus = [line.sku for line in lines]
@@ -147,7 +157,7 @@ def place(order_id: str, customer_id: str, lines: list[OrderLine], currency: str
         raise OrderRuleViolation("currency must be an ISO 4217 code such as USD")
     if not PAYMENT_METHOD.match(payment_method):
         raise OrderRuleViolation("payment_method must look like pm_card_visa")
-    order = Order(order_id, customer_id, tuple(lines), currency, payment_method)
+    order = Order(order_id, customer_id, tuple(lines), currency, payment_method, channel=channel)
     if order.total_amount >= Decimal("1e16"):
         raise OrderRuleViolation("total amount too large")
     return order

@@ -15,7 +15,7 @@ from services.common import idempotency, outbox
 from services.common.counters import counter_add
 from services.common.idempotency import StoredResponse
 from services.orders import db, domain
-from services.orders.domain import CancelReason, CatalogPrice, Order, RequestedLine
+from services.orders.domain import CancelReason, CatalogPrice, Channel, Order, RequestedLine
 
 log = logging.getLogger(__name__)
 API_CONSUMER = "orders-api"  # the counters row the REST API's conflicts are counted under
@@ -36,14 +36,16 @@ def place_order(engine: Engine, *, client_id: str, idempotency_key: str, body: d
                 order = domain.place(
                     order_id=str(uuid.uuid4()), customer_id=body["customer_id"],
                     lines=domain.price_lines(requested, catalog, body["currency"]),
-                    currency=body["currency"], payment_method=body["payment_method"])
+                    currency=body["currency"], payment_method=body["payment_method"],
+                    channel=Channel(body["channel"]) if body.get("channel") else None)
                 db.insert(conn, order)
                 _publish(conn, order, "OrderCreated", {
                     "order_id": order.order_id, "customer_id": order.customer_id,
                     "items": [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
                               for line in order.lines],
                     "total_amount": order.total_amount, "currency": order.currency,
-                    "payment_method": order.payment_method, "created_at": datetime.now(UTC)})
+                    "payment_method": order.payment_method, "created_at": datetime.now(UTC),
+                    "channel": order.channel.value if order.channel else None})
                 response = StoredResponse(202, db.to_json(order))
                 idempotency.remember(conn, db.idempotency, client_id, idempotency_key, req_hash, response)
                 return response

@@ -24,6 +24,7 @@ from schemas import codec, topics
 from schemas.headers import Envelope
 from services.common.counters import counter_add
 from services.common.kafka_access import KafkaAccess
+from services.common.published_schemas import PublishedSchemas
 from stream_processors.app import DEFAULT_TRANSPORT, faust_app, raw_message, retry_transient, transport_from_env
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
@@ -171,6 +172,7 @@ def subject_of(env: Envelope, value: bytes | None) -> tuple[str, str]:
 def create_app(settings: ReconcilerSettings) -> faust.App:
     app = faust_app("walsaga-reconciler", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, fetch_wait=FETCH_WAIT, transport=settings.transport)
+    codec.use_published(PublishedSchemas(settings.kafka))  # writer schemas of a newer release (rolling upgrades)
     # no pre-ping (a round trip per checkout, five checkouts per check): a dead connection fails the sweep, which
     # leaves its checks due for the next one
     views = create_engine(settings.views_db_url, pool_size=2)

@@ -16,6 +16,7 @@ from schemas import codec, topics
 from schemas.headers import CREATED_AT, Envelope
 from services.common.dead_letters import dead_letter_headers
 from services.common.kafka_access import KafkaAccess
+from services.common.published_schemas import PublishedSchemas
 from stream_processors.app import DEFAULT_TRANSPORT, faust_app, raw_message, retry_transient, transport_from_env
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
@@ -56,6 +57,7 @@ class ViewSettings:
 def create_app(settings: ViewSettings) -> faust.App:
     app = faust_app("walsaga-views", settings.kafka, settings.web_port, settings.data_dir,
                     settings.kafka_replication, fetch_wait=FETCH_WAIT, transport=settings.transport)
+    codec.use_published(PublishedSchemas(settings.kafka))  # writer schemas of a newer release (rolling upgrades)
     engine = create_engine(settings.views_db_url, pool_size=2)  # no pre-ping: retry_transient retries a batch
 
     def apply_batch(batch: list[tuple[RawMessage, datetime | None]]) -> list[tuple[RawMessage, str]]:

@@ -44,6 +44,8 @@ def test_post_order_without_idempotency_key_is_400(http: httpx.Client) -> None:
     {"currency": "usd"},
     {"payment_method": "visa"},
     {"customer_id": ""},
+    {"channel": "fax"},
+    {"channel": ""},
     # strict parsing: no lax coercion of quantities or money
     {"items": [{"sku": "sku-contract", "quantity": True}]},
     {"items": [{"sku": "sku-contract", "quantity": "1"}]},
@@ -69,6 +71,14 @@ def test_same_key_same_body_replays_the_first_response(http: httpx.Client) -> No
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
     assert first.headers["Location"] == f"/orders/{first.json()['order_id']}"
+
+
+def test_an_order_keeps_the_channel_it_was_placed_through(http: httpx.Client) -> None:
+    placed = http.post("/orders", json={**ORDER, "channel": "mobile"}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert placed.status_code == 202, placed.text
+    assert placed.json()["channel"] == "mobile"
+    unsaid = http.post("/orders", json=ORDER, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert unsaid.status_code == 202 and unsaid.json()["channel"] is None
 
 
 def test_same_key_other_body_is_422(http: httpx.Client) -> None:

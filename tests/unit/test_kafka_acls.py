@@ -24,17 +24,17 @@ def _topics(principal: str, operation: AclOperation) -> set[str]:
 
 
 def test_each_faust_app_may_read_what_it_subscribes_to_and_no_more() -> None:
-    assert _topics(kafka_acls.VIEWS, AclOperation.READ) == set(SOURCES)
-    assert _topics(kafka_acls.RECONCILER, AclOperation.READ) == set(WATCHED)
+    assert _topics(kafka_acls.VIEWS, AclOperation.READ) == {*SOURCES, topics.SCHEMAS}
+    assert _topics(kafka_acls.RECONCILER, AclOperation.READ) == {*WATCHED, topics.SCHEMAS}
     assert _topics(kafka_acls.PROCESSORS, AclOperation.READ) == {topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES,
-                                                                 topics.PAYMENTS_REPLIES}
+                                                                 topics.PAYMENTS_REPLIES, topics.SCHEMAS}
 
 
-def test_a_participant_reads_only_its_command_topic_and_writes_only_dead_letters() -> None:
+def test_a_participant_reads_only_its_command_topic_and_the_contracts_and_writes_only_dead_letters() -> None:
     for svc in SERVICES:
         principal = kafka_acls.service(svc)
         extra = {topics.INVENTORY_PRICES} if svc == "orders" else set()
-        assert _topics(principal, AclOperation.READ) == {topics.COMMAND_TOPIC[svc], *extra}
+        assert _topics(principal, AclOperation.READ) == {topics.COMMAND_TOPIC[svc], *extra, topics.SCHEMAS}
         assert _topics(principal, AclOperation.WRITE) == {topics.DEAD_LETTERS}
 
 

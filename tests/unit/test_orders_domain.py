@@ -36,6 +36,13 @@ def test_place_returns_a_pending_order_at_version_1() -> None:
     assert order.lines == (_line("a", 2, "3.50"), _line("b", 1, "0.99"))
     assert (order.order_id, order.customer_id, order.currency, order.payment_method) == (
         "order-1", "customer-1", "USD", "pm_card_visa")
+    assert order.channel is None  # a client that does not say where it sells
+
+
+def test_an_order_keeps_its_channel_through_its_transitions() -> None:
+    order = place("order-1", "customer-1", [_line()], "USD", "pm_card_visa", channel=domain.Channel.MOBILE)
+    assert order.channel is domain.Channel.MOBILE
+    assert confirm(order).channel is domain.Channel.MOBILE
 
 
 @pytest.mark.parametrize("lines, message", [

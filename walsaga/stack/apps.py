@@ -37,13 +37,14 @@ def start_services(cfg: StackConfig) -> None:
             _wait_api(cfg, svc, i)
 
 
-def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True) -> None:
+def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True,
+              extra_env: dict[str, str] | None = None) -> None:
     """One instance of a service's REST API (or the order-queries API), behind the gateway."""
     # the read side only reads: the views database's read-only role
     db = db_url(cfg, "views", "reader") if svc == QUERIES else db_url(cfg, svc)
     env = {**base_env(cfg), "WALSAGA_DB_URL": db,
            "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg),
-           "WALSAGA_SAGA_BRANCHES": "1" if cfg.saga_branches else "0"}
+           "WALSAGA_SAGA_BRANCHES": "1" if cfg.saga_branches else "0", **(extra_env or {})}
     procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
                                                str(cfg.ports.api(svc, instance))], env, cwd=REPO, nice=cfg.edge_nice)
     if wait:
@@ -74,11 +75,12 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
                        "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}, wait)
 
 
-def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True) -> None:
+def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True,
+                extra_env: dict[str, str] | None = None) -> None:
     """The read-model workers (one consumer group; run up to one per partition)."""
     for i in instances if instances is not None else range(cfg.view_instances):
         _start_worker(cfg, f"views-{i}", "stream_processors.views.main", cfg.ports.views_web(i), kafka_acls.VIEWS,
-                      {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views")}, wait)
+                      {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), **(extra_env or {})}, wait)
 
 
 def start_reconciler(cfg: StackConfig, wait: bool = True, instance: int = 0) -> None:

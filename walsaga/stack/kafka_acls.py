@@ -53,11 +53,12 @@ OUTBOX_ROUTED = (topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS
                  topics.NOTIFICATIONS_EVENTS, topics.INVENTORY_PRICES, topics.CDC_HEARTBEATS, topics.DIRECT_WRITES)
 REPAIRED = ("payments", "inventory", "notifications")
 EXTRA_READS = {"orders": (topics.INVENTORY_PRICES,)}
+# every app that decodes records also reads the published contracts (a newer release's writer schemas)
 READS: dict[str, tuple[str, ...]] = {
-    **{service(s): (topics.COMMAND_TOPIC[s], *EXTRA_READS.get(s, ())) for s in SERVICES},
-    PROCESSORS: EVENTS_AND_REPLIES,
-    VIEWS: (*EVENTS_AND_REPLIES, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES),
-    RECONCILER: (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES),
+    **{service(s): (topics.COMMAND_TOPIC[s], *EXTRA_READS.get(s, ()), topics.SCHEMAS) for s in SERVICES},
+    PROCESSORS: (*EVENTS_AND_REPLIES, topics.SCHEMAS),
+    VIEWS: (*EVENTS_AND_REPLIES, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES, topics.SCHEMAS),
+    RECONCILER: (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES, topics.SCHEMAS),
     CONNECT: (),
 }
 WRITES: dict[str, tuple[str, ...]] = {

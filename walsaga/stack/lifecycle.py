@@ -44,6 +44,7 @@ def up(cfg: StackConfig) -> None:
     kafka.start_brokers(cfg)
     kafka_acls.apply_to(cfg)
     topics.ensure_topics(kafka_acls.admin(cfg), cfg.replication_factor)
+    topics.publish_contracts(kafka_acls.admin(cfg))
     step(4, "Kafka Connect and the Debezium outbox connectors")
     kafka.start_connect(cfg)
     register_connectors(cfg)

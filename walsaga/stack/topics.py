@@ -1,10 +1,12 @@
-"""Declares the topics in schemas/topics.py on the broker (idempotent); used by `walsaga up` and compose's init."""
+"""Declares the topics in schemas/topics.py on the broker and publishes this release's contracts to walsaga.schemas
+(both idempotent); used by `walsaga up` and compose's init."""
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from schemas import topics
+from services.common import published_schemas
 from services.common.kafka_access import KafkaAccess
 from walsaga.stack.procs import say
 
@@ -24,6 +26,13 @@ def ensure_topics(kafka: KafkaAccess, replication_factor: int = 1) -> None:
             # only "already exists" (a concurrent `up` or init) is acceptable
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+def publish_contracts(kafka: KafkaAccess) -> None:
+    """Before any process of this release starts: a reader of an older release finds the new versions there."""
+    added = published_schemas.publish(kafka)
+    say(f"contracts: {added} new version(s) published to {topics.SCHEMAS}" if added
+        else f"contracts: every version already in {topics.SCHEMAS}")
 
 
 def _new_topic(name: str, replication_factor: int) -> NewTopic:
