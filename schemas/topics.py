@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.participants import INVENTORY_PRICES as INVENTORY_PRICES  # re-exported: every topic is named here
+from schemas.participants import PARTICIPANTS, participant
+
 PREFIX = "walsaga."
 
-# written by Debezium from the services' outbox tables
-ORDERS_EVENTS = "walsaga.orders.events"
-INVENTORY_REPLIES = "walsaga.inventory.replies"
-PAYMENTS_REPLIES = "walsaga.payments.replies"
-NOTIFICATIONS_EVENTS = "walsaga.notifications.events"
-# keyed by SKU: the price each SKU sells at (PriceChanged), read by the orders service to price orders
-INVENTORY_PRICES = "walsaga.inventory.prices"
+# A participant's topics are declared with it (schemas/participants.py); these names are for the code that reads a
+# particular one. Written by Debezium from the services' outbox tables:
+ORDERS_EVENTS = participant("orders").reply_topic
+INVENTORY_REPLIES = participant("inventory").reply_topic
+PAYMENTS_REPLIES = participant("payments").reply_topic
+NOTIFICATIONS_EVENTS = participant("notifications").reply_topic
+# INVENTORY_PRICES, keyed by SKU: the price each SKU sells at (PriceChanged), read by the orders service
 
 # written by the stream processors, read by exactly one service each
-ORDERS_COMMANDS = "walsaga.orders.commands"
-INVENTORY_COMMANDS = "walsaga.inventory.commands"
-PAYMENTS_COMMANDS = "walsaga.payments.commands"
-NOTIFICATIONS_COMMANDS = "walsaga.notifications.commands"
+COMMAND_TOPIC = {p.name: p.command_topic for p in PARTICIPANTS}
+ORDERS_COMMANDS = COMMAND_TOPIC["orders"]
+INVENTORY_COMMANDS = COMMAND_TOPIC["inventory"]
+PAYMENTS_COMMANDS = COMMAND_TOPIC["payments"]
+NOTIFICATIONS_COMMANDS = COMMAND_TOPIC["notifications"]
 
 # poison records of every consumer, with the reason and origin in headers (services/common/dead_letters.py)
 DEAD_LETTERS = "walsaga.deadletters"
@@ -36,16 +40,10 @@ DIRECT_WRITES = "walsaga.direct-writes"
 # record from a newer release (schemas/codec.py, services/common/published_schemas.py)
 SCHEMAS = "walsaga.schemas"
 
-COMMAND_TOPIC = {
-    "orders": ORDERS_COMMANDS,
-    "inventory": INVENTORY_COMMANDS,
-    "payments": PAYMENTS_COMMANDS,
-    "notifications": NOTIFICATIONS_COMMANDS,
-}
+# what each participant's outbox routes to (its connector writes them)
+PARTICIPANT_OUTBOX = [t for p in PARTICIPANTS for t in (p.reply_topic, *p.extra_outbox_topics)]
 
-ALL = [ORDERS_EVENTS, INVENTORY_REPLIES, PAYMENTS_REPLIES, NOTIFICATIONS_EVENTS, INVENTORY_PRICES,
-       ORDERS_COMMANDS, INVENTORY_COMMANDS, PAYMENTS_COMMANDS, NOTIFICATIONS_COMMANDS, DEAD_LETTERS, CDC_HEARTBEATS,
-       DIRECT_WRITES, SCHEMAS]
+ALL = [*PARTICIPANT_OUTBOX, *COMMAND_TOPIC.values(), DEAD_LETTERS, CDC_HEARTBEATS, DIRECT_WRITES, SCHEMAS]
 
 # How long every topic keeps its records (set on each topic; the inbox retention is derived from it:
 # services/common/retention.py)

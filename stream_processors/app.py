@@ -30,6 +30,7 @@ from stream_processors.batching import take_ready
 from stream_processors.commands import to_record
 from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
+from stream_processors.saga import catalog
 from stream_processors.saga import store as saga_store
 from stream_processors.saga.model import RetryPolicy
 from stream_processors.saga.orchestrator import CONSUMER, Dispatch, Orchestrator, RawMessage
@@ -144,8 +145,7 @@ def create_app(settings: ProcessorSettings) -> faust.App:
             dead_letter_headers(msg.headers, reason=reason, consumer=consumer, topic=msg.topic,
                                 partition=msg.partition, offset=msg.offset))
 
-    saga_sources = app.topic(topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES,
-                             key_serializer="raw", value_serializer="raw")
+    saga_sources = app.topic(*catalog.sources(), key_serializer="raw", value_serializer="raw")
 
     lag = InputLag()
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 
 from schemas import topics
 from schemas.headers import Envelope
+from schemas.participants import participant
 from services.common import outbox
 from services.inventory import db, domain
 from services.inventory.domain import Line, Price, ReservationStatus, StockLevel
@@ -100,5 +101,5 @@ def _reply(conn: Connection, cause: Envelope, order_id: str, event_type: str, re
 
 COMMAND_HANDLERS = {"ReserveStock": reserve_stock, "ReleaseStock": release_stock, "CommitStock": commit_stock,
                     "ReturnStock": return_stock}
-# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
-FAILURE_REPLIES = {"ReserveStock": frozenset({"StockReservationFailed"})}
+# the replies that are a business "no" to a command (a coordinator compensates on them): the registry's
+FAILURE_REPLIES = participant("inventory").failure_replies()

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas import topics
 from schemas.headers import Envelope
+from schemas.participants import participant
 from services.common import idempotency, outbox
 from services.common.counters import counter_add
 from services.common.idempotency import StoredResponse
@@ -154,5 +155,5 @@ def apply_price(conn: Connection, env: Envelope, record: dict[str, Any]) -> None
 COMMAND_HANDLERS = {"ConfirmOrder": confirm_order, "CancelOrder": cancel_order}
 # the events the orders consumer follows besides its commands (topics.INVENTORY_PRICES)
 EVENT_HANDLERS = {"PriceChanged": apply_price}
-# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
-FAILURE_REPLIES = {"ConfirmOrder": frozenset({"OrderCancelled"})}
+# the replies that are a business "no" to a command (a coordinator compensates on them): the registry's
+FAILURE_REPLIES = participant("orders").failure_replies()

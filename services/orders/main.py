@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from schemas import topics
+from schemas.participants import participant
 from services.common.consumer import CommandConsumer
 from services.common.runner import main
 from services.common.settings import Settings
@@ -19,7 +19,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 def create_consumer(settings: Settings) -> CommandConsumer:
     return build_consumer(settings, db.inbox, db.counters, {**handlers.COMMAND_HANDLERS, **handlers.EVENT_HANDLERS},
-                          event_topics=(topics.INVENTORY_PRICES,))
+                          event_topics=participant("orders").extra_reads)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from schemas import topics
 from schemas.headers import Envelope
+from schemas.participants import participant
 from services.common import outbox
 from services.payments import db, domain
 from services.payments.domain import Payment, PaymentStatus
@@ -92,5 +93,5 @@ class PaymentHandlers:
                 "RefundPayment": self.refund}
 
 
-# the replies that are a business "no" to a command (a coordinator compensates on them; the rest are successes)
-FAILURE_REPLIES = {"AuthorizePayment": frozenset({"PaymentDeclined"})}
+# the replies that are a business "no" to a command (a coordinator compensates on them): the registry's
+FAILURE_REPLIES = participant("payments").failure_replies()

@@ -5,9 +5,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from schemas import participants
 from stream_processors.saga.model import Command
 
 FINAL_STATES = {"OrderConfirmed", "OrderCancelled"}
+SEND = "SendNotification"
 
 
 def commands_for(event_type: str, record: dict[str, Any], channels: Iterable[str]) -> tuple[Command, ...]:
@@ -19,7 +21,7 @@ def commands_for(event_type: str, record: dict[str, Any], channels: Iterable[str
         Command(
             # one command per (order, state, channel), whatever the number of times the event is seen
             command_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"notify:{order_id}:{event_type}:{channel}")),
-            participant="notifications", command_type="SendNotification",
+            participant=participants.owner_of(SEND).name, command_type=SEND,
             record={"order_id": order_id, "customer_id": record["customer_id"],
                     "type": event_type, "channel": channel, "detail": detail},
         )

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from schemas import participants, topics
 from stream_processors.saga.model import SagaDefinition
 from stream_processors.saga.place_order import PLACE_ORDER, PLACE_ORDER_V1
 from stream_processors.saga.refund_order import REFUND_ORDER
 
 DEFINITIONS: tuple[SagaDefinition, ...] = (PLACE_ORDER_V1, PLACE_ORDER, REFUND_ORDER)
 
-# events that start a new saga instance (its id is the event's saga id, i.e. the order id)
+# events that start a new saga instance (its id is the event's saga id, i.e. the order id), and where they are
 STARTERS = {"OrderCreated": PLACE_ORDER.name}
+STARTER_TOPICS = (topics.ORDERS_EVENTS,)
+
+
+def sources(definitions: Iterable[SagaDefinition] = DEFINITIONS) -> tuple[str, ...]:
+    """The topics an orchestrator reads: the starters' and the reply topic of every participant a saga commands
+    (schemas/participants.py), each once, in a stable order."""
+    replies = [participants.owner_of(a.command).reply_topic for d in definitions for a in d.actions()]
+    return tuple(dict.fromkeys([*STARTER_TOPICS, *replies]))
 
 
 def by_version(definitions: Iterable[SagaDefinition]) -> dict[tuple[str, int], SagaDefinition]:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from schemas import participants
+
 PayloadBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
@@ -31,6 +33,18 @@ class Action:
     command: str
     reply: str
     build: PayloadBuilder
+
+    @classmethod
+    def of(cls, command: str, build: PayloadBuilder) -> Action:
+        """The command as the participant registry declares it (schemas/participants.py): its owner, its success."""
+        owner = participants.owner_of(command)
+        return cls(owner.name, command, owner.command(command).success, build)
+
+
+def failing_with(command: str, reason: str) -> dict[str, str]:
+    """A step's failures: every business "no" the registry declares for `command`, each failing the saga with
+    `reason`."""
+    return dict.fromkeys(sorted(participants.owner_of(command).command(command).failures), reason)
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,13 @@ class SagaDefinition:
             if not stage or len({s.retriable for s in stage}) > 1:
                 raise ValueError(f"saga {self.name}: stage {index} must be non-empty and either all retriable "
                                  f"(past the pivot) or all compensatable: {[s.name for s in stage]}")
+
+    def actions(self) -> tuple[Action, ...]:
+        """Every command the saga may send: its steps' actions and compensations, and its failure action."""
+        found: list[Action] = []
+        for step in self.all_steps():
+            found += [step.action] + ([step.compensation] if step.compensation else [])
+        return (*found, *([self.failure_action] if self.failure_action else []))
 
     def stage(self, index: int) -> tuple[Step, ...]:
         """The steps of stage `index`, run in parallel (one for a sequential step)."""

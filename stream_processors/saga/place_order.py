@@ -20,7 +20,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from stream_processors.saga.model import Action, SagaDefinition, Step
+from stream_processors.saga.model import Action, SagaDefinition, Step, failing_with
 
 
 def _order_only(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,23 +42,22 @@ def _cancel(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"order_id": data["order_id"], "reason": data["failure_reason"]}
 
 
-RESERVE_STOCK = Step("reserve_stock", Action("inventory", "ReserveStock", "StockReserved", _reserve),
-                     failures={"StockReservationFailed": "OUT_OF_STOCK"},
-                     compensation=Action("inventory", "ReleaseStock", "StockReleased", _order_only))
-AUTHORIZE_PAYMENT = Step("authorize_payment", Action("payments", "AuthorizePayment", "PaymentAuthorized", _authorize),
-                         failures={"PaymentDeclined": "PAYMENT_DECLINED"},
-                         compensation=Action("payments", "VoidPayment", "PaymentVoided", _order_only))
+RESERVE_STOCK = Step("reserve_stock", Action.of("ReserveStock", _reserve),
+                     failures=failing_with("ReserveStock", "OUT_OF_STOCK"),
+                     compensation=Action.of("ReleaseStock", _order_only))
+AUTHORIZE_PAYMENT = Step("authorize_payment", Action.of("AuthorizePayment", _authorize),
+                         failures=failing_with("AuthorizePayment", "PAYMENT_DECLINED"),
+                         compensation=Action.of("VoidPayment", _order_only))
 # a customer's cancel that won the race makes the orders service answer OrderCancelled
-CONFIRM_ORDER = Step("confirm_order", Action("orders", "ConfirmOrder", "OrderConfirmed", _order_only),
-                     failures={"OrderCancelled": "CUSTOMER_CANCELLED"}, retriable=True)
-CAPTURE_PAYMENT = Step("capture_payment", Action("payments", "CapturePayment", "PaymentCaptured", _order_only),
-                       retriable=True)
-COMMIT_STOCK = Step("commit_stock", Action("inventory", "CommitStock", "StockCommitted", _order_only), retriable=True)
+CONFIRM_ORDER = Step("confirm_order", Action.of("ConfirmOrder", _order_only),
+                     failures=failing_with("ConfirmOrder", "CUSTOMER_CANCELLED"), retriable=True)
+CAPTURE_PAYMENT = Step("capture_payment", Action.of("CapturePayment", _order_only), retriable=True)
+COMMIT_STOCK = Step("commit_stock", Action.of("CommitStock", _order_only), retriable=True)
 
 PLACE_ORDER_V1 = SagaDefinition(
     name="place_order",
     steps=(RESERVE_STOCK, AUTHORIZE_PAYMENT, CONFIRM_ORDER, CAPTURE_PAYMENT, COMMIT_STOCK),
-    failure_action=Action("orders", "CancelOrder", "OrderCancelled", _cancel),
+    failure_action=Action.of("CancelOrder", _cancel),
     # the customer cancelled while the order was PENDING (an OrderCancelled the saga did not ask for)
     interrupts={"OrderCancelled": "CUSTOMER_CANCELLED"},
     # the customer cancelled a CONFIRMED order

@@ -24,9 +24,9 @@ def _close(data: Mapping[str, Any]) -> dict[str, Any]:
 REFUND_ORDER = SagaDefinition(
     name="refund_order",
     steps=(
-        Step("refund_payment", Action("payments", "RefundPayment", "PaymentRefunded", _order_only), retriable=True),
-        Step("return_stock", Action("inventory", "ReturnStock", "StockReturned", _order_only), retriable=True),
-        Step("close_order", Action("orders", "CancelOrder", "OrderCancelled", _close), retriable=True),
+        Step("refund_payment", Action.of("RefundPayment", _order_only), retriable=True),
+        Step("return_stock", Action.of("ReturnStock", _order_only), retriable=True),
+        Step("close_order", Action.of("CancelOrder", _close), retriable=True),
     ),
     failure_action=None,
 )

@@ -20,6 +20,7 @@ from services.common.published_schemas import PublishedSchemas
 from stream_processors.app import DEFAULT_TRANSPORT, faust_app, raw_message, retry_transient, transport_from_env
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
+from stream_processors.saga import catalog
 from stream_processors.saga.orchestrator import RawMessage
 from stream_processors.views import store
 from stream_processors.views.projection import TimelineEntry, project
@@ -32,7 +33,7 @@ SOURCES = (topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLI
 # record, no extra wait when busy. The view trails the saga by that much more; nothing on the saga's path reads it.
 BATCH, FETCH_WAIT = 200, FetchWait(max_wait_ms=100)
 # the saga orchestrator reads these too and dead-letters their poison records; one copy in the DLQ is enough
-DEAD_LETTERED_BY_ORCHESTRATOR = {topics.ORDERS_EVENTS, topics.PAYMENTS_REPLIES, topics.INVENTORY_REPLIES}
+DEAD_LETTERED_BY_ORCHESTRATOR = set(catalog.sources())
 
 
 @dataclass(frozen=True)

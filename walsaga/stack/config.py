@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas import participants
 from services.common import auth
 from walsaga.stack import runtime_user
 
@@ -18,14 +19,16 @@ REPO = Path(__file__).resolve().parents[2]
 KAFKA_VERSION = "4.3.1"
 DEBEZIUM_VERSION = "3.6.1.Final"
 
-SERVICES = ("orders", "inventory", "payments", "notifications")
+SERVICES = participants.NAMES
 # The read side: the order-queries API over the views database (fed by the read-model worker, stream_processors/views).
 QUERIES = "queries"
 API_SERVICES = SERVICES + (QUERIES,)
 # The saga orchestrator keeps its state in a cluster of its own, so no service's database outage stops sagas of others;
 # the read models too, so a views outage never stops a write.
 DATABASES = SERVICES + ("saga", "views")
-PARTICIPANT_CONSUMERS = SERVICES  # every service consumes its command topic
+# explicit numbers (before a stack's offset), so a new participant never moves another's ports
+POSTGRES_PORTS = {**{p.name: p.postgres_port for p in participants.PARTICIPANTS}, "saga": 15436, "views": 15437}
+API_PORTS = {**{p.name: p.api_port for p in participants.PARTICIPANTS}, QUERIES: 18105}
 HA_PORT_OFFSET = 3000  # the HA profile's ports (tests use 1000, the benchmark 2000)
 
 
@@ -41,7 +44,7 @@ class Ports:
         return self._p(8080)
 
     def postgres(self, db: str) -> int:
-        return self._p(15432 + DATABASES.index(db))
+        return self._p(POSTGRES_PORTS[db])
 
     @property
     def kafka(self) -> int:
@@ -66,7 +69,7 @@ class Ports:
         return self._p(18083 + worker)
 
     def api(self, service: str, instance: int) -> int:
-        return self._p(18101 + API_SERVICES.index(service) + 10 * instance)
+        return self._p(API_PORTS[service] + 10 * instance)
 
     def faust_web(self, instance: int) -> int:
         return self._p(18150 + instance)

@@ -32,8 +32,10 @@ from confluent_kafka.admin import (
 )
 
 from schemas import topics
+from schemas.participants import PARTICIPANTS, participant
 from services.common.kafka_access import PLAIN, SCRAM, KafkaAccess
-from walsaga.stack.config import SERVICES, Secrets, StackConfig
+from stream_processors.saga import catalog
+from walsaga.stack.config import Secrets, StackConfig
 
 ADMIN, BROKER = "walsaga-admin", "walsaga-broker"
 PROCESSORS, VIEWS, RECONCILER, CONNECT = "walsaga-processors", "walsaga-views", "walsaga-reconciler", "walsaga-connect"
@@ -43,26 +45,24 @@ SCRAM_ITERATIONS = 8192
 
 def service(svc: str) -> str:
     """A participant service's principal (its consumer group has the same name)."""
-    return f"walsaga-{svc}"
+    return participant(svc).principal
 
 
 # what each principal reads (consumer groups are named like the principal: the Faust app ids, walsaga-<service>,
 # walsaga-connect) and writes; tests/unit/test_kafka_acls.py holds these against the apps' own subscriptions
-EVENTS_AND_REPLIES = (topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES)
-OUTBOX_ROUTED = (topics.ORDERS_EVENTS, topics.INVENTORY_REPLIES, topics.PAYMENTS_REPLIES,
-                 topics.NOTIFICATIONS_EVENTS, topics.INVENTORY_PRICES, topics.CDC_HEARTBEATS, topics.DIRECT_WRITES)
+EVENTS_AND_REPLIES = catalog.sources()  # what the saga orchestrator reads
+OUTBOX_ROUTED = (*topics.PARTICIPANT_OUTBOX, topics.CDC_HEARTBEATS, topics.DIRECT_WRITES)
 REPAIRED = ("payments", "inventory", "notifications")
-EXTRA_READS = {"orders": (topics.INVENTORY_PRICES,)}
 # every app that decodes records also reads the published contracts (a newer release's writer schemas)
 READS: dict[str, tuple[str, ...]] = {
-    **{service(s): (topics.COMMAND_TOPIC[s], *EXTRA_READS.get(s, ()), topics.SCHEMAS) for s in SERVICES},
+    **{p.principal: (p.command_topic, *p.extra_reads, topics.SCHEMAS) for p in PARTICIPANTS},
     PROCESSORS: (*EVENTS_AND_REPLIES, topics.SCHEMAS),
     VIEWS: (*EVENTS_AND_REPLIES, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES, topics.SCHEMAS),
     RECONCILER: (topics.ORDERS_EVENTS, topics.NOTIFICATIONS_EVENTS, topics.DIRECT_WRITES, topics.SCHEMAS),
     CONNECT: (),
 }
 WRITES: dict[str, tuple[str, ...]] = {
-    **{service(s): (topics.DEAD_LETTERS,) for s in SERVICES},
+    **{p.principal: (topics.DEAD_LETTERS,) for p in PARTICIPANTS},
     PROCESSORS: (*topics.COMMAND_TOPIC.values(), topics.DEAD_LETTERS),
     VIEWS: (topics.DEAD_LETTERS,),
     RECONCILER: (*(topics.COMMAND_TOPIC[s] for s in REPAIRED), topics.DEAD_LETTERS),

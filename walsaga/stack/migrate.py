@@ -6,13 +6,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from walsaga.stack.config import REPO
+from walsaga.stack.config import REPO, SERVICES
 
 SCRIPT_LOCATIONS = {
-    "orders": REPO / "services" / "orders" / "migrations",
-    "inventory": REPO / "services" / "inventory" / "migrations",
-    "payments": REPO / "services" / "payments" / "migrations",
-    "notifications": REPO / "services" / "notifications" / "migrations",
+    **{svc: REPO / "services" / svc / "migrations" for svc in SERVICES},
     "saga": REPO / "stream_processors" / "saga" / "migrations",
     "views": REPO / "stream_processors" / "views" / "migrations",
 }
