@@ -7,14 +7,11 @@ import uuid
 
 from confluent_kafka import Producer
 
-from reconciliation.checks import Divergence, Repair
+from reconciliation.checks import Divergence
+from schemas.commands import Command, to_record
 from schemas.headers import for_confluent
+from schemas.participants import owner_of
 from services.common.kafka_access import KafkaAccess
-from stream_processors.commands import to_record
-from stream_processors.saga.model import Command
-
-PARTICIPANT = {Repair.REFUND_PAYMENT: "payments", Repair.VOID_PAYMENT: "payments",
-               Repair.RELEASE_STOCK: "inventory", Repair.SEND_NOTIFICATION: "notifications"}
 
 
 class Repairer:
@@ -34,7 +31,8 @@ class Repairer:
         # a fresh id per run: the participant's own state (not its inbox) decides whether there is still work
         command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"repair:{self.run_id}:{d.subject}:{d.repair.value}:"
                                                         f"{d.repair_record.get('channel', '')}"))
-        rec = to_record(Command(command_id, PARTICIPANT[d.repair], d.repair.value, d.repair_record), d.subject,
+        owner = owner_of(d.repair.value).name  # a repair is a command its owner already handles
+        rec = to_record(Command(command_id, owner, d.repair.value, d.repair_record), d.subject,
                         f"reconcile:{self.run_id}", self.run_id)
         self.producer.produce(rec.topic, key=rec.key, value=rec.value, headers=for_confluent(rec.headers))
         self.producer.poll(0)

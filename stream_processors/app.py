@@ -19,6 +19,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from schemas import codec, topics
+from schemas.commands import to_record
 from schemas.headers import Envelope, as_pairs
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
@@ -27,7 +28,6 @@ from services.common.published_schemas import PublishedSchemas
 from services.common.retention import Pruner
 from stream_processors import confluent_transport
 from stream_processors.batching import take_ready
-from stream_processors.commands import to_record
 from stream_processors.fetching import FetchWait, fetch_wait_url
 from stream_processors.notifications.fanout import FINAL_STATES, commands_for
 from stream_processors.saga import catalog

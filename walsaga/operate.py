@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import create_engine
 
+from schemas.commands import to_record
 from schemas.headers import as_pairs, for_confluent
 from schemas.topics import DEAD_LETTERS
 from services.common import dead_letters
-from stream_processors.commands import to_record
 from stream_processors.saga import catalog, store
 from stream_processors.saga.model import RetryPolicy, SagaStatus
 from stream_processors.saga.orchestrator import Dispatch, Orchestrator

@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from schemas.consistency import STATE_HEADER, parse_token
+from services.common import order_view as store
 from services.common.auth import Caller, customer_for
 from services.common.http import CONSISTENCY_TOKEN, Identifier
 from services.common.openapi import problems_for
-from stream_processors.views import store
 
 # the read-your-writes token a read may present (X-Consistency-Token)
 ConsistencyToken = Annotated[str | None, Header(pattern=CONSISTENCY_TOKEN)]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.common import order_view as store
 from services.common.runner import main
 from services.common.settings import Settings
 from services.common.wiring import build_app
 from services.queries import api
-from stream_processors.views import store
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from schemas import participants
-from stream_processors.saga.model import Command
+from schemas.commands import Command
 
 FINAL_STATES = {"OrderConfirmed", "OrderCancelled"}
 SEND = "SendNotification"

@@ -6,17 +6,27 @@ only once no instance runs it any more (`walsaga sagas --versions` counts them);
 version that instances in flight still run refuses to start (Orchestrator.missing_versions)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from schemas import participants, topics
 from stream_processors.saga.model import SagaDefinition
-from stream_processors.saga.place_order import PLACE_ORDER, PLACE_ORDER_V1
+from stream_processors.saga.place_order import PLACE_ORDER, PLACE_ORDER_V1, saga_data
 from stream_processors.saga.refund_order import REFUND_ORDER
 
 DEFINITIONS: tuple[SagaDefinition, ...] = (PLACE_ORDER_V1, PLACE_ORDER, REFUND_ORDER)
 
-# events that start a new saga instance (its id is the event's saga id, i.e. the order id), and where they are
-STARTERS = {"OrderCreated": PLACE_ORDER.name}
+@dataclass(frozen=True)
+class Starter:
+    """An event that starts a new instance of `saga` (its id is the event's saga id, i.e. the order id), and what
+    the instance keeps of the event."""
+
+    saga: str
+    data: Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+STARTERS = {"OrderCreated": Starter(PLACE_ORDER.name, saga_data)}
 STARTER_TOPICS = (topics.ORDERS_EVENTS,)
 
 

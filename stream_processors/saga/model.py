@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from schemas import participants
+from schemas.commands import Command as Command  # re-exported: a decision's commands
 
 PayloadBuilder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -122,14 +123,6 @@ class SagaDefinition:
             if s.compensation:
                 types.add(s.compensation.reply)
         return types
-
-
-@dataclass(frozen=True)
-class Command:
-    command_id: str
-    participant: str
-    command_type: str
-    record: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
 from stream_processors.saga.catalog import DEFINITIONS, STARTERS, by_version, newest
 from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState, SagaStatus
-from stream_processors.saga.place_order import saga_data
 
 log = logging.getLogger(__name__)
 CONSUMER = "saga-orchestrator"
@@ -221,7 +220,8 @@ class Orchestrator:
         if env.event_type in STARTERS:
             if before is not None:
                 return None  # the saga exists: a second OrderCreated with a new event id changes nothing
-            return saga_engine.start(self.starting[STARTERS[env.event_type]], env.saga_id, saga_data(record))
+            starter = STARTERS[env.event_type]
+            return saga_engine.start(self.starting[starter.saga], env.saga_id, starter.data(record))
         if before is None:
             # e.g. a participant driven by another coordinator (the DTM baseline) announcing its step
             log.warning("reply %s for unknown saga %s ignored", env.event_type, env.saga_id)

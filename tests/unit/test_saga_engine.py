@@ -235,7 +235,7 @@ def test_reply_types_and_registries() -> None:
                                        ("refund_order", 1): REFUND_ORDER}
     assert PLACE_ORDER_V2.reply_types() == PLACE_ORDER.reply_types()
     assert [s.name for s in PLACE_ORDER_V2.all_steps()] == STEP_NAMES  # the same steps, two stages in parallel
-    assert STARTERS == {"OrderCreated": "place_order"}
+    assert {event: s.saga for event, s in STARTERS.items()} == {"OrderCreated": "place_order"}
     assert set(PLACE_ORDER.followups.values()) <= set(newest(DEFINITIONS))
 
 

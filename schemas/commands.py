@@ -1,12 +1,21 @@
-"""Turning a decided Command into a Kafka record (topic, key, Avro value, headers)."""
+"""A command on its way to a participant, and the Kafka record (topic, key, Avro value, headers) it travels as.
+Built by the saga orchestrator, the notification fan-out, reconciliation repairs and operators' commands alike."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from schemas import codec
 from schemas.headers import Envelope, Headers
 from schemas.topics import COMMAND_TOPIC
-from stream_processors.saga.model import Command
+
+
+@dataclass(frozen=True)
+class Command:
+    command_id: str
+    participant: str
+    command_type: str
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
