@@ -48,6 +48,16 @@ ALL = [*PARTICIPANT_OUTBOX, *COMMAND_TOPIC.values(), DEAD_LETTERS, CDC_HEARTBEAT
 # How long every topic keeps its records (set on each topic; the inbox retention is derived from it:
 # services/common/retention.py)
 RETENTION_MS = 7 * 24 * 3600 * 1000
+# Kafka deletes whole segments, once their newest record is past retention: a record lives up to retention.ms +
+# segment.ms. The broker's default segment.ms is 7 days, which would keep a record for up to 14 days, past the inbox
+# claims that dedup it; a segment rolls daily here, so a record is gone within 8 days (retention.INBOX_KEEP > that).
+SEGMENT_MS = 24 * 3600 * 1000
+
+
+def longest_life_ms(topic: str) -> int:
+    """How long a record of `topic` may still be handed to a consumer, at the most."""
+    config = OVERRIDES.get(topic, {}).get("config", {})
+    return int(config.get("retention.ms", RETENTION_MS)) + int(config.get("segment.ms", SEGMENT_MS))
 
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4

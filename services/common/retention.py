@@ -6,8 +6,10 @@ Why each retention keeps every guarantee:
 - outbox (1 h): Debezium reads an outbox row's INSERT from the WAL, not from the table, and the publication streams
   inserts only, so deleting a row later neither loses its event nor emits one. The hour is for people and the
   benchmark reading recent rows.
-- inbox (topic retention + 1 day): a consumer can only be handed a record that is still in its topic (a redelivery
-  after a crash, a rewind to the earliest offset), so its claim only has to outlive the topic's retention. The one
+- inbox (topic retention + a segment's age + 1 day): a consumer can only be handed a record that is still in its
+  topic (a redelivery after a crash, a rewind to the earliest offset), so its claim only has to outlive the longest a
+  record stays there: Kafka deletes a segment once its newest record is past retention, so up to retention.ms +
+  segment.ms (schemas/topics.py sets segment.ms on every topic for this). The one
   other source of an old message id, an operator re-driving a saga parked for longer than that, re-sends a command
   the participant never answered; had it applied it, its reply would have reached the saga. Even then the handlers'
   per-order state machines answer a repeated command with the same reply and do not repeat its effect.
@@ -31,7 +33,7 @@ from schemas import topics
 log = logging.getLogger(__name__)
 
 OUTBOX_KEEP = timedelta(hours=1)
-INBOX_KEEP = timedelta(milliseconds=topics.RETENTION_MS) + timedelta(days=1)
+INBOX_KEEP = timedelta(milliseconds=topics.RETENTION_MS + topics.SEGMENT_MS) + timedelta(days=1)
 IDEMPOTENCY_KEEP = timedelta(hours=24)
 HISTORY_KEEP = timedelta(days=30)
 

@@ -192,3 +192,20 @@ def test_the_running_stack_prunes_with_its_own_roles(stack: StackConfig, orders_
         assert not left, f"still there: {', '.join(left)}"
 
     eventually(all_gone, timeout=max(30.0, 10 * stack.prune_interval), interval=0.5)
+
+
+def test_every_topic_on_the_broker_drops_a_record_before_the_inbox_forgets_it(stack: StackConfig) -> None:
+    """The inbox retention rests on the topics' own settings: a record lives at most retention.ms + segment.ms."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    from walsaga.stack import kafka_acls
+
+    admin = AdminClient(kafka_acls.admin(stack).confluent())
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics.ALL]
+    for resource, future in admin.describe_configs(resources).items():
+        config = {name: entry.value for name, entry in future.result(timeout=30).items()}
+        if config["cleanup.policy"] == "compact":
+            continue  # walsaga.schemas: nobody dedups it
+        life_ms = int(config["retention.ms"]) + int(config["segment.ms"])
+        assert life_ms == topics.longest_life_ms(resource.name), resource.name
+        assert timedelta(milliseconds=life_ms) < retention.INBOX_KEEP, resource.name

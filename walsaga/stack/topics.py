@@ -39,4 +39,5 @@ def _new_topic(name: str, replication_factor: int) -> NewTopic:
     override = topics.OVERRIDES.get(name, {})
     return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS),
                     replication_factor=replication_factor,
-                    config={"retention.ms": str(topics.RETENTION_MS), **override.get("config", {})})
+                    config={"retention.ms": str(topics.RETENTION_MS), "segment.ms": str(topics.SEGMENT_MS),
+                            **override.get("config", {})})
