@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile availability up-ha down-ha status-ha wipe-ha test-ha
+.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile soak availability up-ha down-ha status-ha wipe-ha test-ha
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -55,6 +55,9 @@ faults: install  ## the fault suite alone, and (re)write docs/reliability/REPORT
 
 bench: install  ## open-loop saga benchmark on a stack of its own; writes docs/benchmarks/REPORT.md
 	@.venv/bin/python -m bench.run
+
+soak: install  ## 12 min of orders on the bench stack with retention compressed; writes docs/benchmarks/SOAK.md
+	@.venv/bin/python -m bench.soak
 
 availability: install  ## the HA stack, 10 min of orders and reads, a fault every 60 s; writes docs/reliability/AVAILABILITY.md
 	@.venv/bin/python -m bench.availability

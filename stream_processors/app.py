@@ -25,7 +25,7 @@ from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.kafka_access import KafkaAccess
 from services.common.published_schemas import PublishedSchemas
-from services.common.retention import Pruner
+from services.common.retention import Pruner, scale_from_env, scaled
 from stream_processors import confluent_transport
 from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait, fetch_wait_url
@@ -72,6 +72,7 @@ class ProcessorSettings:
     producer_linger_ms: int = 1           # how long the producer holds a command to batch it with others
     kafka_replication: int = 1            # of the topics Faust creates itself (3 in the HA profile)
     prune_interval: float = 60.0          # how often the saga store's rows past retention are deleted; 0: never
+    retention_scale: float = 1.0          # < 1 only in the soak benchmark (services/common/retention.scaled)
     transport: str = DEFAULT_TRANSPORT    # the Faust transport (faust_app)
     # the version new instances of a saga start on, when not its newest (a rollback or a canary of a new version)
     start_versions: Mapping[str, int] = field(default_factory=dict)
@@ -92,6 +93,7 @@ class ProcessorSettings:
             producer_linger_ms=int(os.environ.get("WALSAGA_PRODUCER_LINGER_MS", "1")),
             kafka_replication=int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
+            retention_scale=scale_from_env(),
             transport=transport_from_env(),
             start_versions=start_versions(os.environ.get("WALSAGA_SAGA_START_VERSIONS", "")),
         )
@@ -177,7 +179,8 @@ def create_app(settings: ProcessorSettings) -> faust.App:
         await produce(*dispatches)
 
     if settings.prune_interval > 0:
-        pruner = Pruner(saga_db, saga_store.RETENTION, settings.prune_interval, "processors")
+        pruner = Pruner(saga_db, scaled(saga_store.RETENTION, settings.retention_scale),
+                        settings.prune_interval, "processors")
 
         @app.timer(interval=settings.prune_interval)
         async def prune_saga_store() -> None:

@@ -20,9 +20,10 @@ Why each retention keeps every guarantee:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import Engine, text
@@ -62,6 +63,18 @@ SERVICE_RULES: tuple[Rule, ...] = (
     Rule("inbox", "processed_at", INBOX_KEEP),
     Rule("idempotency_key", "created_at", IDEMPOTENCY_KEEP),
 )
+
+
+def scaled(rules: Sequence[Rule], factor: float) -> tuple[Rule, ...]:
+    """The same rules with every retention multiplied by `factor` (WALSAGA_RETENTION_SCALE): only the soak benchmark
+    (bench/soak.py) compresses time this way, to see tables level off within minutes instead of days."""
+    if not 0 < factor <= 1:
+        raise ValueError(f"WALSAGA_RETENTION_SCALE must be in (0, 1], not {factor}")
+    return tuple(replace(rule, keep=rule.keep * factor) for rule in rules)
+
+
+def scale_from_env() -> float:
+    return float(os.environ.get("WALSAGA_RETENTION_SCALE", "1"))
 
 
 def prune(engine: Engine, rules: Sequence[Rule], batch: int = BATCH, max_batches: int = MAX_BATCHES) -> dict[str, int]:

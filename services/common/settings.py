@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from services.common import retention
 from services.common.kafka_access import KafkaAccess
 
 
@@ -19,6 +20,7 @@ class Settings:
     admission_target_ms: float = 500.0
     # how often the command consumer deletes rows past retention (services/common/retention.py); 0: never
     prune_interval_s: float = 60.0
+    retention_scale: float = 1.0  # < 1 only in the soak benchmark (retention.scaled)
     # the public half of the stack's token signing key (services/common/auth.py); an API needs it, a consumer not
     token_public_key: str | None = None
     # serve the command handlers as DTM saga branches (services/common/saga_branches.py): only for the benchmark's
@@ -45,6 +47,7 @@ class Settings:
             notification_channels=channels,
             admission_target_ms=float(os.environ.get("WALSAGA_ADMISSION_TARGET_MS", "500")),
             prune_interval_s=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
+            retention_scale=retention.scale_from_env(),
             token_public_key=os.environ.get("WALSAGA_TOKEN_PUBLIC_KEY") or None,
             saga_branches=os.environ.get("WALSAGA_SAGA_BRANCHES") == "1",
             test_mode=os.environ.get("WALSAGA_TEST_MODE") == "1",

@@ -59,7 +59,8 @@ def build_consumer(settings: Settings, inbox: Table, counters: Table, handlers: 
     return CommandConsumer(
         name=settings.service, topic=COMMAND_TOPIC[settings.service], engine=engine,
         inbox=inbox, counters=counters, handlers=handlers, event_topics=event_topics,
-        pruner=retention.Pruner(engine, retention.SERVICE_RULES, settings.prune_interval_s, settings.service),
+        pruner=retention.Pruner(engine, retention.scaled(retention.SERVICE_RULES, settings.retention_scale),
+                                settings.prune_interval_s, settings.service),
         kafka_config=settings.kafka.confluent({
             "client.id": f"{settings.service}-consumer-{settings.instance}",
             # librdkafka waits 60 s by default for an answer from a silent broker (a paused node) before it drops

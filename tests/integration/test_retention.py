@@ -209,3 +209,31 @@ def test_every_topic_on_the_broker_drops_a_record_before_the_inbox_forgets_it(st
         life_ms = int(config["retention.ms"]) + int(config["segment.ms"])
         assert life_ms == topics.longest_life_ms(resource.name), resource.name
         assert timedelta(milliseconds=life_ms) < retention.INBOX_KEEP, resource.name
+
+
+def test_a_stack_started_again_brings_an_existing_topics_settings_up_to_date(stack: StackConfig) -> None:
+    """A topic created by an older release (here: the broker's 7-day segments) gets the declared settings back."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    from walsaga.stack import kafka_acls
+    from walsaga.stack import topics as stack_topics
+
+    access = kafka_acls.admin(stack)
+    admin = AdminClient(access.confluent())
+    resource = ConfigResource(ResourceType.TOPIC, topics.DIRECT_WRITES)
+
+    def segment_ms() -> str:
+        (future,) = admin.describe_configs([resource]).values()
+        return str(future.result(timeout=30)["segment.ms"].value)
+
+    stale = ConfigResource(ResourceType.TOPIC, topics.DIRECT_WRITES, incremental_configs=[
+        ConfigEntry("segment.ms", str(7 * 24 * 3600 * 1000), incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([stale]).values():
+        future.result(timeout=30)
+    assert segment_ms() == str(7 * 24 * 3600 * 1000)
+    stack_topics.ensure_topics(access, stack.replication_factor)
+
+    def declared_again() -> None:
+        assert segment_ms() == str(topics.SEGMENT_MS)
+
+    eventually(declared_again)

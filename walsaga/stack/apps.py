@@ -62,6 +62,7 @@ def start_consumer(cfg: StackConfig, svc: str, extra_env: dict[str, str] | None 
     name = consumer_name(svc, instance)
     env = {**base_env(cfg, kafka_acls.service(svc)), "WALSAGA_DB_URL": db_url(cfg, svc),
            "WALSAGA_INSTANCE": str(instance), "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval),
+           "WALSAGA_RETENTION_SCALE": str(cfg.retention_scale),
            "WALSAGA_TEST_MODE": "1" if cfg.test_mode else "0", **(extra_env or {})}
     procs.start(cfg, name, [sys.executable, "-m", f"services.{svc}.main", "consumer"], env, cwd=REPO)
     return name
@@ -72,7 +73,8 @@ def start_processors(cfg: StackConfig, instances: range | None = None, extra_env
     for i in instances if instances is not None else range(cfg.faust_instances):
         _start_worker(cfg, f"processors-{i}", "stream_processors.main", cfg.ports.faust_web(i), kafka_acls.PROCESSORS,
                       {"WALSAGA_SAGA_DB_URL": db_url(cfg, "saga"), "WALSAGA_STEP_TIMEOUT_S": str(cfg.step_timeout),
-                       "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval), **(extra_env or {})}, wait)
+                       "WALSAGA_PRUNE_INTERVAL_S": str(cfg.prune_interval),
+                       "WALSAGA_RETENTION_SCALE": str(cfg.retention_scale), **(extra_env or {})}, wait)
 
 
 def start_views(cfg: StackConfig, instances: range | None = None, wait: bool = True,

@@ -100,6 +100,7 @@ class StackConfig:
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
     prune_interval: float = 60.0   # how often consumers and the orchestrator delete rows past retention (0: never)
+    retention_scale: float = 1.0   # < 1 only in the soak benchmark (services/common/retention.scaled)
     saga_branches: bool = False    # the APIs serve DTM saga branches (the benchmark's baseline and its tests only)
     test_mode: bool = False        # fault-injection payment methods are honoured (the test stacks only)
     # CPU priority (nice) of the request path - gateway, every API instance, the views database - over the

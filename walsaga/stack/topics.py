@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from schemas import topics
 from services.common import published_schemas
@@ -12,8 +12,11 @@ from walsaga.stack.procs import say
 
 
 def ensure_topics(kafka: KafkaAccess, replication_factor: int = 1) -> None:
+    """Creates the missing topics, and brings the declared settings of existing ones up to date (a release that
+    changes a topic's retention or segment age changes it on an existing stack too)."""
     admin = AdminClient(kafka.confluent())
     existing = set(admin.list_topics(timeout=10).topics)
+    _align_configs(admin, [t for t in topics.ALL if t in existing])
     missing = [t for t in topics.ALL if t not in existing]
     if not missing:
         return
@@ -35,9 +38,28 @@ def publish_contracts(kafka: KafkaAccess) -> None:
         else f"contracts: every version already in {topics.SCHEMAS}")
 
 
+def _declared(name: str) -> dict[str, str]:
+    return {"retention.ms": str(topics.RETENTION_MS), "segment.ms": str(topics.SEGMENT_MS),
+            **topics.OVERRIDES.get(name, {}).get("config", {})}
+
+
 def _new_topic(name: str, replication_factor: int) -> NewTopic:
-    override = topics.OVERRIDES.get(name, {})
-    return NewTopic(name, num_partitions=override.get("partitions", topics.PARTITIONS),
-                    replication_factor=replication_factor,
-                    config={"retention.ms": str(topics.RETENTION_MS), "segment.ms": str(topics.SEGMENT_MS),
-                            **override.get("config", {})})
+    return NewTopic(name, num_partitions=topics.OVERRIDES.get(name, {}).get("partitions", topics.PARTITIONS),
+                    replication_factor=replication_factor, config=_declared(name))
+
+
+def _align_configs(admin: AdminClient, names: list[str]) -> None:
+    if not names:
+        return
+    described = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t) for t in names])
+    changes = []
+    for resource, future in described.items():
+        actual = {key: entry.value for key, entry in future.result(timeout=30).items()}
+        stale = {key: value for key, value in _declared(resource.name).items() if actual.get(key) != value}
+        if stale:
+            say(f"kafka: {resource.name}: setting {', '.join(f'{k}={v}' for k, v in sorted(stale.items()))}")
+            changes.append(ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in sorted(stale.items())]))
+    for future in (admin.incremental_alter_configs(changes).values() if changes else ()):
+        future.result(timeout=30)
