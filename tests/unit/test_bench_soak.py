@@ -11,9 +11,13 @@ def _samples(level: dict[tuple[str, str], list[int]]) -> list[Sample]:
 
 
 def test_a_table_that_stops_climbing_is_flat_and_one_that_climbs_is_not() -> None:
-    samples = _samples({("orders", "outbox"): [0, 50, 90, 100, 104, 98, 101, 103, 100],
-                        ("orders", "orders"): [0, 50, 100, 150, 200, 250, 300, 350, 400]})
-    assert verdict(samples, ("orders", "outbox"))[0] == "flat"
+    samples = _samples({("orders", "outbox"): [0, 50, 90, 100, 104, 98, 101, 103, 40],
+                        ("orders", "inbox"): [0, 90, 80, 70, 60, 55, 50, 45, 10],
+                        ("orders", "idempotency_key"): [0] * 9,
+                        ("orders", "orders"): [0, 50, 100, 150, 200, 250, 300, 350, 360]})
+    assert verdict(samples, ("orders", "outbox"))[0] == "levelled off"
+    assert verdict(samples, ("orders", "inbox"))[0] == "levelled off"  # shrinking is bounded too
+    assert verdict(samples, ("orders", "idempotency_key"))[0] == "unused"
     state, change = verdict(samples, ("orders", "orders"))
     assert state == "growing" and change > 0.3
 
@@ -25,7 +29,7 @@ def test_the_report_names_every_table_and_the_overall_verdict() -> None:
     text = report(soak_config(), samples, 15, 4, 3600, {})
     assert all(f"| {db}.{table} (bounded) |" in text for db, table in BOUNDED)
     assert "every bounded table levelled off" in text
-    samples[-1].counts[BOUNDED[0]] = 200
+    samples[-2].counts[BOUNDED[0]] = 200  # the last sample during the load
     assert "NOT every bounded table levelled off" in report(soak_config(), samples, 15, 4, 3600, {})
 
 

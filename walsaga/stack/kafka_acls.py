@@ -31,8 +31,9 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
+from reconciliation.checks import Repair
 from schemas import topics
-from schemas.participants import PARTICIPANTS, participant
+from schemas.participants import PARTICIPANTS, owner_of, participant
 from services.common.kafka_access import PLAIN, SCRAM, KafkaAccess
 from stream_processors.saga import catalog
 from walsaga.stack.config import Secrets, StackConfig
@@ -52,7 +53,8 @@ def service(svc: str) -> str:
 # walsaga-connect) and writes; tests/unit/test_kafka_acls.py holds these against the apps' own subscriptions
 EVENTS_AND_REPLIES = catalog.sources()  # what the saga orchestrator reads
 OUTBOX_ROUTED = (*topics.PARTICIPANT_OUTBOX, topics.CDC_HEARTBEATS, topics.DIRECT_WRITES)
-REPAIRED = ("payments", "inventory", "notifications")
+# the participants reconciliation's safe repairs command (each repair is a command its owner handles)
+REPAIRED = tuple(dict.fromkeys(owner_of(r.value).name for r in Repair))
 # every app that decodes records also reads the published contracts (a newer release's writer schemas)
 READS: dict[str, tuple[str, ...]] = {
     **{p.principal: (p.command_topic, *p.extra_reads, topics.SCHEMAS) for p in PARTICIPANTS},
