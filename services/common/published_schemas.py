@@ -123,11 +123,13 @@ def publish(kafka: KafkaAccess, shipped: Mapping[Key, Mapping[str, Any]] | None 
 class PublishedSchemas:
     """A reader's view of the topic, for codec.use_published: read whole on the first miss, read again on a later
     miss at most every `refresh_s` (a poison record naming a version nobody published costs one read, not one per
-    record). Blocks its caller while it reads: it only runs while a newer release rolls out."""
+    record). Blocks its caller while it reads: it only runs while a newer release rolls out. While Kafka cannot be
+    read it tries `attempts` times (10 s each) before the record counts as unknown (dead-lettered, replayable)."""
 
-    def __init__(self, kafka: KafkaAccess, refresh_s: float = 5.0) -> None:
+    def __init__(self, kafka: KafkaAccess, refresh_s: float = 5.0, attempts: int = 3) -> None:
         self._kafka = kafka
         self._refresh_s = refresh_s
+        self._attempts = attempts
         self._known: dict[Key, dict[str, Any]] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
@@ -136,10 +138,16 @@ class PublishedSchemas:
         with self._lock:
             if (subject, version) not in self._known and time.monotonic() - self._read_at >= self._refresh_s:
                 self._read_at = time.monotonic()
-                try:
-                    self._known = read_all(self._kafka)
-                except (KafkaException, TimeoutError) as exc:
-                    log.warning("%s: could not read the published contracts: %s", TOPIC, exc)
-                else:
-                    log.info("%s: read %d published contract versions", TOPIC, len(self._known))
+                self._read()
             return self._known.get((subject, version))
+
+    def _read(self) -> None:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                self._known = read_all(self._kafka)
+            except (KafkaException, TimeoutError) as exc:
+                log.warning("%s: could not read the published contracts (attempt %d of %d): %s", TOPIC, attempt,
+                            self._attempts, exc)
+            else:
+                log.info("%s: read %d published contract versions", TOPIC, len(self._known))
+                return
