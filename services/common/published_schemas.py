@@ -65,11 +65,12 @@ def read_all(kafka: KafkaAccess, timeout: float = 10.0) -> dict[Key, dict[str, A
 
 # a topic created a moment ago has no leader yet (librdkafka does not flag these as retriable here)
 _NOT_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
-            KafkaError._TRANSPORT, KafkaError._TIMED_OUT}
+            KafkaError._UNKNOWN_PARTITION, KafkaError._UNKNOWN_TOPIC, KafkaError._TRANSPORT, KafkaError._TIMED_OUT}
 
 
 def _watermarks(consumer: Consumer, deadline: float) -> tuple[int, int]:
-    """The partition's start and end; a just-created topic has no leader for a moment (retriable errors)."""
+    """The partition's start and end; a just-created topic has no leader for a moment, and the client's metadata
+    may not know it yet (on three brokers: _UNKNOWN_PARTITION), so those errors are waited out."""
     while True:
         try:
             low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, 0),
@@ -95,7 +96,7 @@ def publish(kafka: KafkaAccess, shipped: Mapping[Key, Mapping[str, Any]] | None 
     anything) a version published with another schema, or one its subject's rule forbids against the published
     versions of an older or newer release: what a registry's compatibility check does on registration."""
     shipped = shipped if shipped is not None else codec.sources()
-    published = read_all(kafka)
+    published = read_all(kafka, timeout=60)  # at a stack's start the topic may be seconds old
     conflicts = [f"{s}.v{v} is published with another schema (fingerprint {evolution.fingerprint(published[(s, v)])}, "
                  f"this release ships {evolution.fingerprint(schema)})"
                  for (s, v), schema in sorted(shipped.items())
