@@ -54,10 +54,16 @@ RETENTION_MS = 7 * 24 * 3600 * 1000
 SEGMENT_MS = 24 * 3600 * 1000
 
 
+def declared_config(topic: str) -> dict[str, str]:
+    """The topic settings walsaga declares on the broker (walsaga/stack/topics.py creates and aligns them)."""
+    return {"retention.ms": str(RETENTION_MS), "segment.ms": str(SEGMENT_MS),
+            **OVERRIDES.get(topic, {}).get("config", {})}
+
+
 def longest_life_ms(topic: str) -> int:
     """How long a record of `topic` may still be handed to a consumer, at the most."""
-    config = OVERRIDES.get(topic, {}).get("config", {})
-    return int(config.get("retention.ms", RETENTION_MS)) + int(config.get("segment.ms", SEGMENT_MS))
+    config = declared_config(topic)
+    return int(config["retention.ms"]) + int(config["segment.ms"])
 
 # Records are keyed by saga id (= order id), so one order's messages stay in order on one partition.
 PARTITIONS = 4

@@ -102,3 +102,12 @@ class TopicTail:
 
 def headers_of(msg: Message) -> dict[str, str]:
     return {k: (v.decode() if v is not None else "") for k, v in (msg.headers() or [])}
+
+
+def restart_saga_workers(stack: StackConfig, env: dict[str, str] | None) -> None:
+    """The saga workers, one after the other (the others keep the partitions meanwhile), with `env` added."""
+    from walsaga.stack import apps, procs
+
+    for i in range(stack.faust_instances):
+        procs.stop(stack, f"processors-{i}")
+        apps.start_processors(stack, range(i, i + 1), extra_env=env)

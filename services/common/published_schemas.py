@@ -101,10 +101,9 @@ def publish(kafka: KafkaAccess, shipped: Mapping[Key, Mapping[str, Any]] | None 
                  f"this release ships {evolution.fingerprint(schema)})"
                  for (s, v), schema in sorted(shipped.items())
                  if (s, v) in published and evolution.fingerprint(published[(s, v)]) != evolution.fingerprint(schema)]
-    merged = {**published, **shipped}
+    subjects = {subject for subject, _ in shipped}
     conflicts += evolution.incompatibilities(
-        evolution.Version(s, v, schema) for (s, v), schema in merged.items()
-        if any(subject == s for subject, _ in shipped))
+        evolution.Version(s, v, schema) for (s, v), schema in {**published, **shipped}.items() if s in subjects)
     if conflicts:
         raise ConflictingSchema("refusing to publish contracts: " + " | ".join(conflicts))
     new = {key: schema for key, schema in shipped.items() if key not in published}

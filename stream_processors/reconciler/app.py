@@ -22,6 +22,7 @@ from reconciliation import checks, scan
 from reconciliation.repair import Repairer
 from schemas import codec, topics
 from schemas.headers import Envelope
+from services.common import order_view
 from services.common.counters import counter_add
 from services.common.kafka_access import KafkaAccess
 from services.common.published_schemas import PublishedSchemas
@@ -30,7 +31,6 @@ from stream_processors.batching import take_ready
 from stream_processors.fetching import FetchWait
 from stream_processors.reconciler import lifecycle
 from stream_processors.reconciler import store as rstore
-from stream_processors.views import store as vstore
 
 log = logging.getLogger(__name__)
 CONSUMER = "reconciler"
@@ -100,7 +100,7 @@ class Checker:
             for row in due:
                 repairs += self._check(conn, row.subject, row.subject_kind, facts.get(row.subject))
             if due:
-                counter_add(conn, vstore.counters, CONSUMER, "checks", len(due))
+                counter_add(conn, order_view.counters, CONSUMER, "checks", len(due))
         for d in repairs:
             self.repairer.send(d)
         if repairs:
@@ -122,14 +122,14 @@ class Checker:
         outcome = lifecycle.decide(found, rstore.known(conn, subject))
         rstore.save(conn, subject, outcome)
         for row in outcome.new:
-            counter_add(conn, vstore.counters, CONSUMER, "violations")
+            counter_add(conn, order_view.counters, CONSUMER, "violations")
             log.warning("violation %s of %s %s: %s (%s)", row.kind, subject_kind, subject, row.detail,
                         "repairing" if row.status == lifecycle.Status.REPAIRING else "needs an operator")
         for kind in outcome.resolved:
-            counter_add(conn, vstore.counters, CONSUMER, "resolved")
+            counter_add(conn, order_view.counters, CONSUMER, "resolved")
             log.info("violation %s of %s %s resolved", kind, subject_kind, subject)
         if outcome.repairs:
-            counter_add(conn, vstore.counters, CONSUMER, "repairs_sent", len(outcome.repairs))
+            counter_add(conn, order_view.counters, CONSUMER, "repairs_sent", len(outcome.repairs))
         if outcome.recheck:
             rstore.schedule(conn, subject, subject_kind, self.s.grace_s)
         return outcome.repairs

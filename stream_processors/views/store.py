@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, text
 
 from services.common.counters import counter_add
-from services.common.order_view import by_customer, counters, load, metadata, order_view, timeline, timeline_of
+from services.common.order_view import counters
 from stream_processors.views.projection import PAYMENT_RANK, STOCK_RANK, ViewChange
 
 CONSUMER = "order-view"
@@ -83,7 +83,3 @@ def apply(conn: Connection, change: ViewChange) -> bool:
 
 def count(conn: Connection, counter: str) -> None:
     counter_add(conn, counters, CONSUMER, counter)
-
-
-__all__ = ["apply", "by_customer", "count", "counters", "load", "metadata", "order_view",
-           "timeline", "timeline_of"]

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from schemas import codec, topics
 from tests.e2e.invariants import saga_statuses
-from tests.support import TopicTail, eventually, headers_of
+from tests.support import TopicTail, eventually, headers_of, restart_saga_workers
 from walsaga.client import Gateway
 from walsaga.stack import apps, kafka_acls, procs, runtime_user
 from walsaga.stack.config import StackConfig
@@ -108,9 +108,7 @@ class Rollout:
 
 def _restart_workers(stack: StackConfig, env: dict[str, str] | None) -> None:
     """The saga workers and the read-model workers, one after the other, on the contracts `env` names."""
-    for i in range(stack.faust_instances):
-        procs.stop(stack, f"processors-{i}")
-        apps.start_processors(stack, range(i, i + 1), extra_env=env)
+    restart_saga_workers(stack, env)
     for i in range(stack.view_instances):
         procs.stop(stack, f"views-{i}")
         apps.start_views(stack, range(i, i + 1), extra_env=env)

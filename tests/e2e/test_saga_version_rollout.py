@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.e2e.invariants import check_order_consistency, saga_statuses
-from tests.support import eventually
+from tests.support import eventually, restart_saga_workers
 from walsaga import operate
 from walsaga.client import Gateway
 from walsaga.stack import apps, procs
@@ -30,9 +30,7 @@ class SagaWorkers:
         self.env: dict[str, str] | None = None
 
     def deploy(self, env: dict[str, str] | None) -> None:
-        for i in range(self.stack.faust_instances):
-            procs.stop(self.stack, f"processors-{i}")
-            apps.start_processors(self.stack, range(i, i + 1), extra_env=env)
+        restart_saga_workers(self.stack, env)
         self.env = env
 
 

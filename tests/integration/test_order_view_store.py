@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, text
 
+from services.common import order_view
 from stream_processors.views import store
 from stream_processors.views.projection import TimelineEntry, project
 
@@ -25,7 +26,7 @@ def _apply(engine: Engine, event_type: str, record: dict, event_id: str | None =
 
 def _view(engine: Engine, order_id: str):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return store.load(conn, order_id)
+        return order_view.load(conn, order_id)
 
 
 def _created(order_id: str) -> dict:

@@ -38,14 +38,9 @@ def publish_contracts(kafka: KafkaAccess) -> None:
         else f"contracts: every version already in {topics.SCHEMAS}")
 
 
-def _declared(name: str) -> dict[str, str]:
-    return {"retention.ms": str(topics.RETENTION_MS), "segment.ms": str(topics.SEGMENT_MS),
-            **topics.OVERRIDES.get(name, {}).get("config", {})}
-
-
 def _new_topic(name: str, replication_factor: int) -> NewTopic:
     return NewTopic(name, num_partitions=topics.OVERRIDES.get(name, {}).get("partitions", topics.PARTITIONS),
-                    replication_factor=replication_factor, config=_declared(name))
+                    replication_factor=replication_factor, config=topics.declared_config(name))
 
 
 def _align_configs(admin: AdminClient, names: list[str]) -> None:
@@ -55,7 +50,7 @@ def _align_configs(admin: AdminClient, names: list[str]) -> None:
     changes = []
     for resource, future in described.items():
         actual = {key: entry.value for key, entry in future.result(timeout=30).items()}
-        stale = {key: value for key, value in _declared(resource.name).items() if actual.get(key) != value}
+        stale = {key: value for key, value in topics.declared_config(resource.name).items() if actual.get(key) != value}
         if stale:
             say(f"kafka: {resource.name}: setting {', '.join(f'{k}={v}' for k, v in sorted(stale.items()))}")
             changes.append(ConfigResource(ResourceType.TOPIC, resource.name, incremental_configs=[

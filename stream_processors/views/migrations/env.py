@@ -1,4 +1,4 @@
 from services.common.alembic_env import run
-from stream_processors.views.store import metadata
+from services.common.order_view import metadata
 
 run(metadata)
