@@ -4,7 +4,7 @@
 FROM python:3.11-slim
 
 # The code runs from the source tree, as in the local stack (walsaga/stack/apps.py sets PYTHONPATH to the repo): the
-# migrations and connectors/*.json are found relative to it and are not part of the installed package.
+# migrations and connectors/ are found relative to it and are not part of the installed package.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \

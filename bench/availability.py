@@ -222,8 +222,7 @@ def saga_ms_by_window(run: Run, plan: Plan, latency_ms: dict[str, float]) -> lis
 
 def check(cfg: StackConfig, run: Run, plan: Plan) -> dict[str, Any]:
     """After the load: every accepted order's saga ends, nothing is lost or doubled (reconcile finds nothing)."""
-    engines = {db: create_engine(db_url(cfg, db), pool_size=2)
-               for db in ("orders", "payments", "inventory", "notifications", "saga")}
+    engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in scan.SOURCES}
     try:
         ids = sorted(set(run.accepted.values()))
         say(f"waiting for the sagas of {len(ids)} accepted orders to end ...")

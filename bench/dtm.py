@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bench.cost import Meter
 from bench.loadgen import open_loop, order_body
 from bench.measure import latencies_and_rate, order_created_at, percentiles, stack_rss_mib, wait_until_ended
+from schemas import participants
 from services.common import outbox, saga_branches
 from services.common.auth import Role
 from services.orders import db as orders_db
@@ -58,7 +59,8 @@ HOME = REPO / ".stack" / "lib" / f"dtm-{VERSION}-loopback"
 # 127.0.0.1 only (the two listen addresses in dtmsvr/svr.go are patched before `go build`)
 LISTEN_SOURCE, LISTEN_ANY, LISTEN_LOOPBACK = "dtmsvr/svr.go", 'fmt.Sprintf(":%d"', 'fmt.Sprintf("127.0.0.1:%d"'
 STORE_SQL = "dtmsvr.storage.postgres.sql"
-PARTICIPANTS = ("orders", "inventory", "payments")
+# the participants whose commands DTM calls as HTTP saga branches (schemas/participants.py)
+PARTICIPANTS = tuple(p.name for p in participants.PARTICIPANTS if p.saga_branches)
 Say = Callable[[str], None]
 
 
@@ -167,19 +169,20 @@ def _answers(url: str) -> bool:
 
 def saga_request(gid: str, order: dict[str, Any], branch_urls: dict[str, str], token: str) -> dict[str, Any]:
     """DTM's submit body for one order (see the module docstring for the steps)."""
-    def url(service: str, command: str) -> str:
+    def url(command: str) -> str:
+        service = participants.owner_of(command).name
         return f"{branch_urls[service]}/{service}/saga-branches/{command}"
     reserve = {"order_id": gid, "lines": [{"sku": i["sku"], "quantity": i["quantity"]} for i in order["items"]]}
     authorize = {"order_id": gid, "customer_id": order["customer_id"], "amount": order["total_amount"],
                  "currency": order["currency"], "payment_method": order["payment_method"]}
     steps = [
-        ({"action": "", "compensate": url("orders", "CancelOrder")}, {"order_id": gid, "reason": "OUT_OF_STOCK"}),
-        ({"action": url("inventory", "ReserveStock"), "compensate": url("inventory", "ReleaseStock")}, reserve),
-        ({"action": "", "compensate": url("orders", "CancelOrder")}, {"order_id": gid, "reason": "PAYMENT_DECLINED"}),
-        ({"action": url("payments", "AuthorizePayment"), "compensate": url("payments", "VoidPayment")}, authorize),
-        ({"action": url("orders", "ConfirmOrder"), "compensate": ""}, {"order_id": gid}),
-        ({"action": url("payments", "CapturePayment"), "compensate": ""}, {"order_id": gid}),
-        ({"action": url("inventory", "CommitStock"), "compensate": ""}, {"order_id": gid}),
+        ({"action": "", "compensate": url("CancelOrder")}, {"order_id": gid, "reason": "OUT_OF_STOCK"}),
+        ({"action": url("ReserveStock"), "compensate": url("ReleaseStock")}, reserve),
+        ({"action": "", "compensate": url("CancelOrder")}, {"order_id": gid, "reason": "PAYMENT_DECLINED"}),
+        ({"action": url("AuthorizePayment"), "compensate": url("VoidPayment")}, authorize),
+        ({"action": url("ConfirmOrder"), "compensate": ""}, {"order_id": gid}),
+        ({"action": url("CapturePayment"), "compensate": ""}, {"order_id": gid}),
+        ({"action": url("CommitStock"), "compensate": ""}, {"order_id": gid}),
     ]
     return {"gid": gid, "trans_type": "saga", "steps": [s for s, _ in steps],
             "payloads": [json.dumps(p, default=str) for _, p in steps],

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from reconciliation import scan
 from reconciliation.run import reconcile
 from walsaga.stack import migrate, postgres
-from walsaga.stack.config import DATABASES, REPO, SERVICES, Ports, Secrets, StackConfig, db_url
+from walsaga.stack.config import DATABASES, REPO, Ports, Secrets, StackConfig, db_url
 
 OUT = REPO / "docs" / "benchmarks"
 PLANTED = 10  # amount mismatches planted among the orders; the job must find exactly these
@@ -87,7 +87,7 @@ def main() -> int:
             admin.dispose()
             say(f"loaded {args.orders} orders into {db} ({time.monotonic() - t0:.0f}s so far)")
         load_s = time.monotonic() - t0
-        engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in (*SERVICES, "saga")}
+        engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in scan.SOURCES}
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t1 = time.monotonic()
         report = reconcile(scan.Sources(**engines), cfg.home / "reports", grace_s=60, progress_every=100_000)

@@ -1,4 +1,5 @@
-"""Loads connectors/*.json (data only) and registers them through Kafka Connect's REST API."""
+"""Builds each participant's outbox connector (data in connectors/, identity from schemas/participants.py) and
+registers it through Kafka Connect's REST API."""
 from __future__ import annotations
 
 import base64
@@ -10,21 +11,45 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from schemas.participants import NAMES as PARTICIPANTS
+
 CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
+DEFAULTS = "_outbox-defaults.json"
+# what makes a connector itself: Connect keeps its offsets under its name and PostgreSQL its position in the slot, so
+# these follow from the participant's name alone and no file may change them
+IDENTITY_KEYS = ("database.dbname", "database.password", "topic.prefix", "slot.name")
+
+
+def name_of(service: str) -> str:
+    return f"walsaga-{service}-outbox"
+
+
+def identity_keys(service: str) -> dict[str, str]:
+    return {"database.dbname": service,
+            "database.password": f"${{file:{{{{secrets_file}}}}:{service}.cdc.password}}",
+            "topic.prefix": f"walsaga-cdc-{service}",
+            "slot.name": f"walsaga_{service}_outbox"}
 
 
 def load(service: str, placeholders: dict[str, str], directory: Path = CONNECTORS_DIR) -> tuple[str, dict[str, str]]:
-    """The connector's name and full config: its defaults file, then its own keys, placeholders filled."""
-    spec = json.loads((directory / f"{service}-outbox.json").read_text())
-    config: dict[str, str] = {}
-    if "extends" in spec:
-        config.update(json.loads((directory / spec["extends"]).read_text())["config"])
-    config.update(spec["config"])
+    """The connector's name and full config: the shared defaults, the participant's identity, then its own tuning
+    (connectors/<service>-outbox.json, optional), placeholders filled."""
+    if service not in PARTICIPANTS:
+        raise ValueError(f"{service!r} is not a participant (schemas/participants.py): it has no outbox connector")
+    name = name_of(service)
+    config: dict[str, Any] = {**json.loads((directory / DEFAULTS).read_text())["config"], **identity_keys(service)}
+    own = directory / f"{service}-outbox.json"
+    if own.exists():
+        tuning = json.loads(own.read_text())["config"]
+        fixed = sorted(set(tuning) & set(IDENTITY_KEYS))
+        if fixed:
+            raise ValueError(f"connector {name}: {own.name} may not set {fixed} (they follow from the participant)")
+        config.update(tuning)
     filled = {k: _fill(str(v).lower() if isinstance(v, bool) else str(v), placeholders) for k, v in config.items()}
     left = [k for k, v in filled.items() if "{{" in v]
     if left:
-        raise ValueError(f"connector {spec['name']}: unfilled placeholders in {left}")
-    return spec["name"], filled
+        raise ValueError(f"connector {name}: unfilled placeholders in {left}")
+    return name, filled
 
 
 def identity(service: str) -> tuple[str, dict[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,10 @@ class Sources:
     inventory: Engine
     notifications: Engine
     saga: Engine
+
+
+# the databases the checks read, each through its read-only role: what the reconciler is given URLs for
+SOURCES = tuple(f.name for f in fields(Sources))
 
 
 def _since(column: str, since: datetime | None) -> str:

@@ -1,5 +1,5 @@
 """Every topic name, defined once. Outbox rows name their destination in `aggregatetype`; the Debezium
-EventRouter (connectors/*.json) turns it into `walsaga.<aggregatetype>`."""
+EventRouter (connectors/_outbox-defaults.json) turns it into `walsaga.<aggregatetype>`."""
 from __future__ import annotations
 
 from typing import Any

@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--partition", type=int)
     dlq.add_argument("--offset", type=int)
     dlq.add_argument("--limit", type=int, default=100)
-    cdc = sub.add_parser("cdc", help="CDC operations: accept the gap after a lost replication slot")
-    cdc.add_argument("action", choices=["accept-gap"])
+    cdc = sub.add_parser("cdc", help="CDC: print a participant's connector config as registered (config), or accept "
+                                     "the gap after a lost replication slot (accept-gap)")
+    cdc.add_argument("action", choices=["config", "accept-gap"])
     cdc.add_argument("service", choices=list(SERVICES))
     cdc.add_argument("--yes", action="store_true", help="really restart the connector from a fresh slot")
     sc = sub.add_parser("schemas", help="contracts: check every version against the earlier ones and the frozen "
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return _reconcile(cfg, args)
     if args.cmd == "schemas":
         return _schemas(cfg, args.action)
+    if args.cmd == "cdc" and args.action == "config":
+        name, config = lifecycle.connector_config(cfg, args.service)
+        print(json.dumps({"name": name, "config": config}, indent=2))
+        return 0
     if args.cmd == "cdc":
         if not args.yes:
             print("events committed while the slot was lost will not be published; add --yes", file=sys.stderr)
@@ -133,7 +138,7 @@ def _reconcile(cfg: StackConfig, args: argparse.Namespace) -> int:
     from walsaga.stack.config import db_url
 
     since = datetime.fromisoformat(args.since) if args.since else None
-    engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in (*SERVICES, "saga")}
+    engines = {db: create_engine(db_url(cfg, db, "reader"), pool_size=1) for db in scan.SOURCES}
     channels = tuple(c for c in os.environ.get("WALSAGA_NOTIFICATION_CHANNELS", "log").split(",") if c)
     report = reconcile(scan.Sources(**engines), Path(args.out) if args.out else cfg.home / "reports", since=since,
                        grace_s=args.grace, saga_sla_s=args.saga_sla, channels=channels,

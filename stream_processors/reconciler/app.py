@@ -34,7 +34,6 @@ from stream_processors.reconciler import store as rstore
 
 log = logging.getLogger(__name__)
 CONSUMER = "reconciler"
-SERVICES = ("orders", "inventory", "payments", "notifications", "saga")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class ReconcilerSettings:
         return cls(
             kafka=KafkaAccess.from_env(),
             views_db_url=os.environ["WALSAGA_VIEWS_DB_URL"],
-            source_db_urls={db: os.environ[f"WALSAGA_DB_URL_{db.upper()}"] for db in SERVICES},
+            source_db_urls={db: os.environ[f"WALSAGA_DB_URL_{db.upper()}"] for db in scan.SOURCES},
             web_port=int(os.environ.get("WALSAGA_FAUST_WEB_PORT", "18180")),
             data_dir=os.environ.get("WALSAGA_FAUST_DATA_DIR", "/tmp/walsaga-reconciler"),
             grace_s=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),

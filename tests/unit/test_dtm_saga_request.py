@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.dtm import DtmUnavailable, _listen_on_loopback, saga_request
+from schemas import participants
+from stream_processors.saga.place_order import PLACE_ORDER
 
 URLS = {"orders": "http://o", "inventory": "http://i", "payments": "http://p"}
 ORDER = {"customer_id": "c1", "currency": "USD", "payment_method": "pm_card_visa", "total_amount": Decimal("19.98"),
@@ -40,3 +42,14 @@ def test_a_dtm_source_that_changed_its_listeners_is_refused_not_built_open(tmp_p
     server_go.write_text('app.Run(fmt.Sprintf(":%d", conf.HTTPPort))\n')
     with pytest.raises(DtmUnavailable, match="not patched"):
         _listen_on_loopback(server_go)
+
+
+def test_dtm_calls_the_commands_of_walsagas_place_order_on_their_owners() -> None:
+    """The baseline sends what walsaga's place_order sends (its failure action, CancelOrder, once per reason), each
+    to the participant the registry names as the command's owner."""
+    body = saga_request("g1", ORDER, URLS, "tok")
+    called = {url for s in body["steps"] for url in (s["action"], s["compensate"]) if url}
+    assert {url.rsplit("/", 1)[-1] for url in called} == {a.command for a in PLACE_ORDER.actions()}
+    for url in called:
+        service, command = url.split("/")[-3], url.rsplit("/", 1)[-1]
+        assert url.startswith(URLS[service]) and participants.owner_of(command).name == service

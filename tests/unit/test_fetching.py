@@ -10,12 +10,13 @@ from typing import Any
 import aiokafka
 import pytest
 
+from reconciliation import scan
 from services.common.kafka_access import KafkaAccess
 from stream_processors import confluent_transport, fetching
 from stream_processors.app import ProcessorSettings, faust_app
 from stream_processors.app import create_app as create_processors
 from stream_processors.reconciler.app import FETCH_WAIT as RECONCILER_WAIT
-from stream_processors.reconciler.app import SERVICES, ReconcilerSettings
+from stream_processors.reconciler.app import ReconcilerSettings
 from stream_processors.reconciler.app import create_app as create_reconciler
 from stream_processors.views.app import FETCH_WAIT as VIEWS_WAIT
 from stream_processors.views.app import ViewSettings
@@ -60,7 +61,7 @@ def test_a_renamed_setting_fails_loudly() -> None:
 
 def test_views_and_reconciler_wait_the_orchestrator_does_not(tmp_path: Any) -> None:
     views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"), transport="aiokafka"))
-    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in SERVICES}, 1,
+    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in scan.SOURCES}, 1,
                                                       str(tmp_path / "r"), transport="aiokafka"))
     processors = create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p"), transport="aiokafka"))
     assert consumer_of(views)._fetch_max_wait_ms == VIEWS_WAIT.max_wait_ms
@@ -86,7 +87,7 @@ def test_an_unknown_transport_is_refused(tmp_path: Any) -> None:
 
 def test_views_and_reconciler_on_librdkafka_keep_their_fetch_wait(tmp_path: Any) -> None:
     views = create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"), transport="confluent"))
-    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in SERVICES}, 1,
+    reconciler = create_reconciler(ReconcilerSettings(BOOTSTRAP, DB_URL, {db: DB_URL for db in scan.SOURCES}, 1,
                                                       str(tmp_path / "r"), transport="confluent"))
     for app, wait in ((views, VIEWS_WAIT), (reconciler, RECONCILER_WAIT)):
         assert isinstance(app.transport, confluent_transport.Transport)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cdc import connectors
 from schemas import codec, participants, topics
 from schemas.participants import PARTICIPANTS
 from services.inventory import handlers as inventory
@@ -72,11 +73,11 @@ def test_every_command_and_reply_has_a_contract_and_each_command_one_owner() -> 
             assert {spec.name, spec.success, *spec.failures} <= contracts, spec
 
 
-def test_each_participant_has_its_folder_connector_and_migrations() -> None:
+def test_each_participant_has_its_folder_migrations_and_connector() -> None:
     for p in PARTICIPANTS:
         assert (REPO / "services" / p.name / "main.py").is_file(), p.name
         assert (REPO / "services" / p.name / "migrations").is_dir(), p.name
-        assert (REPO / "connectors" / f"{p.name}-outbox.json").is_file(), p.name
+        assert connectors.identity(p.name)[1]["slot.name"] == f"walsaga_{p.name}_outbox", p.name
 
 
 def test_the_stack_and_the_topics_follow_the_registry() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import urllib.request
 
+from reconciliation import scan
 from walsaga.stack import kafka_acls, procs, runtime_user
 from walsaga.stack.config import API_SERVICES, QUERIES, REPO, SERVICES, StackConfig, db_url, token_public_key
 
@@ -89,7 +90,7 @@ def start_reconciler(cfg: StackConfig, wait: bool = True, instance: int = 0) -> 
     """The continuous reconciliation checks: reads every service database, keeps its state in the views database.
     Several instances share the consumer group and take due checks with SKIP LOCKED."""
     env = {"WALSAGA_VIEWS_DB_URL": db_url(cfg, "views"), "WALSAGA_RECONCILE_GRACE_S": str(cfg.reconcile_grace),
-           **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db, "reader") for db in (*SERVICES, "saga")}}
+           **{f"WALSAGA_DB_URL_{db.upper()}": db_url(cfg, db, "reader") for db in scan.SOURCES}}
     _start_worker(cfg, f"reconciler-{instance}", "stream_processors.reconciler.main",
                   cfg.ports.reconciler_web(instance), kafka_acls.RECONCILER, env, wait)
 

@@ -66,12 +66,11 @@ def step(n: int, what: str) -> None:
 
 
 def register_connectors(cfg: StackConfig, overrides: dict[str, str] | None = None) -> None:
-    """Puts every outbox connector's config (connectors/*.json, then `overrides`: the benchmark's tuning runs) and
+    """Puts every outbox connector's config (cdc/connectors.py, then `overrides`: the benchmark's tuning runs) and
     waits until each is RUNNING."""
     client = kafka.connect_client(cfg)
     for svc in SERVICES:
-        name, config = cdc_connectors.load(svc, {
-            "pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)), "secrets_file": str(cfg.secrets_file)})
+        name, config = connector_config(cfg, svc)
         config.update(overrides or {})
         problem = slot_problem(cfg, client, svc, name, config["slot.name"])
         if problem:
@@ -83,6 +82,12 @@ def register_connectors(cfg: StackConfig, overrides: dict[str, str] | None = Non
         name, _ = cdc_connectors.identity(svc)
         cdc_connectors.wait_running(client, name, progress=say)
         say(f"connector {name}: RUNNING")
+
+
+def connector_config(cfg: StackConfig, svc: str) -> tuple[str, dict[str, str]]:
+    """A participant's outbox connector as this stack registers it (cdc/connectors.py); passwords stay references."""
+    return cdc_connectors.load(svc, {"pg_host": "127.0.0.1", "pg_port": str(cfg.ports.postgres(svc)),
+                                     "secrets_file": str(cfg.secrets_file)})
 
 
 def slot_problem(cfg: StackConfig, client: cdc_connectors.ConnectClient, svc: str, connector: str,
