@@ -46,6 +46,7 @@ lint: install  ## ruff, mypy (strict on the domain, saga engine, contracts, runt
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy
 	@.venv/bin/walsaga schemas check
+	@.venv/bin/walsaga compose check
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

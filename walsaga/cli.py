@@ -12,7 +12,7 @@ from services.common.auth import Role
 from stream_processors.saga.model import SagaStatus
 from walsaga.client import issue_token
 from walsaga.stack import lifecycle, nodes
-from walsaga.stack.config import SERVICES, StackConfig
+from walsaga.stack.config import REPO, SERVICES, StackConfig
 
 
 class _Sub:
@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     sc = sub.add_parser("schemas", help="contracts: check every version against the earlier ones and the frozen "
                                          "fingerprints (exit 1 on a problem), or publish them to the stack")
     sc.add_argument("action", choices=["check", "publish"])
+    cp = sub.add_parser("compose", help="docker-compose.yml, its gateway config and env.example: render them from "
+                                        "deploy/compose/templates/ and the participant registry, or check (exit 1 "
+                                        "when one is stale)")
+    cp.add_argument("action", choices=["render", "check"])
     rc = sub.add_parser("reconcile", help="compare the service databases, report every divergence (JSON + HTML); "
                                           "exit 0 when clean, 1 when divergences were found")
     rc.add_argument("--repair", action="store_true", help="send the safe repairs (refund, void, release, notify)")
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reconcile(cfg, args)
     if args.cmd == "schemas":
         return _schemas(cfg, args.action)
+    if args.cmd == "compose":
+        return _compose(args.action)
     if args.cmd == "cdc" and args.action == "config":
         name, config = lifecycle.connector_config(cfg, args.service)
         print(json.dumps({"name": name, "config": config}, indent=2))
@@ -162,6 +168,21 @@ def _schemas(cfg: StackConfig, action: str) -> int:
     print(f"{len(codec.sources())} contract versions of {len(subjects)} subjects: "
           + (f"{len(problems)} problem(s)" if problems else "every version reads every other, none changed"))
     return 1 if problems else 0
+
+
+def _compose(action: str) -> int:
+    from walsaga import compose
+
+    if action == "render":
+        changed = compose.write()
+        names = ", ".join(str(p.relative_to(REPO)) for p in changed)
+        print(f"rendered {names}" if changed else "rendered nothing: all current")
+        return 0
+    stale = compose.stale()
+    for path in stale:
+        print(f"{path.relative_to(REPO)} is stale: run `walsaga compose render` and commit it", file=sys.stderr)
+    print(f"compose files: {len(stale)} stale" if stale else "compose files: current")
+    return 1 if stale else 0
 
 
 def _operate(cfg: StackConfig, args: argparse.Namespace) -> int:

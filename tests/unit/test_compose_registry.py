@@ -1,7 +1,8 @@
-"""docker-compose.yml and its gateway config are written by hand (not derived from schemas/participants.py yet), so
-they are held to the registry here: each participant has its database, its API and its command consumer (running its
-own module as its own Kafka principal), its data volume and its gateway upstream; the databases the stack runs beside
-the participants' are there too."""
+"""docker-compose.yml, its gateway config and env.example are rendered from deploy/compose/templates/ and
+schemas/participants.py (walsaga/compose.py): the committed files are current, and each participant has its
+database, its API and its command consumer (running its own module as its own Kafka principal), its data volume, its
+secrets and its gateway route, a participant added to the registry too; the databases the stack runs beside the
+participants' are there as well."""
 from __future__ import annotations
 
 import re
@@ -10,14 +11,38 @@ from typing import Any
 
 import yaml
 
-from schemas.participants import PARTICIPANTS
+from schemas.participants import PARTICIPANTS, CommandSpec, Participant
+from walsaga import compose
 from walsaga.stack.config import DATABASES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SHIPPING = Participant("shipping", postgres_port=15499, api_port=18199, reply_topic="walsaga.shipping.replies",
+                       commands=(CommandSpec("ShipOrder", "OrderShipped"),))
+
+
 def _compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def test_the_committed_files_are_what_the_templates_and_the_registry_render() -> None:
+    assert compose.stale() == []
+
+
+def test_a_participant_added_to_the_registry_gets_its_containers_secrets_and_route() -> None:
+    rendered = compose.render((*PARTICIPANTS, SHIPPING))
+    services = yaml.safe_load(rendered[ROOT / "docker-compose.yml"])["services"]
+    assert services["shipping-db"]["environment"]["WALSAGA_DB"] == "shipping"
+    assert services["shipping-api"]["command"][:3] == ["python", "-m", "services.shipping.main"]
+    assert services["shipping-consumer"]["environment"]["WALSAGA_KAFKA_USERNAME"] == "walsaga-shipping"
+    assert "shipping-db" in services["init"]["depends_on"] and "shipping-api" in services["gateway"]["depends_on"]
+    assert "WALSAGA_SHIPPING_CDC_PASSWORD" in services["init"]["environment"]
+    assert "shipping-consumer" in services["processors"]["depends_on"]
+    nginx = rendered[ROOT / "deploy/compose/nginx.conf"]
+    assert "upstream shipping {" in nginx and "location /shipping { if ($no_bearer)" in nginx
+    env = rendered[ROOT / "deploy/compose/env.example"]
+    assert "WALSAGA_SHIPPING_APP_PASSWORD=" in env and "WALSAGA_KAFKA_SHIPPING_PASSWORD=" in env
 
 
 def test_every_participant_runs_in_compose_as_itself() -> None:

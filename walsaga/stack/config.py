@@ -25,7 +25,8 @@ QUERIES = "queries"
 API_SERVICES = SERVICES + (QUERIES,)
 # The saga orchestrator keeps its state in a cluster of its own, so no service's database outage stops sagas of others;
 # the read models too, so a views outage never stops a write.
-DATABASES = SERVICES + ("saga", "views")
+STACK_DATABASES = ("saga", "views")
+DATABASES = SERVICES + STACK_DATABASES
 # explicit numbers (before a stack's offset), so a new participant never moves another's ports
 POSTGRES_PORTS = {**{p.name: p.postgres_port for p in participants.PARTICIPANTS}, "saga": 15436, "views": 15437}
 API_PORTS = {**{p.name: p.api_port for p in participants.PARTICIPANTS}, QUERIES: 18105}

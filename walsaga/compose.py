@@ -1,0 +1,42 @@
+"""docker-compose.yml and the compose gateway's and settings' files, rendered from deploy/compose/templates/ and the
+participant registry: a new participant gets its database, API, consumer, secrets and gateway route by its registry
+entry alone. The rendered files are committed (users read them and run them without this tool); `make lint` fails
+when one is stale."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconciliation import scan
+from schemas.participants import PARTICIPANTS, Participant
+from walsaga.stack.config import REPO, STACK_DATABASES
+
+TEMPLATES = REPO / "deploy" / "compose" / "templates"
+RENDERED = {"docker-compose.yml.j2": REPO / "docker-compose.yml",
+            "nginx.conf.j2": REPO / "deploy" / "compose" / "nginx.conf",
+            "env.example.j2": REPO / "deploy" / "compose" / "env.example"}
+
+
+def render(participants: Sequence[Participant] = PARTICIPANTS) -> dict[Path, str]:
+    """Each rendered file's path and text, for these participants (the registry's, unless a test adds one)."""
+    import jinja2  # a development tool's dependency (the lint extra): the stack never renders these
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    context = {"participants": participants, "databases": (*(p.name for p in participants), *STACK_DATABASES),
+               "reconciled": scan.SOURCES}
+    return {target: env.get_template(name).render(context) for name, target in RENDERED.items()}
+
+
+def stale() -> list[Path]:
+    """The rendered files whose committed text differs from what the templates and the registry give."""
+    return [path for path, text in render().items() if not path.exists() or path.read_text() != text]
+
+
+def write() -> list[Path]:
+    """Renders every file; returns those that changed."""
+    changed = stale()
+    for path, text in render().items():
+        if path in changed:
+            path.write_text(text)
+    return changed
