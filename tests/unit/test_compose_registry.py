@@ -18,8 +18,9 @@ from walsaga.stack.config import DATABASES
 ROOT = Path(__file__).resolve().parents[2]
 
 
-SHIPPING = Participant("shipping", postgres_port=15499, api_port=18199, reply_topic="walsaga.shipping.replies",
-                       commands=(CommandSpec("ShipOrder", "OrderShipped"),))
+# not CONTRIBUTING.md's example (shipping), so following it once does not break this test
+LOYALTY = Participant("loyalty", postgres_port=15499, api_port=18199, reply_topic="walsaga.loyalty.replies",
+                      commands=(CommandSpec("AwardPoints", "PointsAwarded"),))
 
 
 def _compose() -> dict[str, Any]:
@@ -31,18 +32,18 @@ def test_the_committed_files_are_what_the_templates_and_the_registry_render() ->
 
 
 def test_a_participant_added_to_the_registry_gets_its_containers_secrets_and_route() -> None:
-    rendered = compose.render((*PARTICIPANTS, SHIPPING))
+    rendered = compose.render((*PARTICIPANTS, LOYALTY))
     services = yaml.safe_load(rendered[ROOT / "docker-compose.yml"])["services"]
-    assert services["shipping-db"]["environment"]["WALSAGA_DB"] == "shipping"
-    assert services["shipping-api"]["command"][:3] == ["python", "-m", "services.shipping.main"]
-    assert services["shipping-consumer"]["environment"]["WALSAGA_KAFKA_USERNAME"] == "walsaga-shipping"
-    assert "shipping-db" in services["init"]["depends_on"] and "shipping-api" in services["gateway"]["depends_on"]
-    assert "WALSAGA_SHIPPING_CDC_PASSWORD" in services["init"]["environment"]
-    assert "shipping-consumer" in services["processors"]["depends_on"]
+    assert services["loyalty-db"]["environment"]["WALSAGA_DB"] == "loyalty"
+    assert services["loyalty-api"]["command"][:3] == ["python", "-m", "services.loyalty.main"]
+    assert services["loyalty-consumer"]["environment"]["WALSAGA_KAFKA_USERNAME"] == "walsaga-loyalty"
+    assert "loyalty-db" in services["init"]["depends_on"] and "loyalty-api" in services["gateway"]["depends_on"]
+    assert "WALSAGA_LOYALTY_CDC_PASSWORD" in services["init"]["environment"]
+    assert "loyalty-consumer" in services["processors"]["depends_on"]
     nginx = rendered[ROOT / "deploy/compose/nginx.conf"]
-    assert "upstream shipping {" in nginx and "location /shipping { if ($no_bearer)" in nginx
+    assert "upstream loyalty {" in nginx and "location /loyalty { if ($no_bearer)" in nginx
     env = rendered[ROOT / "deploy/compose/env.example"]
-    assert "WALSAGA_SHIPPING_APP_PASSWORD=" in env and "WALSAGA_KAFKA_SHIPPING_PASSWORD=" in env
+    assert "WALSAGA_LOYALTY_APP_PASSWORD=" in env and "WALSAGA_KAFKA_LOYALTY_PASSWORD=" in env
 
 
 def test_every_participant_runs_in_compose_as_itself() -> None:

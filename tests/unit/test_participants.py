@@ -22,6 +22,7 @@ from stream_processors.saga.model import SagaDefinition, Step
 from walsaga.stack import kafka_acls
 from walsaga.stack.config import API_SERVICES, DATABASES, REPO, SERVICES, Ports
 
+# each participant's handler table (a new participant adds its own: CONTRIBUTING.md)
 HANDLERS = {
     "orders": orders.COMMAND_HANDLERS,
     "inventory": inventory.COMMAND_HANDLERS,
