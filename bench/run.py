@@ -7,21 +7,21 @@ import asyncio
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
 from sqlalchemy import Engine, create_engine, text
 
-from bench import dtm, dual_write, report, tuning
-from bench.concurrency import CLIENT_NICE, run_concurrency
+from bench import dtm, dual_write, gateway_log, report, tuning
+from bench.concurrency import as_client, run_concurrency
 from bench.cost import Meter, stack_meter
 from bench.dual_write import WriterReport
 from bench.loadgen import run_step
 from bench.measure import cdc_hop_ms, ended_count, percentiles, saga_latencies_ms, stack_rss_mib, wait_settled
 from walsaga.client import Gateway
-from walsaga.stack import kafka_acls, lifecycle, procs
+from walsaga.stack import kafka_acls, lifecycle
 from walsaga.stack.config import REPO, Ports, StackConfig, db_url
 from walsaga.stack.kafka import consumer_lag
 
@@ -44,6 +44,9 @@ class StepReport:
     cdc_hop_ms: dict[str, float]
     stack_rss_mib: float
     cost: dict[str, Any] | None = None  # CPU-ms per completed saga by component (bench/cost.py)
+    # POST /orders as the gateway timed it (its access log: first byte read -> last byte sent), without the client's
+    # own queueing; empty when the log has no entries for the step
+    gateway_accept_ms: dict[str, float] = field(default_factory=dict)
 
 
 def say(msg: str) -> None:
@@ -55,8 +58,11 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
     """One open-loop step; with a meter, also its CPU cost per completed saga, from the step's start until every
     consumer group has caught up again (the read side and the checks do their share after the sagas end)."""
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
+    access_log = cfg.logs / "nginx-access.log"
+    log_mark = access_log.stat().st_size if access_log.exists() else 0
     before = meter.sample() if meter else None
     step = asyncio.run(run_step(Gateway.as_(cfg), rate, seconds, skus))
+    gateway_writes = gateway_log.by_kind(access_log, log_mark)["writes"] if access_log.exists() else None
     rss = stack_rss_mib(cfg)
     unfinished = wait_settled(engines["saga"], step.accepted, timeout=max(30.0, seconds * 2))
     spent = None
@@ -68,7 +74,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
     report = StepReport(rate, seconds, len(step.accepted), step.errors, round(completed_per_s, 1), unfinished,
                         percentiles(saga_lat), percentiles(step.accept_latencies_ms),
                         percentiles(step.send_lag_ms), percentiles(hops), rss,
-                        spent.as_dict() if spent else None)
+                        spent.as_dict() if spent else None, gateway_writes.request_ms if gateway_writes else {})
     say(f"  completed {report.completed_per_s}/s, saga p50 {report.saga_ms['p50']} ms p99 {report.saga_ms['p99']} ms,"
         f" CDC hop p50 {report.cdc_hop_ms['p50']} ms, unfinished {unfinished}, errors {step.errors}"
         + (f", {spent.total_gross_ms} CPU-ms per saga ({spent.total_net_ms} net of idle)" if spent else ""))
@@ -77,6 +83,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
 
 def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | None = None,
         warmup_s: float = 0.0, idle_s: float = 15.0) -> list[StepReport]:
+    as_client()  # bench.cost and the tuning runs come here without make bench's main
     engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
     gw = Gateway.as_(cfg)
     run_id = uuid.uuid4().hex[:6]
@@ -203,7 +210,7 @@ def main() -> int:
     plan = SMOKE if args.smoke else replace(FULL, rates=args.rates, seconds=args.seconds, clients=args.clients)
     cfg = bench_config()
     t0 = time.monotonic()
-    procs.renice(CLIENT_NICE)  # the harness stands in for client machines (bench/concurrency.py)
+    as_client()
     lifecycle.wipe(cfg)
     try:
         lifecycle.up(cfg)

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
 
-from bench.concurrency import CLIENT_NICE
+from bench.concurrency import as_client
 from bench.loadgen import run_step
 from bench.run import bench_config
 from services.common import retention
 from stream_processors.saga import store as saga_store
 from walsaga.client import Gateway
-from walsaga.stack import lifecycle, procs
+from walsaga.stack import lifecycle
 from walsaga.stack.config import REPO, SERVICES, StackConfig, db_url
 
 SCALE = 1 / 8640          # a day lasts 10 s
@@ -132,7 +132,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     cfg = soak_config()
-    procs.renice(CLIENT_NICE)  # the load generator stands in for client machines (bench/concurrency.py)
+    as_client()  # the load generator stands in for client machines (bench/concurrency.py)
     lifecycle.wipe(cfg)
     try:
         lifecycle.up(cfg)

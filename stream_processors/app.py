@@ -45,11 +45,11 @@ PRODUCER_REQUEST_TIMEOUT_S = 15.0
 METADATA_MAX_AGE_MS = 5000
 
 
-# aiokafka: under overload (75 orders/s offered on 2 cores) the apps on librdkafka took the CPU the front door
-# needed: POST /orders p99 8-21 s against 0.2-0.6 s on aiokafka, which also completed more sagas per second;
-# librdkafka's ~3 CPU-ms less per saga at 10/s does not pay for that (docs/benchmarks/FINDINGS.md, session 8).
-# WALSAGA_FAUST_TRANSPORT=confluent runs them on librdkafka; both pass the whole suite.
-DEFAULT_TRANSPORT = "aiokafka"
+# librdkafka (our confluent transport): 3-8 % fewer CPU-ms per saga than aiokafka at 10, 75 and 100 orders/s, and
+# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). The front-door
+# starvation that once made aiokafka the default was the benchmark's own HTTP client: the gateway timed every POST
+# within 0.7 s on either transport. WALSAGA_FAUST_TRANSPORT=aiokafka runs them on aiokafka.
+DEFAULT_TRANSPORT = "confluent"
 
 
 def transport_from_env() -> str:
