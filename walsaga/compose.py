@@ -28,15 +28,15 @@ def render(participants: Sequence[Participant] = PARTICIPANTS) -> dict[Path, str
     return {target: env.get_template(name).render(context) for name, target in RENDERED.items()}
 
 
-def stale() -> list[Path]:
+def stale(rendered: dict[Path, str] | None = None) -> list[Path]:
     """The rendered files whose committed text differs from what the templates and the registry give."""
-    return [path for path, text in render().items() if not path.exists() or path.read_text() != text]
+    return [path for path, text in (rendered or render()).items() if not path.exists() or path.read_text() != text]
 
 
 def write() -> list[Path]:
-    """Renders every file; returns those that changed."""
-    changed = stale()
-    for path, text in render().items():
-        if path in changed:
-            path.write_text(text)
+    """Renders every file (once); returns those that changed."""
+    rendered = render()
+    changed = stale(rendered)
+    for path in changed:
+        path.write_text(rendered[path])
     return changed
