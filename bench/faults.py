@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from cdc import connectors as cdc_connectors
 from schemas import topics
-from walsaga.stack import apps, kafka, procs
-from walsaga.stack.config import StackConfig
+from walsaga.stack import apps, kafka, patroni, procs
+from walsaga.stack.config import Secrets, StackConfig
 
 Heal = Callable[[], object]
 PAUSE_S = 30.0  # a zombie broker stays silent this long
@@ -74,6 +74,19 @@ def kill_orders_api(cfg: StackConfig) -> tuple[str, Heal]:
     return "orders-api-0 (one of two)", lambda: apps.start_api(cfg, "orders", 0)
 
 
+def kill_database_primary(db: str) -> Callable[[StackConfig], tuple[str, Heal]]:
+    """kill -9 the primary's Patroni and PostgreSQL (a lost database node): Patroni promotes the standby, HAProxy
+    routes to it; healing starts the member again, which rejoins as the standby."""
+    def inject(cfg: StackConfig) -> tuple[str, Heal]:
+        member = patroni.primary_of(cfg, db)
+        if member is None:
+            raise RuntimeError(f"{db} has no primary to kill")
+        patroni.kill_member(cfg, db, member)
+        return (f"{patroni.member_name(db, member)} (primary of {db})",
+                lambda: patroni.start_member(cfg, db, member, Secrets(cfg.secrets_file)))
+    return inject
+
+
 ROTATION: tuple[Fault, ...] = (
     Fault("kill -9 the Kafka node leading the orders events", kill_leading_broker),
     Fault("SIGSTOP the Kafka node leading the orders events for 30 s", pause_leading_broker),
@@ -81,4 +94,6 @@ ROTATION: tuple[Fault, ...] = (
     Fault("kill -9 one of two saga orchestrators", kill_orchestrator),
     Fault("kill -9 one of two payments command consumers", kill_payments_consumer),
     Fault("kill -9 one of two orders API instances", kill_orders_api),
+    Fault("kill -9 the orders database's primary", kill_database_primary("orders")),
+    Fault("kill -9 the saga store's primary", kill_database_primary("saga")),
 )

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything walsaga needs on a fresh Debian-like machine, and nothing twice:
-#   Debian packages (PostgreSQL, nginx, Java 17, Maven, wrk), the Python virtualenv (.venv) with pinned deps,
-#   and the Kafka / Kafka Connect / Debezium jars from Maven Central (into .stack/, cached after the first time).
+#   Debian packages (PostgreSQL, nginx, Java 17, Maven, wrk; Patroni, etcd, HAProxy for the HA profile), the Python
+#   virtualenv (.venv) with pinned deps, and the Kafka / Kafka Connect / Debezium jars from Maven Central (into
+#   .stack/, cached after the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -16,6 +17,10 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v setfacl >/dev/null 2>&1 || need+=(acl)
+# the HA profile's database failover (walsaga up --ha): Patroni pairs, their etcd quorum, HAProxy in front
+command -v patroni >/dev/null 2>&1 || need+=(patroni)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,5 +1,6 @@
-"""The HA profile's topology, read back from the running stack: what `walsaga status` reports, and every topic
-replicated three times with two replicas needed in sync for a write."""
+"""The HA profile's topology, read back from the running stack: what `walsaga status` reports (every database a
+primary and a synchronous standby, the etcd quorum, two database proxies), and every topic replicated three times
+with two replicas needed in sync for a write."""
 from __future__ import annotations
 
 from collections import Counter
@@ -11,7 +12,7 @@ from schemas import topics
 from tests.ha.cluster import admin
 from tests.support import eventually
 from walsaga.stack import nodes
-from walsaga.stack.config import StackConfig
+from walsaga.stack.config import DATABASES, StackConfig
 
 pytestmark = pytest.mark.stack
 
@@ -31,6 +32,12 @@ def test_status_shows_the_replicated_topology(stack: StackConfig) -> None:
     brokers = [n for n in found if n.kind == "kafka-broker"]
     assert sorted(n.role for n in brokers) == ["quorum-follower", "quorum-follower", "quorum-leader"]
     assert all(n.lag == 0 for n in brokers), brokers  # no replica out of sync
+    for db in DATABASES:  # a Patroni pair each: one primary, one synchronous standby
+        members = [n for n in found if n.kind == "postgres" and n.name.startswith(f"postgres[{db}-")]
+        assert sorted(n.role for n in members) == ["primary", "standby"], members
+        assert all("synchronous" in n.detail for n in members if n.role == "standby"), members
+    assert sorted(n.role for n in found if n.kind == "etcd") == ["raft-follower", "raft-follower", "raft-leader"]
+    assert kinds["db-proxy"] == 2
 
 
 def test_every_topic_has_three_replicas_in_sync_and_needs_two_for_a_write(stack: StackConfig) -> None:

@@ -30,7 +30,16 @@ DATABASES = SERVICES + STACK_DATABASES
 # explicit numbers (before a stack's offset), so a new participant never moves another's ports
 POSTGRES_PORTS = {**{p.name: p.postgres_port for p in participants.PARTICIPANTS}, "saga": 15436, "views": 15437}
 API_PORTS = {**{p.name: p.api_port for p in participants.PARTICIPANTS}, QUERIES: 18105}
-HA_PORT_OFFSET = 3000  # the HA profile's ports (tests use 1000, the benchmark 2000)
+HA_PORT_OFFSET = 3000
+# every range below is chosen so that no port of one offset (0, 1000, 2000, 3000) meets another's
+
+
+def _db_index(db: str) -> int:
+    index = POSTGRES_PORTS[db] - 15432
+    if not 0 <= index < 20:
+        raise ValueError(f"postgres port of {db} outside 15432-15451: the HA member ports would collide")
+    return index
+  # the HA profile's ports (tests use 1000, the benchmark 2000)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,22 @@ class Ports:
     def reconciler_web(self, instance: int) -> int:
         return self._p(18180 + instance)
 
+    def pg_member(self, db: str, member: int) -> int:
+        """HA profile: the PostgreSQL instance `member` (1, 2) of `db`'s Patroni pair. Clients never use it: they
+        reach the current primary through HAProxy on `postgres(db)`."""
+        return self._p(12300 + 20 * (member - 1) + _db_index(db))
+
+    def patroni_rest(self, db: str, member: int) -> int:
+        """HA profile: the REST API of the Patroni managing `pg_member(db, member)` (HAProxy asks it GET /primary)."""
+        return self._p(12340 + 20 * (member - 1) + _db_index(db))
+
+    def etcd_client(self, node: int) -> int:
+        """HA profile: etcd node `node` (1-3), Patroni's consensus store."""
+        return self._p(12385 + 10 * (node - 1))
+
+    def etcd_peer(self, node: int) -> int:
+        return self._p(12386 + 10 * (node - 1))
+
     @property
     def dtm(self) -> int:
         """The DTM baseline's coordinator (bench/dtm.py; HTTP here, gRPC and JSON-RPC on the next two)."""
@@ -98,6 +123,7 @@ class StackConfig:
     reconciler_instances: int = 1
     kafka_nodes: int = 1          # KRaft nodes, each broker + controller; 3 make the HA profile's quorum
     connect_workers: int = 1      # Kafka Connect workers in one group
+    postgres_members: int = 1     # 2: every database a Patroni-managed primary + standby behind HAProxy (HA profile)
     step_timeout: float = 10.0
     reconcile_grace: float = 30.0  # the continuous checks look at an order once it has been quiet this long
     prune_interval: float = 60.0   # how often consumers and the orchestrator delete rows past retention (0: never)
@@ -133,6 +159,7 @@ class StackConfig:
             reconciler_instances=int(os.environ.get("WALSAGA_RECONCILER_INSTANCES", workers)),
             kafka_nodes=3 if ha else 1,
             connect_workers=2 if ha else 1,
+            postgres_members=2 if ha else 1,
             step_timeout=float(os.environ.get("WALSAGA_STEP_TIMEOUT_S", "10")),
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),

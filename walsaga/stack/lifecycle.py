@@ -115,7 +115,8 @@ def down(cfg: StackConfig) -> None:
     # stray instances from a run with more instances than configured now
     jvms = {*cfg.connect_names(), *cfg.broker_names()}
     for pid_file in sorted(cfg.run.glob("*.pid")) if cfg.run.exists() else []:
-        if pid_file.stem not in jvms | {"nginx"}:
+        # the databases' HA processes stop last, in their own order (postgres.down)
+        if pid_file.stem not in jvms | {"nginx"} and not pid_file.stem.startswith(("patroni-", "etcd-", "pg-proxy-")):
             procs.stop(cfg, pid_file.stem)
     for name in cfg.connect_names():
         procs.stop(cfg, name, timeout=30)

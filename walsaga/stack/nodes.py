@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
-from walsaga.stack import apps, kafka_acls, postgres, procs
+from walsaga.stack import apps, etcd, kafka_acls, patroni, pg_proxy, postgres, procs
 from walsaga.stack.config import DATABASES, SERVICES, StackConfig, db_url
 from walsaga.stack.kafka import broker_data, connect_client, consumer_lag
 
@@ -45,7 +45,12 @@ def _process_kind(name: str) -> tuple[str, str | None]:
 
 
 def status(cfg: StackConfig) -> list[Node]:
-    nodes = [_postgres(cfg, db) for db in DATABASES]
+    if cfg.postgres_members > 1:
+        nodes = [_member(cfg, db, m) for db in DATABASES for m in patroni.MEMBERS]
+        nodes += [_etcd(cfg, n, name) for n, name in enumerate(etcd.names(), start=1)]
+        nodes += [_pg_proxy(cfg, name) for name in pg_proxy.names()]
+    else:
+        nodes = [_postgres(cfg, db) for db in DATABASES]
     nodes.extend(_brokers(cfg))
     nodes.extend(_connect_workers(cfg))
     nodes.extend(_cdc_connectors(cfg))
@@ -72,6 +77,51 @@ def _postgres(cfg: StackConfig, db: str) -> Node:
     role = "standby" if standby else "primary"
     return Node(f"postgres[{db}]", "postgres", role, "running", pid, True, behind if standby else None,
                 f"port {port}")
+
+
+def _member(cfg: StackConfig, db: str, member: int) -> Node:
+    """A Patroni member, as Patroni itself tells it (GET /patroni): its role, and a standby's lag behind the primary
+    in WAL bytes; with the promote gate's verdict when it refused a promotion."""
+    name, pid = f"postgres[{patroni.member_name(db, member)}]", patroni.postmaster_pid(cfg, db, member)
+    port = cfg.ports.pg_member(db, member)
+    try:
+        me = patroni.member_state(cfg, db, member)
+    except (OSError, ValueError) as exc:
+        return Node(name, "postgres", "unknown", "down", pid, False, None,
+                    f"port {port}; patroni: {exc.__class__.__name__}")
+    patroni_role = str(me.get("role", "unknown"))
+    role = {"master": "primary", "primary": "primary", "replica": "standby"}.get(patroni_role, patroni_role)
+    lag, detail = None, f"port {port}; timeline {me.get('timeline', '?')}"
+    if role == "standby":
+        received = me.get("xlog", {}).get("received_location") or me.get("xlog", {}).get("replayed_location")
+        primary = patroni.primary_of(cfg, db)
+        if primary is not None and received is not None:
+            location = patroni.member_state(cfg, db, primary).get("xlog", {}).get("location")
+            lag = max(0, int(location) - int(received)) if location is not None else None
+        if me.get("sync_standby"):
+            detail += "; synchronous"
+    gate = patroni.verdict_file(cfg, db, member)
+    if gate.exists() and "REFUSED" in (verdict := gate.read_text().strip()):
+        detail += f"; promote gate: {verdict}"
+    state = str(me.get("state", "unknown"))
+    return Node(name, "postgres", role, state, pid, state == "running" and role in ("primary", "standby"), lag,
+                detail)
+
+
+def _etcd(cfg: StackConfig, node: int, name: str) -> Node:
+    pid, port = procs.read_pid(cfg, name), cfg.ports.etcd_client(node)
+    try:
+        leader, index = etcd.leader_id(cfg, node)
+    except (OSError, ValueError) as exc:
+        return Node(name, "etcd", "unknown", "down", pid, False, None, f"port {port}: {exc.__class__.__name__}")
+    return Node(name, "etcd", "raft-leader" if leader else "raft-follower", "running", pid,
+                etcd.node_health(cfg, node), None, f"port {port}; raft index {index}")
+
+
+def _pg_proxy(cfg: StackConfig, name: str) -> Node:
+    pid = procs.read_pid(cfg, name)
+    return Node(name, "db-proxy", "routes to the primaries", "running" if pid else "down", pid, pid is not None,
+                None, "HAProxy on " + ", ".join(str(cfg.ports.postgres(db)) for db in DATABASES))
 
 
 def _postmaster_pid(cfg: StackConfig, db: str) -> int | None:

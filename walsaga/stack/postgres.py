@@ -50,7 +50,7 @@ def _postgres_reaches(path: Path) -> bool:
     return subprocess.run(_as_postgres_user() + ["test", "-x", str(path)], capture_output=True).returncode == 0
 
 
-def _make_cluster_dir(cfg: StackConfig, data: Path) -> None:
+def make_cluster_dir(cfg: StackConfig, data: Path) -> None:
     root = pg_root(cfg)
     if root.is_relative_to(OUTSIDE):
         for path in (OUTSIDE, root.parent):
@@ -63,7 +63,7 @@ def cluster_dir(cfg: StackConfig, db: str) -> Path:
     return pg_root(cfg) / db
 
 
-def _chown_to_postgres(path: Path) -> None:
+def chown_to_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         shutil.chown(path, "postgres", "postgres")
 
@@ -73,13 +73,13 @@ def init_cluster(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     if (data / "PG_VERSION").exists():
         return
     say(f"postgres[{db}]: initdb")
-    _make_cluster_dir(cfg, data)
+    make_cluster_dir(cfg, data)
     for p in (data, data.parent):
-        _chown_to_postgres(p)
+        chown_to_postgres(p)
     pwfile = data.parent / f".{db}.pw"
     pwfile.write_text(secrets.get(password_key(db, "admin")))
     pwfile.chmod(0o600)
-    _chown_to_postgres(pwfile)
+    chown_to_postgres(pwfile)
     try:
         subprocess.run(
             _as_postgres_user() + [pg_bin("initdb"), "-D", str(data), "-U", role_name(db, "admin"),
@@ -89,23 +89,27 @@ def init_cluster(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     finally:
         pwfile.unlink(missing_ok=True)
     conf = data / "walsaga.conf"
-    conf.write_text("\n".join([
-        "listen_addresses = '127.0.0.1'",
-        f"port = {cfg.ports.postgres(db)}",
-        f"unix_socket_directories = '{data}'",
-        "wal_level = logical",
-        "max_wal_senders = 10",
-        "max_replication_slots = 10",
-        "max_connections = 300",
-        "shared_buffers = 128MB",
-        # A stopped connector must not fill the disk: past this much retained WAL the slot is invalidated (loudly).
-        "max_slot_wal_keep_size = 4GB",
-        "shared_preload_libraries = 'pg_stat_statements'",
-        "",
-    ]))
-    _chown_to_postgres(conf)
+    own = {"listen_addresses": "'127.0.0.1'", "port": str(cfg.ports.postgres(db)),
+           "unix_socket_directories": f"'{data}'"}
+    shared = {k: f"'{v}'" if k == "shared_preload_libraries" else v for k, v in parameters(cfg).items()}
+    conf.write_text("".join(f"{k} = {v}\n" for k, v in {**own, **shared}.items()))
+    chown_to_postgres(conf)
     with open(data / "postgresql.conf", "a") as f:
         f.write("\ninclude 'walsaga.conf'\n")
+
+
+def parameters(cfg: StackConfig) -> dict[str, str]:
+    """Every walsaga cluster's settings, single-node or a Patroni member."""
+    return {
+        "wal_level": "logical",
+        "max_wal_senders": "10",
+        "max_replication_slots": "10",
+        "max_connections": "300",
+        "shared_buffers": "128MB",
+        # A stopped connector must not fill the disk: past this much retained WAL the slot is invalidated (loudly).
+        "max_slot_wal_keep_size": "4GB",
+        "shared_preload_libraries": "pg_stat_statements",
+    }
 
 
 def write_hba(cfg: StackConfig, db: str) -> None:
@@ -122,7 +126,7 @@ def write_hba(cfg: StackConfig, db: str) -> None:
         f"host    {db}   {own}   127.0.0.1/32   scram-sha-256",
         "",
     ]))
-    _chown_to_postgres(hba)
+    chown_to_postgres(hba)
     hba.chmod(0o600)
 
 
@@ -164,7 +168,8 @@ def _accepts(url: str) -> bool:
 def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     """The database's roles and privileges (walsaga/stack/roles.py), and pg_hba.conf taken in."""
     admin_url = db_url(cfg, db, "admin", driver="postgresql").replace(f"/{db}", "/postgres")
-    wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url), timeout=60)
+    timeout = 60 if cfg.postgres_members == 1 else 180  # a Patroni pair: initdb, then the standby's base backup
+    wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url), timeout=timeout)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
         roles.ensure_roles(conn, db, {r: secrets.get(password_key(db, r)) for r in roles.LOGIN_ROLES})
@@ -174,14 +179,28 @@ def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
 
 
 def up(cfg: StackConfig, secrets: Secrets) -> None:
+    if cfg.postgres_members > 1:
+        from walsaga.stack import etcd, patroni, pg_proxy  # the HA profile's; they import this module
+
+        etcd.start(cfg)
+        patroni.start(cfg, secrets)
+        pg_proxy.start(cfg)
+    else:
+        for db in DATABASES:
+            init_cluster(cfg, db, secrets)
+            write_hba(cfg, db)
+            start_cluster(cfg, db)
     for db in DATABASES:
-        init_cluster(cfg, db, secrets)
-        write_hba(cfg, db)
-        start_cluster(cfg, db)
         ensure_roles(cfg, db, secrets)
 
 
 def down(cfg: StackConfig) -> None:
+    if cfg.postgres_members > 1:
+        from walsaga.stack import etcd, patroni, pg_proxy
+
+        pg_proxy.stop(cfg)
+        patroni.stop(cfg)
+        etcd.stop(cfg)
     for db in DATABASES:
         stop_cluster(cfg, db)
 

@@ -52,15 +52,15 @@ def alive(pid: int) -> bool:
 
 
 def start(cfg: StackConfig, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
-          cwd: Path | None = None, nice: int = 0) -> int:
+          cwd: Path | None = None, nice: int = 0, user: str | None = None) -> int:
     """Start `argv` detached in its own session; stdout+stderr go to logs/<name>.log. Idempotent. `nice` shifts its
-    CPU priority (see StackConfig.edge_nice)."""
+    CPU priority (see StackConfig.edge_nice). It runs as the runtime user, or as `user` (Patroni: `postgres`)."""
     running = read_pid(cfg, name)
     if running:
         return running
     log = os.fdopen(os.open(cfg.logs / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640), "ab")
     # a process that drops to the runtime user gets a home it may write (root's is closed to it)
-    acct = runtime_user.account()
+    acct = runtime_user.account(user)
     home = {"HOME": str(cfg.run)} if acct else {}
     drop = runtime_user.dropper(acct)
     proc = subprocess.Popen(

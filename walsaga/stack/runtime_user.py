@@ -14,15 +14,16 @@ NAME = "walsaga"
 UMASK = 0o027
 
 
-def account() -> pwd.struct_passwd | None:
-    """The account to switch to, or None when this process is not root (nothing to drop)."""
+def account(name: str | None = None) -> pwd.struct_passwd | None:
+    """The account to switch to (the runtime user, or `name`), or None when this process is not root (nothing to
+    drop)."""
     if os.geteuid() != 0:
         return None
     try:
-        return pwd.getpwnam(NAME)
+        return pwd.getpwnam(name or NAME)
     except KeyError:
-        raise RuntimeError(f"there is no `{NAME}` user to run the stack as: run `make install` (as root) first") \
-            from None
+        raise RuntimeError(f"there is no `{name or NAME}` user to run the stack as: run `make install` (as root) "
+                           "first") from None
 
 
 def dropper(acct: pwd.struct_passwd | None) -> Callable[[], None]:
