@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WALSAGA := .venv/bin/walsaga
 
-.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile soak availability up-ha down-ha status-ha wipe-ha test-ha
+.PHONY: install up down status demo wipe test unit lint faults bench bench-reconcile soak availability up-ha down-ha status-ha wipe-ha test-ha faults-ha
 
 install:  ## install Debian packages, the virtualenv and the JVM jars (idempotent, cached)
 	@bash stack/install.sh
@@ -41,6 +41,10 @@ test: install  ## the whole suite: starts its own stack (other ports, other data
 
 test-ha: install  ## the HA profile's failover tests on a stack of their own (after `make test`, never beside it)
 	@WALSAGA_HA_TESTS=1 .venv/bin/python -m pytest -ra tests/ha $(PYTEST_ARGS)
+
+faults-ha: install  ## the same with a rolling restart of every tier, and (re)write docs/reliability/HA.md
+	@WALSAGA_HA_TESTS=1 WALSAGA_ROLLING_TIERS=all WALSAGA_WRITE_REPORT=1 .venv/bin/python -m pytest -ra tests/ha \
+		$(PYTEST_ARGS)
 
 lint: install  ## ruff, mypy (strict on the domain, saga engine, contracts, runtime), the contracts' compatibility
 	@.venv/bin/ruff check .

@@ -11,7 +11,7 @@ from services.common import auth
 from services.common.auth import Role
 from stream_processors.saga.model import SagaStatus
 from walsaga.client import issue_token
-from walsaga.stack import lifecycle, nodes
+from walsaga.stack import lifecycle, nodes, rolling
 from walsaga.stack.config import REPO, SERVICES, StackConfig
 
 
@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = _Sub(parser.add_subparsers(dest="cmd", required=True), profile)
     sub.add_parser("up", help="start the whole stack in the background and wait until it is healthy")
     sub.add_parser("down", help="stop everything, keeping data")
+    rs = sub.add_parser("restart", help="HA profile: restart every node one at a time, each healthy before the next "
+                                        "(what an upgrade does); the databases switch over to their standbys")
+    rs.add_argument("--rolling", action="store_true", required=True, help="one node at a time (the only way)")
+    rs.add_argument("--tiers", nargs="+", choices=rolling.TIERS, default=list(rolling.TIERS),
+                    help="only these tiers, in the order of all of them (default: every tier)")
     st = sub.add_parser("status", help="every node: kind, role (primary/standby, quorum leader/follower), state, "
                                        "pid and lag; exit 1 when one is down")
     st.add_argument("--json", action="store_true", help="the same as a JSON list of objects")
@@ -105,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("sagas", "saga", "dlq"):
         return _operate(cfg, args)
 
+    if args.cmd == "restart":
+        try:
+            rolling.run(cfg, args.tiers)
+        except RuntimeError as exc:
+            print(f"walsaga restart: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "up":
         lifecycle.up(cfg)
     elif args.cmd == "down":

@@ -80,12 +80,13 @@ class Batch:
         return list(self.accepted.values())
 
 
-def make_batch(cfg: StackConfig, gw: Gateway, n: int = 40, extra_methods: tuple[str, ...] = ()) -> Batch:
+def make_batch(cfg: StackConfig, gw: Gateway, n: int = 40, extra_methods: tuple[str, ...] = (),
+               hot_stock: tuple[int, int, int] = (25, 25, 6)) -> Batch:
     """Mixed outcomes on a few hot SKUs: approvals, declines, out of stock (never stocked, too little)."""
     run = uuid.uuid4().hex[:6]
     hot = [f"hot-{run}-{i}" for i in range(3)]
     empty = f"empty-{run}"  # priced, never stocked: its orders end OUT_OF_STOCK
-    stock = {hot[0]: 25, hot[1]: 25, hot[2]: 6, empty: 0}
+    stock = {hot[0]: hot_stock[0], hot[1]: hot_stock[1], hot[2]: hot_stock[2], empty: 0}
     for sku, qty in stock.items():
         gw.set_stock(sku, qty, unit_price="5.00")
     wait_priced(cfg, list(stock))

@@ -24,5 +24,5 @@ def stack() -> Iterator[StackConfig]:
 
 @pytest.fixture(scope="session")
 def report() -> Iterator[Report]:
-    yield from written_at_the_end(Report("HA", "walsaga failover report (HA profile)", "make test-ha"))
+    yield from written_at_the_end(Report("HA", "walsaga failover report (HA profile)", "make faults-ha"))
 

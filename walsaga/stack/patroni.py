@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from cdc import connectors as cdc_connectors
 from walsaga.stack import etcd, procs
 from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, password_key, role_name
@@ -195,6 +197,26 @@ def member_state(cfg: StackConfig, db: str, member: int) -> dict[str, Any]:
     """Patroni's own view of its member (GET /patroni): role, state, timeline, replication positions."""
     with urllib.request.urlopen(f"http://127.0.0.1:{cfg.ports.patroni_rest(db, member)}/patroni", timeout=2) as r:
         return dict(json.load(r))
+
+
+def in_sync_standby(cfg: StackConfig, db: str, member: int) -> bool:
+    """The member streams as the synchronous standby and, in a participant's database, holds its copy of the
+    Debezium slot: the pair can fail over safely again."""
+    try:
+        me = member_state(cfg, db, member)
+    except (OSError, ValueError):
+        return False
+    if me.get("role") != "replica" or me.get("state") != "running" or not me.get("sync_standby"):
+        return False
+    slot = slot_of(db)
+    return slot is None or has_slot(cfg, db, member, slot)
+
+
+def has_slot(cfg: StackConfig, db: str, member: int, slot: str) -> bool:
+    password = Secrets(cfg.secrets_file).get(password_key(db, "admin"))
+    with psycopg.connect(host="127.0.0.1", port=cfg.ports.pg_member(db, member), dbname="postgres",
+                         user=role_name(db, "admin"), password=password, connect_timeout=2) as conn:
+        return conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone() is not None
 
 
 def primary_of(cfg: StackConfig, db: str) -> int | None:
