@@ -53,8 +53,9 @@ def render(cfg: StackConfig, results: dict[str, Any]) -> str:
         f"(replication {cfg.replication_factor}, min.insync {cfg.min_insync_replicas}), {cfg.connect_workers} Connect "
         f"workers, {cfg.api_instances} API instances per service, {cfg.faust_instances} orchestrators, "
         f"{cfg.consumer_instances} command consumers per service, {cfg.view_instances} view workers, "
-        f"{cfg.reconciler_instances} reconcilers; one PostgreSQL per database (no standbys yet: database failover "
-        "is not in the rotation).",
+        f"{cfg.reconciler_instances} reconcilers; "
+        + (f"every database a Patroni pair ({cfg.postgres_members} members: primary + synchronous standby) behind "
+           "HAProxy, with a 3-node etcd." if cfg.postgres_members > 1 else "one PostgreSQL per database."),
         "",
         f"Open loop for {plan['seconds']:.0f} s: {plan['order_rate']:g} orders/s and {plan['read_rate']:g} reads/s "
         f"through the gateway. From t={plan['first_fault_at_s']:.0f} s, one fault every "
