@@ -17,11 +17,20 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v setfacl >/dev/null 2>&1 || need+=(acl)
-# the HA profile's database failover (walsaga up --ha): Patroni pairs, their etcd quorum, HAProxy in front
-command -v patroni >/dev/null 2>&1 || need+=(patroni)
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
-command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# the HA profile's database failover (walsaga up --ha): Patroni pairs, their etcd quorum, HAProxy in front. Only
+# the HA profile needs them: without root they are named, and the dev stack installs without them
+ha_need=()
+command -v patroni >/dev/null 2>&1 || ha_need+=(patroni)
+command -v etcd >/dev/null 2>&1 || ha_need+=(etcd-server)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || ha_need+=(haproxy)
+if [ ${#ha_need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    need+=("${ha_need[@]}")
+  else
+    say "the HA profile (walsaga up --ha) also needs these Debian packages: ${ha_need[*]} (install them as root)"
+  fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     say "missing Debian packages: ${need[*]} (run as root, or install them yourself)"; exit 1

@@ -36,6 +36,8 @@ def _database_failover(ctx: Any, name: str, db: str) -> None:
     def fault(info: dict[str, Any]) -> None:
         info["killed"] = patroni.primary_of(stack, db)
         assert info["killed"] is not None, f"{db} has no primary before the fault"
+        for member in patroni.MEMBERS:  # the verdict checked below must be this failover's
+            patroni.verdict_file(stack, db, member).unlink(missing_ok=True)
         killed_at = time.monotonic()
         patroni.kill_member(stack, db, info["killed"])  # stays down until every saga has ended
         info["writable_after_s"] = eventually(lambda: _takes_writes(stack, db, killed_at), timeout=90, interval=0.2)

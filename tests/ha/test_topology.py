@@ -37,7 +37,8 @@ def test_status_shows_the_replicated_topology(stack: StackConfig) -> None:
         assert sorted(n.role for n in members) == ["primary", "standby"], members
         assert all("synchronous" in n.detail for n in members if n.role == "standby"), members
     assert sorted(n.role for n in found if n.kind == "etcd") == ["raft-follower", "raft-follower", "raft-leader"]
-    assert kinds["db-proxy"] == 2
+    proxies = [n for n in found if n.kind == "db-proxy"]
+    assert len(proxies) == 2 and all(n.ok for n in proxies), proxies
 
 
 def test_every_topic_has_three_replicas_in_sync_and_needs_two_for_a_write(stack: StackConfig) -> None:

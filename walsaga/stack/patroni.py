@@ -189,7 +189,8 @@ def kill_member(cfg: StackConfig, db: str, member: int) -> None:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         except ProcessLookupError:
             pass
-        while procs.alive(pid):
+        deadline = time.monotonic() + 30
+        while procs.alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -109,8 +110,20 @@ def switchover(cfg: StackConfig, db: str, primary: int, candidate: int) -> None:
     req = urllib.request.Request(f"http://127.0.0.1:{cfg.ports.patroni_rest(db, primary)}/switchover", data=body,
                                  method="POST", headers={"Content-Type": "application/json",
                                                          **cdc_connectors.basic_auth(user, password)})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        resp.read()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+    except (urllib.error.HTTPError, OSError) as exc:  # refused, or its outcome unknown: see who is primary now
+        detail = exc.read().decode(errors="replace") if isinstance(exc, urllib.error.HTTPError) else str(exc)
+        say(f"switchover of {db}: {detail.strip()[:200]}; waiting for a primary")
+        try:
+            wait_for(f"a primary of {db}", lambda: patroni.primary_of(cfg, db) is not None, timeout=120)
+        except RuntimeError:
+            gate = patroni.verdict_file(cfg, db, candidate)
+            verdict = gate.read_text().strip() if gate.exists() else "no promote gate verdict"
+            raise RuntimeError(f"switchover of {db} failed and it has no primary ({detail.strip()[:200]}; "
+                               f"{verdict})") from exc
+        return
     wait_for(f"{patroni.member_name(db, candidate)} primary", lambda: patroni.primary_of(cfg, db) == candidate,
              timeout=60)
 
