@@ -30,8 +30,8 @@ DATABASES = SERVICES + STACK_DATABASES
 # explicit numbers (before a stack's offset), so a new participant never moves another's ports
 POSTGRES_PORTS = {**{p.name: p.postgres_port for p in participants.PARTICIPANTS}, "saga": 15436, "views": 15437}
 API_PORTS = {**{p.name: p.api_port for p in participants.PARTICIPANTS}, QUERIES: 18105}
-HA_PORT_OFFSET = 3000
-# every range below is chosen so that no port of one offset (0, 1000, 2000, 3000) meets another's
+HA_PORT_OFFSET = 3000  # the HA profile's ports (tests use 1000, the benchmark 2000)
+# Ports' ranges are chosen so that no port at one offset (0, 1000, 2000, 3000) meets another's (unit-tested)
 
 
 def _db_index(db: str) -> int:
@@ -39,7 +39,6 @@ def _db_index(db: str) -> int:
     if not 0 <= index < 20:
         raise ValueError(f"postgres port of {db} outside 15432-15451: the HA member ports would collide")
     return index
-  # the HA profile's ports (tests use 1000, the benchmark 2000)
 
 
 @dataclass(frozen=True)
