@@ -242,17 +242,25 @@ class Secrets:
     def __init__(self, path: Path, shared: bool = True) -> None:
         self.path = path
         self.shared = shared
-        self._values: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
+        self._values = self._read()
+
+    def _read(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
                 if "=" in line and not line.startswith("#"):
                     key, value = line.split("=", 1)
-                    self._values[key] = value
+                    values[key] = value
+        return values
 
     def get(self, key: str, generate: Callable[[], str] = lambda: secrets.token_urlsafe(24)) -> str:
         if key not in self._values:
-            self._values[key] = generate()
-            self._save()
+            # another Secrets of the same file may have added keys since this one read it (the Kafka users'
+            # passwords while this one waited): read them in, never write them away
+            self._values = {**self._read(), **self._values}
+            if key not in self._values:
+                self._values[key] = generate()
+                self._save()
         return self._values[key]
 
     def _save(self) -> None:
@@ -263,9 +271,10 @@ class Secrets:
 
     def ensure_all(self) -> None:
         for db in DATABASES:
-            for role in ("admin", "owner", "app", "reader", "cdc"):
+            for role in ("admin", "owner", "app", "reader", "cdc", "replicator"):  # replicator: the HA profile's
                 self.get(password_key(db, role))
         self.get("connect.rest.password")
+        self.get("patroni.rest.password")
 
 
 CONNECT_REST_USER = "walsaga"
