@@ -34,20 +34,19 @@ def up(cfg: StackConfig) -> None:
     secrets = Secrets(cfg.secrets_file)
     secrets.ensure_all()
     token_signing_key(cfg)
-    # HA profile: Kafka and Connect first. A Patroni pair started again after a stop has no leader, and promoting
-    # one of its members asks Connect where Debezium stands (walsaga/stack/promote_gate.py)
-    ha = cfg.postgres_members > 1
-    if ha:
-        _kafka_and_connect(cfg)
     step(1, "PostgreSQL clusters")
     postgres.up(cfg, secrets)
     step(2, "schema migrations")
     for db in DATABASES:
         migrate.upgrade(db, db_url(cfg, db, "owner"))
         say(f"migrations[{db}]: at head")
-    if not ha:
-        _kafka_and_connect(cfg)
-    say("the Debezium outbox connectors")
+    step(3, "Kafka (KRaft) and topics" if cfg.kafka_nodes == 1 else f"Kafka: {cfg.kafka_nodes} KRaft nodes, topics")
+    kafka.start_brokers(cfg)
+    kafka_acls.apply_to(cfg)
+    topics.ensure_topics(kafka_acls.admin(cfg), cfg.replication_factor)
+    topics.publish_contracts(kafka_acls.admin(cfg))
+    step(4, "Kafka Connect and the Debezium outbox connectors")
+    kafka.start_connect(cfg)
     register_connectors(cfg)
     step(5, "services, stream processors and gateway")
     apps.start_services(cfg)
@@ -56,20 +55,10 @@ def up(cfg: StackConfig) -> None:
     apps.start_reconcilers(cfg)
     gateway.start(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
-    flag = " --ha" if ha else ""
-    say(f"every API request needs a bearer token: TOKEN=$(.venv/bin/walsaga token{flag} --subject alice --role "
+    ha = " --ha" if cfg.kafka_nodes > 1 else ""
+    say(f"every API request needs a bearer token: TOKEN=$(.venv/bin/walsaga token{ha} --subject alice --role "
         f"customer), then curl -H \"Authorization: Bearer $TOKEN\" {cfg.gateway_url}/orders (roles: customer, "
         "operator, admin)")
-
-
-def _kafka_and_connect(cfg: StackConfig) -> None:
-    step(3, "Kafka (KRaft) and topics" if cfg.kafka_nodes == 1 else f"Kafka: {cfg.kafka_nodes} KRaft nodes, topics")
-    kafka.start_brokers(cfg)
-    kafka_acls.apply_to(cfg)
-    topics.ensure_topics(kafka_acls.admin(cfg), cfg.replication_factor)
-    topics.publish_contracts(kafka_acls.admin(cfg))
-    step(4, "Kafka Connect")
-    kafka.start_connect(cfg)
 
 
 def step(n: int, what: str) -> None:

@@ -1,5 +1,5 @@
-"""HA profile: HAProxy on each database's usual port, passing connections to whichever Patroni member says it runs
-as the primary (GET /patroni; Debezium cannot take a list of hosts; the services, the orchestrator and the tools need no
+"""HA profile: HAProxy on each database's usual port, passing connections to whichever Patroni member answers
+OPTIONS /primary with 200 (Debezium cannot take a list of hosts; the services, the orchestrator and the tools need no
 change). When the primary goes, its sessions are cut so every client reconnects to the new one.
 
 Two HAProxy processes bind the same ports (SO_REUSEPORT, HAProxy's default on Linux): the kernel spreads new
@@ -46,10 +46,8 @@ def render(cfg: StackConfig) -> str:
     for db in DATABASES:
         lines += [f"listen postgres-{db}",
                   f"    bind 127.0.0.1:{cfg.ports.postgres(db)}",
-                  # not /primary: that answers 200 as soon as a member holds the leader lock, before its promotion
-                  # (and before the promote gate may refuse it); the member's own role says it is writable
-                  "    option httpchk GET /patroni",
-                  """    http-check expect rstring '"role": "master"'"""]
+                  "    option httpchk OPTIONS /primary",  # no body to write: GET makes Patroni log a reset per check
+                  "    http-check expect status 200"]
         lines += [f"    server {patroni.member_name(db, m)} 127.0.0.1:{cfg.ports.pg_member(db, m)} check port "
                   f"{cfg.ports.patroni_rest(db, m)}" for m in patroni.MEMBERS]
     return "\n".join(lines) + "\n"
