@@ -4,7 +4,7 @@ from __future__ import annotations
 from confluent_kafka.admin import AdminClient
 
 from tests.support import eventually
-from walsaga.stack import kafka, kafka_acls, procs
+from walsaga.stack import kafka, kafka_acls, procs, rolling
 from walsaga.stack.config import StackConfig
 
 
@@ -21,9 +21,7 @@ def restart_stopped_brokers(stack: StackConfig) -> None:
 
 
 def assert_all_in_sync(stack: StackConfig) -> None:
-    md = admin(stack).list_topics(timeout=10)
-    behind = [(t, p.id) for t, topic in md.topics.items() for p in topic.partitions.values()
-              if len(p.isrs) < len(p.replicas)]
+    behind = rolling.out_of_sync(stack)
     assert not behind, behind[:5]
 
 
