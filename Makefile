@@ -51,6 +51,7 @@ lint: install  ## ruff, mypy (strict on the domain, saga engine, contracts, runt
 	@.venv/bin/mypy
 	@.venv/bin/walsaga schemas check
 	@.venv/bin/walsaga compose check
+	@cd deploy/compose/check && go run . -env-file ../env.example ../../../docker-compose.yml ../../../docker-compose.ha.yml
 
 unit: install  ## only the pure tests, no stack
 	@.venv/bin/python -m pytest -ra tests/unit $(PYTEST_ARGS)

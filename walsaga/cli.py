@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     sc = sub.add_parser("schemas", help="contracts: check every version against the earlier ones and the frozen "
                                          "fingerprints (exit 1 on a problem), or publish them to the stack")
     sc.add_argument("action", choices=["check", "publish"])
-    cp = sub.add_parser("compose", help="docker-compose.yml, its gateway config and env.example: render them from "
-                                        "deploy/compose/templates/ and the participant registry, or check (exit 1 "
-                                        "when one is stale)")
+    cp = sub.add_parser("compose", help="docker-compose.yml, docker-compose.ha.yml, their gateway config and "
+                                        "env.example: render them from deploy/compose/templates/ and the participant "
+                                        "registry, or check (exit 1 when one is stale)")
     cp.add_argument("action", choices=["render", "check"])
     rc = sub.add_parser("reconcile", help="compare the service databases, report every divergence (JSON + HTML); "
                                           "exit 0 when clean, 1 when divergences were found")

@@ -7,14 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from cdc import connectors as cdc_connectors
 from reconciliation import scan
 from schemas.participants import PARTICIPANTS, Participant
 from walsaga.stack.config import REPO, STACK_DATABASES
 
 TEMPLATES = REPO / "deploy" / "compose" / "templates"
-RENDERED = {"docker-compose.yml.j2": REPO / "docker-compose.yml",
-            "nginx.conf.j2": REPO / "deploy" / "compose" / "nginx.conf",
-            "env.example.j2": REPO / "deploy" / "compose" / "env.example"}
+# each rendered file: its template, and whether it is the HA profile's
+RENDERED = {REPO / "docker-compose.yml": ("docker-compose.yml.j2", False),
+            REPO / "docker-compose.ha.yml": ("docker-compose.yml.j2", True),
+            REPO / "deploy" / "compose" / "nginx.conf": ("nginx.conf.j2", False),
+            REPO / "deploy" / "compose" / "env.example": ("env.example.j2", False)}
 
 
 def render(participants: Sequence[Participant] = PARTICIPANTS) -> dict[Path, str]:
@@ -23,9 +26,13 @@ def render(participants: Sequence[Participant] = PARTICIPANTS) -> dict[Path, str
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    identities = {p.name: cdc_connectors.identity_keys(p.name) for p in participants}
     context = {"participants": participants, "databases": (*(p.name for p in participants), *STACK_DATABASES),
-               "reconciled": scan.SOURCES}
-    return {target: env.get_template(name).render(context) for name, target in RENDERED.items()}
+               "reconciled": scan.SOURCES,
+               # the HA profile's Patroni pairs declare each participant's Debezium slot; its gate names the connector
+               "slots": {name: keys["slot.name"] for name, keys in identities.items()},
+               "connectors": {name: cdc_connectors.name_of(name) for name in identities}}
+    return {target: env.get_template(name).render(context, ha=ha) for target, (name, ha) in RENDERED.items()}
 
 
 def stale(rendered: dict[Path, str] | None = None) -> list[Path]:

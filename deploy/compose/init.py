@@ -12,6 +12,7 @@ Environment, all set by docker-compose.yml:
     WALSAGA_PG_HOST_<DB>, WALSAGA_PG_PORT_<DB> (default 5432)   where each database listens, for this job and Connect
     WALSAGA_<DB>_{ADMIN,OWNER,APP,READER,CDC}_PASSWORD          each role's password (walsaga/stack/roles.py)
     WALSAGA_KAFKA_BOOTSTRAP, WALSAGA_CONNECT_URL
+    WALSAGA_KAFKA_REPLICATION      the topics' replication factor (default 1; docker-compose.ha.yml: 3)
     WALSAGA_CONNECT_SECRETS_FILE   the secrets properties file as the Connect container sees it (the connectors'
                                    passwords stay references into it, resolved by Connect's FileConfigProvider)
 """
@@ -60,11 +61,19 @@ class Database:
         return f"{driver}://{role_name(self.name, role)}:{password}@{self.host}:{self.port}/{database or self.name}"
 
     def ensure_roles(self) -> None:
+        _wait_reachable(self.url("admin", "postgres", "postgresql"))
         with psycopg.connect(self.url("admin", "postgres", "postgresql"), autocommit=True) as cluster:
             roles.ensure_roles(cluster, self.name, {r: self.passwords[r] for r in roles.LOGIN_ROLES})
         with psycopg.connect(self.url("admin", driver="postgresql"), autocommit=True) as database:
             database.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             roles.grant_privileges(database, self.name)
+
+
+@retry(retry=retry_if_exception(lambda e: isinstance(e, psycopg.OperationalError)), stop=stop_after_delay(180),
+       wait=wait_fixed(1), reraise=True)
+def _wait_reachable(url: str) -> None:
+    """The HA file's proxy refuses connections until Patroni has elected the pair's first primary."""
+    psycopg.connect(url, connect_timeout=5).close()
 
 
 def _connect_busy(exc: BaseException) -> bool:
@@ -102,7 +111,7 @@ def kafka_access() -> None:
     say("Kafka principals and ACLs")
     kafka_acls.apply(AdminClient(admin.confluent()), passwords)
     say("Kafka topics")
-    ensure_topics(admin)
+    ensure_topics(admin, int(os.environ.get("WALSAGA_KAFKA_REPLICATION", "1")))  # 3 in docker-compose.ha.yml
     publish_contracts(admin)
 
 

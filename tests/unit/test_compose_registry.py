@@ -44,6 +44,10 @@ def test_a_participant_added_to_the_registry_gets_its_containers_secrets_and_rou
     assert "upstream loyalty {" in nginx and "location /loyalty { if ($no_bearer)" in nginx
     env = rendered[ROOT / "deploy/compose/env.example"]
     assert "WALSAGA_LOYALTY_APP_PASSWORD=" in env and "WALSAGA_KAFKA_LOYALTY_PASSWORD=" in env
+    ha = yaml.safe_load(rendered[ROOT / "docker-compose.ha.yml"])
+    assert {"loyalty-db-1", "loyalty-db-2", "loyalty-db"} <= set(ha["services"])
+    assert "walsaga_loyalty_outbox:" in ha["configs"]["patroni-loyalty"]["content"]
+    assert "WALSAGA_LOYALTY_REPLICATOR_PASSWORD=" in env
 
 
 def test_every_participant_runs_in_compose_as_itself() -> None:

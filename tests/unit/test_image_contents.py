@@ -1,6 +1,7 @@
-"""The Python image holds every in-repo package its processes import: the commands of docker-compose.yml are followed
-through their imports (any depth, function-level imports included) and each top-level package they reach must be
-copied by the Dockerfile. A process that imports a folder the image lacks would crash at start in Compose only."""
+"""The Python image holds every in-repo package its processes import: the commands of docker-compose.yml and
+docker-compose.ha.yml are followed through their imports (any depth, function-level imports included) and each
+top-level package they reach must be copied by the Dockerfile. A process that imports a folder the image lacks would
+crash at start in Compose only."""
 from __future__ import annotations
 
 import ast
@@ -10,6 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = ("docker-compose.yml", "docker-compose.ha.yml")  # the light profile and the HA one
 
 
 def _module_file(name: str) -> Path | None:
@@ -53,9 +55,9 @@ def _reachable(entry_modules: set[str]) -> set[str]:
 
 
 def _compose_entry_modules() -> set[str]:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     modules: set[str] = set()
-    for service in compose["services"].values():
+    services = [s for f in COMPOSE_FILES for s in yaml.safe_load((ROOT / f).read_text())["services"].values()]
+    for service in services:
         command = service.get("command")
         if not isinstance(command, list) or not command or command[0] != "python":
             continue
