@@ -35,12 +35,20 @@ def test_rewind_a_consumer_group_replays_only_duplicates(ctx: Ctx) -> None:
     stack = ctx[0]
     group, topic = "walsaga-inventory", topics.INVENTORY_COMMANDS
 
+    admin = AdminClient(kafka_acls.admin(stack).confluent({"log_level": 3}))
+    parts = [TopicPartition(topic, p) for p in range(topics.PARTITIONS)]
+
+    def committed_offsets() -> list[TopicPartition]:
+        return list(admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, parts)])[group].result(timeout=10).topic_partitions)
+
     def fault(info: dict[str, Any]) -> None:
+        # mid-batch on a stack just started, inventory may not have committed a record yet: nothing to rewind then
+        def some_committed() -> None:
+            assert any(tp.offset > 0 for tp in committed_offsets()), "inventory has committed no offset yet"
+        eventually(some_committed, timeout=60, interval=0.2)
         procs.stop(stack, "inventory-consumer")  # a clean stop commits what it processed
-        admin = AdminClient(kafka_acls.admin(stack).confluent({"log_level": 3}))
-        parts = [TopicPartition(topic, p) for p in range(topics.PARTITIONS)]
-        committed = admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group, parts)])[group].result(timeout=10).topic_partitions
+        committed = committed_offsets()
         rewound = [TopicPartition(topic, tp.partition, max(0, tp.offset - REWIND_PER_PARTITION))
                    for tp in committed if tp.offset > 0]
         info["replayed"] = sum(tp.offset - max(0, tp.offset - REWIND_PER_PARTITION) for tp in committed
