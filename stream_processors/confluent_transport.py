@@ -22,7 +22,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
@@ -51,6 +51,7 @@ MAX_QUEUED_BATCHES = 4       # fetched batches Faust has not taken yet, before t
 # the longest a commit or an assignment query waits for a poll to return (20 idle wake-ups a second, in C)
 FETCH_WAIT_S = 0.05
 RESET_RETRY_S = 5.0          # the committed offsets' query timeout, and the wait before asking again
+COMMIT_WAIT_S = 10.0         # longest a commit's answer is awaited; then it is left to the next commit
 DELIVERY_POLL_S = 1.0        # the delivery thread's wait when nothing is in flight (a report wakes it at once)
 
 
@@ -96,16 +97,24 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
     _generation = 0
     _rebalances = 0  # rebalance callbacks served so far (by polls, on the fetch thread)
     _reset_due = False  # set on the fetch thread: partitions go back to their committed offsets before any hand-over
+    _rejoin_due = False  # set on the fetch thread when the assignment was lost: leave the group and join it again
+    _topics: list[str] = []
 
     def _create_worker_consumer(self, transport: Any, loop: asyncio.AbstractEventLoop) -> Any:
-        return faust_confluent.AsyncConsumer(consumer_settings(self.app), self.logger)
+        # commits are asynchronous, answered in a later poll: a synchronous one waits for the group coordinator for as
+        # long as it takes (60 s a try after a broker restart), and on the fetch thread that stops every poll, which
+        # is what lets librdkafka finish a rebalance and find the coordinator again; seen to stall the worker for good
+        self._commits: deque[concurrent.futures.Future[confluent_kafka.KafkaError | None]] = deque()
+        return faust_confluent.AsyncConsumer({**consumer_settings(self.app), "on_commit": self._on_committed},
+                                             self.logger)
 
     async def subscribe(self, topics: Any) -> None:
         consumer = self._ensure_consumer().consumer
+        self._topics = list(topics)
         if self._fetcher is not None:
-            await self._call(consumer.subscribe, list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+            await self._call(self._subscribe, consumer)
             return
-        consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._subscribe(consumer)
         self._app_loop = asyncio.get_running_loop()
         self._fetched: asyncio.Queue[tuple[list[Any], dict[TP, int]]] = asyncio.Queue()
         self._room = threading.Semaphore(MAX_QUEUED_BATCHES)
@@ -122,6 +131,9 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         self._fetcher = threading.Thread(target=self._fetch, args=(consumer,), name=f"{self.app.conf.id}-fetch",
                                          daemon=True)
         self._fetcher.start()
+
+    def _subscribe(self, consumer: confluent_kafka.Consumer) -> None:
+        consumer.subscribe(self._topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Runs `fn` on the fetch thread between two polls (or here, when there is no fetch thread)."""
@@ -154,6 +166,8 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
                 rebalances = self._rebalances
                 records: list[Any] = poll_ready(consumer, FETCH_WAIT_S, MAX_TAKE, self.app.conf.id)
                 self._finish_rebalances()
+                if self._rejoin_due:
+                    self._rejoin(consumer)
                 if records and self._rebalances != rebalances:
                     # the take spanned a rebalance: it may mix records fetched before it with records fetched after,
                     # so none is handed over and every partition goes back to its committed offset
@@ -203,9 +217,32 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         tps = {TP(tp.topic, tp.partition) for tp in partitions}
         self._assignment -= tps
         self._rebalanced(tps)
+        # a commit still unanswered is answered "not committed" now: its answer would come with a poll, and none
+        # comes until Faust's handlers of this rebalance are done, which may wait for that commit
+        for answered in self._commits:
+            if not answered.done():
+                answered.set_result(confluent_kafka.KafkaError(confluent_kafka.KafkaError._REVOKE_PARTITIONS))
         if self._stop_fetching.is_set():
             return  # the consumer is closing (Faust committed before it stopped the thread)
         self._rebalancing.append(lambda: self.on_partitions_revoked(tps))
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """The group session expired (e.g. the broker away longer than it): the partitions may be another member's
+        already. Faust sees them revoked (nothing fetched for them is handed over, no commit is tried for them), and
+        the consumer rejoins the group after this poll."""
+        log.warning("%s: assignment of %d partitions lost (group session expired); rejoining the group",
+                    self.app.conf.id, len(partitions))
+        self._on_revoke(consumer, partitions)
+        self._rejoin_due = True
+
+    def _rejoin(self, consumer: confluent_kafka.Consumer) -> None:
+        """On the fetch thread: leave the group and join it again as a new member. librdkafka was seen never to hand
+        a consumer partitions again after its assignment was lost (the participant consumers start a fresh consumer
+        for it, services/common/consumer.py); here the consumer object is shared with Faust's calls, so it stays and
+        only its membership starts over. The next assignment goes back to the committed offsets, as any does."""
+        self._rejoin_due = False
+        consumer.unsubscribe()
+        self._subscribe(consumer)
 
     def _rebalanced(self, tps: set[TP]) -> None:
         self._moved(tps)
@@ -334,21 +371,53 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
 
     async def commit(self, tps: Mapping[TP, int]) -> bool:
         """Commits the offsets of the partitions still assigned; False when they could not be: the next commit
-        covers them, or after a rebalance their records are delivered again (the agents' inboxes drop them). Only
-        a fatal error raises (and crashes the worker)."""
-        consumer = self._ensure_consumer().consumer
+        covers them, or after a rebalance their records are delivered again (the agents' inboxes drop them). The
+        commit is asynchronous (its answer comes with a later poll, awaited COMMIT_WAIT_S at most), so the fetch
+        thread never waits for a group coordinator. Only a fatal error raises (and crashes the worker)."""
         assigned = self.assignment()
         offsets = [TopicPartition(tp.topic, tp.partition, offset) for tp, offset in tps.items() if tp in assigned]
         if not offsets:
             return False
+        answered: concurrent.futures.Future[confluent_kafka.KafkaError | None] = concurrent.futures.Future()
+        await self._call(self._commit_async, offsets, answered)
         try:
-            await retrying_async(lambda: self._call(consumer.commit, offsets=offsets, asynchronous=False), "commit")
-        except confluent_kafka.KafkaException as exc:
-            if exc.args[0].fatal():
-                raise
-            log.warning("commit of %d offsets failed (%s); left to the next commit", len(offsets), exc.args[0])
+            async with asyncio.timeout(COMMIT_WAIT_S):
+                error = await asyncio.wrap_future(answered)
+        except TimeoutError:
+            log.warning("commit of %d offsets not answered within %.0fs; left to the next commit", len(offsets),
+                        COMMIT_WAIT_S)
             return False
-        return True
+        if error is None:
+            return True
+        if error.fatal():
+            raise confluent_kafka.KafkaException(error)
+        log.warning("commit of %d offsets failed (%s); left to the next commit", len(offsets), error)
+        return False
+
+    def _commit_async(self, offsets: list[TopicPartition],
+                      answered: concurrent.futures.Future[confluent_kafka.KafkaError | None]) -> None:
+        """On the fetch thread: sends the commit; `_on_committed` answers it. A partition revoked or lost since the
+        commit was asked for is left out: another member may own it now."""
+        offsets = [o for o in offsets if TP(o.topic, o.partition) in self._assignment]
+        if not offsets or self._rejoin_due:
+            answered.set_result(confluent_kafka.KafkaError(confluent_kafka.KafkaError._ASSIGNMENT_LOST))
+            return
+        self._commits.append(answered)
+        try:
+            self._ensure_consumer().consumer.commit(offsets=offsets, asynchronous=True)
+        except confluent_kafka.KafkaException as exc:
+            self._commits.remove(answered)
+            answered.set_result(exc.args[0])
+
+    def _on_committed(self, error: confluent_kafka.KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's answer to the oldest commit still waiting (answers come in order), in a poll."""
+        if not self._commits:
+            return
+        answered = self._commits.popleft()
+        if error is None:
+            error = next((tp.error for tp in partitions if tp.error is not None), None)
+        if not answered.done():
+            answered.set_result(error)
 
     async def position(self, tp: TP) -> int | None:
         consumer = self._ensure_consumer().consumer
