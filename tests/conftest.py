@@ -37,7 +37,7 @@ def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:
         try:
             lifecycle.up(cfg)
         except Exception:
-            _print_log_tails(cfg)
+            print_log_tails(cfg)
             raise
         yield cfg
     finally:
@@ -62,7 +62,7 @@ def engines(stack: StackConfig) -> Iterator[dict[str, Engine]]:
         engine.dispose()
 
 
-def _print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
+def print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
     """A failed start is wiped afterwards: show what each component said first (CI has nothing else)."""
     for log in sorted(cfg.logs.glob("*.log")) if cfg.logs.exists() else []:
         try:

@@ -75,7 +75,7 @@ def test_every_database_is_a_patroni_pair_behind_two_proxies_on_its_usual_name()
         proxy = services[f"{db}-db"]
         assert _replicas(proxy) == 2, db
         haproxy = configs[f"pg-proxy-{db}"]["content"]
-        assert "option httpchk OPTIONS /primary" in haproxy
+        assert "option httpchk GET /patroni" in haproxy and "http-check expect rstring role.{1,4}master" in haproxy
         assert all(f"{db}-db-{m}:5432 check port 8008" in haproxy for m in (1, 2)), db
     assert all(_replicas(services[f"etcd-{n}"]) == 1 for n in (1, 2, 3))
 

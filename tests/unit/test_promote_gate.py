@@ -1,8 +1,15 @@
 """The HA profile's promote gate (walsaga/stack/promote_gate.py): when may a standby become the primary without
-Debezium losing or skipping an event."""
+Debezium losing or skipping an event; what it compares with while Kafka Connect is stopped."""
 from __future__ import annotations
 
-from walsaga.stack.promote_gate import lsn_to_int, offset_lsn, refusal
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from walsaga.stack.connect_offsets import latest
+from walsaga.stack.promote_gate import _connect_offsets, lsn_to_int, offset_lsn, refusal
 
 SLOT = {"plugin": "pgoutput", "database": "orders", "confirmed_flush": 1000}
 
@@ -21,6 +28,12 @@ def test_a_missing_or_foreign_slot_is_refused() -> None:
     assert "not on this standby" in (refusal(None, "orders", committed=None, received=2000) or "")
     assert "not Debezium's" in (refusal({**SLOT, "plugin": "test_decoding"}, "orders", 1500, 2000) or "")
     assert "not Debezium's" in (refusal({**SLOT, "database": "payments"}, "orders", 1500, 2000) or "")
+
+
+def test_a_connector_never_registered_published_nothing_so_any_standby_may_be_promoted() -> None:
+    assert refusal(None, "orders", committed=None, received=2000, registered=False) is None
+    # registered but nothing committed yet: the slot must still be here, or its first events would be skipped
+    assert "not on this standby" in (refusal(None, "orders", committed=None, received=2000, registered=True) or "")
 
 
 def test_a_slot_ahead_of_the_connector_offset_is_refused() -> None:
@@ -43,3 +56,31 @@ def test_the_offset_is_the_highest_lsn_debezium_resumes_from() -> None:
 def test_lsn_text_is_read_as_a_byte_position() -> None:
     assert lsn_to_int("0/16B3748") == 0x16B3748
     assert lsn_to_int("1/0") == 1 << 32
+
+
+def _params(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    # port 9 (discard) on loopback: nothing listens there, the connection is refused at once
+    return {"connect_urls": ["http://127.0.0.1:9"], "connector": "walsaga-orders-outbox", "connect_user": "walsaga",
+            "connect_password": "x", **extra}
+
+
+def test_with_connect_stopped_the_offsets_recorded_at_its_stop_stand_in(tmp_path: Path) -> None:
+    recorded = tmp_path / "offsets.json"
+    recorded.write_text(json.dumps({"offsets": [{"partition": {"server": "s"}, "offset": {"lsn": 1500}}]}))
+    answer = _connect_offsets(_params(tmp_path, stopped_offsets_file=str(recorded)))
+    assert offset_lsn(answer or {}) == 1500
+
+
+def test_with_connect_away_and_nothing_recorded_the_gate_cannot_tell(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="did not tell"):
+        _connect_offsets(_params(tmp_path, stopped_offsets_file=str(tmp_path / "none.json")))
+    with pytest.raises(RuntimeError, match="did not tell"):
+        _connect_offsets(_params(tmp_path))
+
+
+def test_the_offsets_topic_gives_each_connectors_last_offset() -> None:
+    def key(name: str) -> bytes:
+        return json.dumps([name, {"server": f"walsaga-cdc-{name}"}]).encode()
+    records = [(key("a"), b'{"lsn": 1}'), (key("b"), b'{"lsn": 5}'), (key("a"), b'{"lsn": 2}'), (key("b"), None),
+               (None, b"{}")]
+    assert latest(records) == {"a": {"partition": {"server": "walsaga-cdc-a"}, "offset": {"lsn": 2}}}

@@ -95,7 +95,7 @@ class Ports:
         return self._p(12300 + 20 * (member - 1) + _db_index(db))
 
     def patroni_rest(self, db: str, member: int) -> int:
-        """HA profile: the REST API of the Patroni managing `pg_member(db, member)` (HAProxy asks it GET /primary)."""
+        """HA profile: the REST API of the Patroni managing `pg_member(db, member)` (HAProxy asks it GET /patroni)."""
         return self._p(12340 + 20 * (member - 1) + _db_index(db))
 
     def etcd_client(self, node: int) -> int:

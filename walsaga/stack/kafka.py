@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 from cdc.connectors import ConnectClient
 from services.common.kafka_access import KafkaAccess
-from walsaga.stack import kafka_acls, procs, runtime_user
+from walsaga.stack import connect_offsets, kafka_acls, procs, runtime_user
 from walsaga.stack.config import REPO, StackConfig, connect_credentials
 
 TEMPLATES = REPO / "stack" / "templates"
@@ -108,6 +108,7 @@ def _broker_ready(cfg: StackConfig, node: int) -> bool:
 
 def start_connect(cfg: StackConfig, worker: int | None = None) -> None:
     """One Connect worker, or every configured one; they form one group and share the connectors' tasks."""
+    connect_offsets.clear_stopped(cfg)  # the offsets `down` recorded stop being true once a worker runs
     for w in range(cfg.connect_workers) if worker is None else (worker,):
         name = cfg.connect_names()[w]
         props = _render(cfg, "connect-distributed.properties", f"connect-distributed-{w}.properties", {

@@ -7,7 +7,18 @@ import time
 
 from cdc import connectors as cdc_connectors
 from cdc.slots import slot_state
-from walsaga.stack import apps, gateway, kafka, kafka_acls, migrate, postgres, procs, runtime_user, topics
+from walsaga.stack import (
+    apps,
+    connect_offsets,
+    gateway,
+    kafka,
+    kafka_acls,
+    migrate,
+    postgres,
+    procs,
+    runtime_user,
+    topics,
+)
 from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, db_url, token_signing_key
 from walsaga.stack.procs import say
 
@@ -120,10 +131,23 @@ def down(cfg: StackConfig) -> None:
             procs.stop(cfg, pid_file.stem)
     for name in cfg.connect_names():
         procs.stop(cfg, name, timeout=30)
+    if cfg.postgres_members > 1:
+        _record_connect_offsets(cfg)
     for name in cfg.broker_names():
         procs.stop(cfg, name, timeout=60)
     postgres.down(cfg)
     say("stack stopped (data kept)")
+
+
+def _record_connect_offsets(cfg: StackConfig) -> None:
+    """HA profile: the next `up` promotes a member of every pair before Connect runs; the promote gate then takes
+    the offsets recorded here (walsaga/stack/connect_offsets.py)."""
+    try:
+        connect_offsets.record_stopped(cfg)
+        say("connector offsets recorded for the promote gate")
+    except Exception as exc:  # noqa: BLE001 - Kafka already away: the gate waits for Connect on the next start
+        say(f"connector offsets not recorded ({exc}): on the next `up --ha` each pair's promotion waits for Kafka "
+            "Connect, which starts after the databases; start it by hand if it does")
 
 
 def wipe(cfg: StackConfig) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from cdc import connectors as cdc_connectors
-from walsaga.stack import etcd, procs
+from walsaga.stack import connect_offsets, etcd, procs
 from walsaga.stack.config import DATABASES, SERVICES, Secrets, StackConfig, password_key, role_name
 from walsaga.stack.postgres import PG_BIN_CANDIDATES, chown_to_postgres, make_cluster_dir, parameters, pg_root
 
@@ -143,6 +143,7 @@ def gate_params(cfg: StackConfig, db: str, member: int, secrets: Secrets) -> dic
             "admin_user": role_name(db, "admin"), "admin_password": secrets.get(password_key(db, "admin")),
             "connect_urls": [f"http://127.0.0.1:{cfg.ports.connect_worker(w)}" for w in range(cfg.connect_workers)],
             "connect_user": "walsaga", "connect_password": secrets.get("connect.rest.password"),
+            "stopped_offsets_file": str(connect_offsets.stopped_file(cfg, db)),
             "verdict_file": str(verdict_file(cfg, db, member))}
 
 
@@ -178,6 +179,21 @@ def start_member(cfg: StackConfig, db: str, member: int, secrets: Secrets) -> No
     nice = cfg.edge_nice if db == "views" else 0  # the read model's store serves the reads
     procs.start(cfg, process_name(db, member), [binary(), str(conf)], user="postgres", nice=nice,
                 env={"MALLOC_ARENA_MAX": "1", "PYTHONPATH": ""}, cwd=pg_root(cfg))
+
+
+def declare_slots(cfg: StackConfig, secrets: Secrets) -> None:
+    """Every participant's Debezium slot in its pair's DCS config, on every start: `bootstrap.dcs` is read only when a
+    pair is first created, so a stack made before a participant existed would otherwise never learn its slot (and
+    Patroni drops a slot it was not told about). PATCH merges: the slots already declared stay."""
+    auth = cdc_connectors.basic_auth(REST_USER, secrets.get("patroni.rest.password"))
+    for db in SERVICES:
+        slot = slot_of(db)
+        body = json.dumps({"slots": {slot: {"type": "logical", "database": db, "plugin": "pgoutput"}}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{cfg.ports.patroni_rest(db, primary_of(cfg, db) or 1)}/config",
+                                     data=body, method="PATCH",
+                                     headers={**auth, "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
 
 
 def kill_member(cfg: StackConfig, db: str, member: int) -> None:

@@ -1,6 +1,6 @@
-"""HA profile: HAProxy on each database's usual port, passing connections to whichever Patroni member answers
-OPTIONS /primary with 200 (Debezium cannot take a list of hosts; the services, the orchestrator and the tools need no
-change). When the primary goes, its sessions are cut so every client reconnects to the new one.
+"""HA profile: HAProxy on each database's usual port, passing connections to whichever Patroni member runs as the
+primary (`"role": "master"` in GET /patroni; Debezium cannot take a list of hosts; the services, the orchestrator and
+the tools need no change). When the primary goes, its sessions are cut so every client reconnects to the new one.
 
 Two HAProxy processes bind the same ports (SO_REUSEPORT, HAProxy's default on Linux): the kernel spreads new
 connections over both and stops sending to one that died, so the proxy is not a single point of failure either."""
@@ -41,13 +41,17 @@ def render(cfg: StackConfig) -> str:
         "    timeout check 1s",
         "    option clitcpka",
         "    option srvtcpka",
-        "    default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions",
+        # a member that reports itself the primary is taken at its first such answer (rise 1: a promoted primary is
+        # found by both proxies within half a second of each other), and dropped after two failed checks
+        "    default-server inter 1s fastinter 500ms downinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions",
     ]
     for db in DATABASES:
         lines += [f"listen postgres-{db}",
                   f"    bind 127.0.0.1:{cfg.ports.postgres(db)}",
-                  "    option httpchk OPTIONS /primary",  # no body to write: GET makes Patroni log a reset per check
-                  "    http-check expect status 200"]
+                  # not OPTIONS /primary: that answers 200 as soon as a member holds the leader lock, before its
+                  # promotion and through every cycle the promote gate refuses it; the member's role says writable
+                  "    option httpchk GET /patroni",
+                  "    http-check expect rstring role.{1,4}master"]
         lines += [f"    server {patroni.member_name(db, m)} 127.0.0.1:{cfg.ports.pg_member(db, m)} check port "
                   f"{cfg.ports.patroni_rest(db, m)}" for m in patroni.MEMBERS]
     return "\n".join(lines) + "\n"

@@ -160,8 +160,12 @@ def stop_cluster(cfg: StackConfig, db: str, mode: str = "fast") -> None:
                                           str(cluster_dir(cfg, db))], capture_output=True)
 
 
-def _accepts(url: str) -> bool:
-    psycopg.connect(url, connect_timeout=2).close()
+def _accepts(url: str, times: int = 1) -> bool:
+    """`times` connections in a row succeed. In the HA profile two HAProxy processes share the port and each finds a
+    newly promoted primary with its own checks, up to a check interval apart: a client the kernel hands to the later
+    one meanwhile has its connection closed. Several connections in a row reach both (the kernel spreads them)."""
+    for _ in range(times):
+        psycopg.connect(url, connect_timeout=2).close()
     return True
 
 
@@ -169,7 +173,8 @@ def ensure_roles(cfg: StackConfig, db: str, secrets: Secrets) -> None:
     """The database's roles and privileges (walsaga/stack/roles.py), and pg_hba.conf taken in."""
     admin_url = db_url(cfg, db, "admin", driver="postgresql").replace(f"/{db}", "/postgres")
     timeout = 60 if cfg.postgres_members == 1 else 180  # a Patroni pair: initdb, then the standby's base backup
-    wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url), timeout=timeout)
+    times = 1 if cfg.postgres_members == 1 else 8
+    wait_for(f"postgres[{db}] accepts connections", lambda: _accepts(admin_url, times), timeout=timeout)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("SELECT pg_reload_conf()")
         roles.ensure_roles(conn, db, {r: secrets.get(password_key(db, r)) for r in roles.LOGIN_ROLES})
@@ -192,6 +197,8 @@ def up(cfg: StackConfig, secrets: Secrets) -> None:
             start_cluster(cfg, db)
     for db in DATABASES:
         ensure_roles(cfg, db, secrets)
+    if cfg.postgres_members > 1:
+        patroni.declare_slots(cfg, secrets)
 
 
 def down(cfg: StackConfig) -> None:

@@ -10,7 +10,8 @@ Debezium, resuming at its offset, would skip them without a word. So the promoti
 - the slot is ahead of the connector's offset (PostgreSQL would start decoding past events not yet published);
 - the connector's committed offset is past this standby's received WAL;
 - Kafka Connect cannot tell the offset (nothing to compare with: refusing is the safe answer; Patroni asks again
-  on its next loop, so the promotion goes ahead once Connect answers).
+  on its next loop, so the promotion goes ahead once Connect answers). After `walsaga down`, which records the
+  offsets once it has stopped every worker, that record stands in for Connect until a worker starts again.
 
 A non-zero exit makes Patroni give up the leader race for a while and retry; every refusal is written to the
 gate's file beside the data directory, which `walsaga status` shows. Run by Patroni as the `postgres` user with
@@ -41,9 +42,13 @@ def offset_lsn(offsets: dict[str, Any]) -> int | None:
     return max(found) if found else None
 
 
-def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, received: int) -> str | None:
+def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, received: int,
+            registered: bool = True) -> str | None:
     """Why this standby must not be promoted, or None. `slot`: its row of the Debezium slot (plugin, database,
-    confirmed_flush as an int) or None; `committed`: the connector's offset LSN; `received`: the standby's WAL."""
+    confirmed_flush as an int) or None; `committed`: the connector's offset LSN; `received`: the standby's WAL;
+    `registered`: False when Connect does not know the connector, which has then published nothing."""
+    if not registered:
+        return None  # nothing was published from this database, so no event can be skipped; its slot comes later
     if slot is None:
         return "the Debezium slot is not on this standby: Debezium would start from a fresh slot past a gap"
     if slot["plugin"] != "pgoutput" or slot["database"] != database:
@@ -59,9 +64,12 @@ def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, r
     return None
 
 
-def _connect_offsets(params: dict[str, Any]) -> dict[str, Any]:
+def _connect_offsets(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Connect's answer about the connector's offsets; None when the connector was never registered. When no worker
+    runs, what `walsaga down` recorded as it stopped them (walsaga/stack/connect_offsets.py), if it did."""
     token = base64.b64encode(f"{params['connect_user']}:{params['connect_password']}".encode()).decode()
     errors = []
+    unreachable = True
     for url in params["connect_urls"]:
         req = urllib.request.Request(f"{url}/connectors/{params['connector']}/offsets",
                                      headers={"Authorization": f"Basic {token}"})
@@ -70,10 +78,18 @@ def _connect_offsets(params: dict[str, Any]) -> dict[str, Any]:
                 return dict(json.load(resp))
         except urllib.error.HTTPError as exc:
             if exc.code == 404:  # the connector was never registered: nothing was published from this database
-                return {"offsets": []}
+                return None
             errors.append(f"{url}: HTTP {exc.code}")
+            unreachable = False
         except (OSError, ValueError) as exc:
             errors.append(f"{url}: {exc}")
+    stopped = params.get("stopped_offsets_file")
+    if unreachable and stopped:
+        try:
+            with open(stopped) as f:
+                return dict(json.load(f))  # Connect stopped cleanly: its offsets cannot have moved since
+        except FileNotFoundError:
+            pass
     raise RuntimeError("Kafka Connect did not tell the connector's offset (" + "; ".join(errors) + ")")
 
 
@@ -101,7 +117,8 @@ def main(params_file: str) -> int:
         params = json.load(f)
     try:
         slot, received = _local(params)
-        reason = refusal(slot, params["database"], offset_lsn(_connect_offsets(params)), received)
+        offsets = _connect_offsets(params)
+        reason = refusal(slot, params["database"], offset_lsn(offsets or {}), received, registered=offsets is not None)
     except Exception as exc:  # noqa: BLE001 - whatever stops the check refuses the promotion
         reason = f"the check could not run: {exc}"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
