@@ -46,12 +46,11 @@ METADATA_MAX_AGE_MS = 5000
 
 
 # librdkafka (our confluent transport): 3-8 % fewer CPU-ms per saga than aiokafka at 10, 75 and 100 orders/s, and
-# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). The front-door
-# starvation that once made aiokafka the default was the benchmark's own HTTP client: the gateway timed every POST
-# within 0.7 s on either transport. But in one fresh-clone CI run the saga worker on librdkafka started no saga
-# after a Kafka broker restart (three fault cases failed: "N sagas not started"), so aiokafka stays the default
-# until that is understood; WALSAGA_FAUST_TRANSPORT=confluent runs them on librdkafka.
-DEFAULT_TRANSPORT = "aiokafka"
+# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). It was held back after one
+# fresh-clone CI run saw the saga worker start no saga after a Kafka broker restart: a synchronous commit on the fetch
+# thread waited for the group coordinator and stopped the polls librdkafka needed to find it (session 10; commits
+# are asynchronous now). WALSAGA_FAUST_TRANSPORT=aiokafka runs the apps on Faust's own transport.
+DEFAULT_TRANSPORT = "confluent"
 
 
 def transport_from_env() -> str:
