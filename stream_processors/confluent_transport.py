@@ -220,8 +220,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         # a commit still unanswered is answered "not committed" now: its answer would come with a poll, and none
         # comes until Faust's handlers of this rebalance are done, which may wait for that commit
         for answered in self._commits:
-            if not answered.done():
-                answered.set_result(confluent_kafka.KafkaError(confluent_kafka.KafkaError._REVOKE_PARTITIONS))
+            _answer(answered, confluent_kafka.KafkaError(confluent_kafka.KafkaError._REVOKE_PARTITIONS))
         if self._stop_fetching.is_set():
             return  # the consumer is closing (Faust committed before it stopped the thread)
         self._rebalancing.append(lambda: self.on_partitions_revoked(tps))
@@ -400,14 +399,14 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         commit was asked for is left out: another member may own it now."""
         offsets = [o for o in offsets if TP(o.topic, o.partition) in self._assignment]
         if not offsets or self._rejoin_due:
-            answered.set_result(confluent_kafka.KafkaError(confluent_kafka.KafkaError._ASSIGNMENT_LOST))
+            _answer(answered, confluent_kafka.KafkaError(confluent_kafka.KafkaError._ASSIGNMENT_LOST))
             return
         self._commits.append(answered)
         try:
             self._ensure_consumer().consumer.commit(offsets=offsets, asynchronous=True)
         except confluent_kafka.KafkaException as exc:
             self._commits.remove(answered)
-            answered.set_result(exc.args[0])
+            _answer(answered, exc.args[0])
 
     def _on_committed(self, error: confluent_kafka.KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's answer to the oldest commit still waiting (answers come in order), in a poll."""
@@ -416,8 +415,7 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
         answered = self._commits.popleft()
         if error is None:
             error = next((tp.error for tp in partitions if tp.error is not None), None)
-        if not answered.done():
-            answered.set_result(error)
+        _answer(answered, error)
 
     async def position(self, tp: TP) -> int | None:
         consumer = self._ensure_consumer().consumer
@@ -456,6 +454,16 @@ class ConsumerThread(faust_confluent.ConfluentConsumerThread):
                             timeout=10)
             marks[tp] = (await retrying_async(query, "watermarks"))[which]
         return marks
+
+
+def _answer(answered: concurrent.futures.Future[confluent_kafka.KafkaError | None],
+            error: confluent_kafka.KafkaError | None) -> None:
+    """Answers a commit unless it already was, or its waiter gave up (the event loop cancels the future then)."""
+    try:
+        if not answered.done():
+            answered.set_result(error)
+    except concurrent.futures.InvalidStateError:
+        pass  # answered or cancelled in between, from the event loop's thread
 
 
 def _committed(consumer: confluent_kafka.Consumer, partitions: list[TopicPartition],

@@ -3,8 +3,6 @@ primary and a synchronous standby, the etcd quorum, two database proxies), and e
 with two replicas needed in sync for a write."""
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections import Counter
 
 import pytest
@@ -13,8 +11,8 @@ from confluent_kafka.admin import ConfigResource
 from schemas import topics
 from tests.ha.cluster import admin
 from tests.support import eventually
-from walsaga.stack import nodes, patroni
-from walsaga.stack.config import DATABASES, SERVICES, StackConfig
+from walsaga.stack import nodes
+from walsaga.stack.config import DATABASES, StackConfig
 
 pytestmark = pytest.mark.stack
 
@@ -41,15 +39,6 @@ def test_status_shows_the_replicated_topology(stack: StackConfig) -> None:
     assert sorted(n.role for n in found if n.kind == "etcd") == ["raft-follower", "raft-follower", "raft-leader"]
     proxies = [n for n in found if n.kind == "db-proxy"]
     assert len(proxies) == 2 and all(n.ok for n in proxies), proxies
-
-
-def test_each_pair_declares_its_debezium_slot_permanent(stack: StackConfig) -> None:
-    """`walsaga up --ha` declares the slots in each pair's DCS config on every start (patroni.declare_slots), not
-    only at the pair's bootstrap: Patroni keeps (and copies to the standby) only the slots declared there."""
-    for db in SERVICES:
-        with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports.patroni_rest(db, 1)}/config", timeout=5) as r:
-            slots = json.load(r).get("slots") or {}
-        assert slots.get(patroni.slot_of(db)) == {"type": "logical", "database": db, "plugin": "pgoutput"}, slots
 
 
 def test_every_topic_has_three_replicas_in_sync_and_needs_two_for_a_write(stack: StackConfig) -> None:

@@ -10,6 +10,7 @@ outlives the stop it describes."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +44,27 @@ def latest(records: list[tuple[bytes | None, bytes | None]]) -> dict[str, dict[s
 
 
 def _read_topic(cfg: StackConfig, timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of the offsets topic up to its end now, within `timeout_s` in all."""
+    deadline = time.monotonic() + timeout_s
     consumer = Consumer(kafka_acls.admin(cfg).confluent({
         "group.id": "walsaga-offsets-reader", "enable.auto.commit": False, "log_level": 3}))
     try:
         partitions = consumer.list_topics(TOPIC, timeout=timeout_s).topics[TOPIC].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=timeout_s)[1] for p in partitions}
-        todo = {p for p, end in ends.items() if end > 0}
-        consumer.assign([TopicPartition(TOPIC, p, 0) for p in todo])
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=timeout_s) for p in partitions}
+        ends = {p: high for p, (low, high) in marks.items() if high > low}  # an empty partition has nothing to read
+        consumer.assign([TopicPartition(TOPIC, p, low) for p, (low, high) in marks.items() if p in ends])
         records: list[tuple[bytes | None, bytes | None]] = []
-        while todo:
-            msg = consumer.poll(timeout_s)
+        while ends:
+            left = deadline - time.monotonic()
+            msg = consumer.poll(max(left, 0.0)) if left > 0 else None
             if msg is None:
                 raise TimeoutError(f"{TOPIC} not read to its end within {timeout_s:.0f}s")
             offset, partition = msg.offset(), msg.partition()
             if msg.error() or offset is None or partition is None:
                 continue
             records.append((msg.key(), msg.value()))
-            if offset + 1 >= ends[partition]:
-                todo.discard(partition)
+            if offset + 1 >= ends.get(partition, 0):
+                ends.pop(partition, None)
         return records
     finally:
         consumer.close()

@@ -181,21 +181,6 @@ def start_member(cfg: StackConfig, db: str, member: int, secrets: Secrets) -> No
                 env={"MALLOC_ARENA_MAX": "1", "PYTHONPATH": ""}, cwd=pg_root(cfg))
 
 
-def declare_slots(cfg: StackConfig, secrets: Secrets) -> None:
-    """Every participant's Debezium slot in its pair's DCS config, on every start: `bootstrap.dcs` is read only when a
-    pair is first created, so a stack made before a participant existed would otherwise never learn its slot (and
-    Patroni drops a slot it was not told about). PATCH merges: the slots already declared stay."""
-    auth = cdc_connectors.basic_auth(REST_USER, secrets.get("patroni.rest.password"))
-    for db in SERVICES:
-        slot = slot_of(db)
-        body = json.dumps({"slots": {slot: {"type": "logical", "database": db, "plugin": "pgoutput"}}}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{cfg.ports.patroni_rest(db, primary_of(cfg, db) or 1)}/config",
-                                     data=body, method="PATCH",
-                                     headers={**auth, "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            resp.read()
-
-
 def kill_member(cfg: StackConfig, db: str, member: int) -> None:
     """A node lost at once (the fault suite's): kill -9 its Patroni and its PostgreSQL."""
     pid = postmaster_pid(cfg, db, member)

@@ -197,8 +197,6 @@ def up(cfg: StackConfig, secrets: Secrets) -> None:
             start_cluster(cfg, db)
     for db in DATABASES:
         ensure_roles(cfg, db, secrets)
-    if cfg.postgres_members > 1:
-        patroni.declare_slots(cfg, secrets)
 
 
 def down(cfg: StackConfig) -> None:

@@ -42,13 +42,9 @@ def offset_lsn(offsets: dict[str, Any]) -> int | None:
     return max(found) if found else None
 
 
-def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, received: int,
-            registered: bool = True) -> str | None:
+def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, received: int) -> str | None:
     """Why this standby must not be promoted, or None. `slot`: its row of the Debezium slot (plugin, database,
-    confirmed_flush as an int) or None; `committed`: the connector's offset LSN; `received`: the standby's WAL;
-    `registered`: False when Connect does not know the connector, which has then published nothing."""
-    if not registered:
-        return None  # nothing was published from this database, so no event can be skipped; its slot comes later
+    confirmed_flush as an int) or None; `committed`: the connector's offset LSN; `received`: the standby's WAL."""
     if slot is None:
         return "the Debezium slot is not on this standby: Debezium would start from a fresh slot past a gap"
     if slot["plugin"] != "pgoutput" or slot["database"] != database:
@@ -64,9 +60,9 @@ def refusal(slot: dict[str, Any] | None, database: str, committed: int | None, r
     return None
 
 
-def _connect_offsets(params: dict[str, Any]) -> dict[str, Any] | None:
-    """Connect's answer about the connector's offsets; None when the connector was never registered. When no worker
-    runs, what `walsaga down` recorded as it stopped them (walsaga/stack/connect_offsets.py), if it did."""
+def _connect_offsets(params: dict[str, Any]) -> dict[str, Any]:
+    """Connect's answer about the connector's offsets. When no worker runs, what `walsaga down` recorded as it
+    stopped them (walsaga/stack/connect_offsets.py), if it did."""
     token = base64.b64encode(f"{params['connect_user']}:{params['connect_password']}".encode()).decode()
     errors = []
     unreachable = True
@@ -77,8 +73,8 @@ def _connect_offsets(params: dict[str, Any]) -> dict[str, Any] | None:
             with urllib.request.urlopen(req, timeout=3) as resp:
                 return dict(json.load(resp))
         except urllib.error.HTTPError as exc:
-            if exc.code == 404:  # the connector was never registered: nothing was published from this database
-                return None
+            if exc.code == 404:  # no such connector (yet): no offsets, and the slot must still be here
+                return {"offsets": []}
             errors.append(f"{url}: HTTP {exc.code}")
             unreachable = False
         except (OSError, ValueError) as exc:
@@ -117,8 +113,7 @@ def main(params_file: str) -> int:
         params = json.load(f)
     try:
         slot, received = _local(params)
-        offsets = _connect_offsets(params)
-        reason = refusal(slot, params["database"], offset_lsn(offsets or {}), received, registered=offsets is not None)
+        reason = refusal(slot, params["database"], offset_lsn(_connect_offsets(params)), received)
     except Exception as exc:  # noqa: BLE001 - whatever stops the check refuses the promotion
         reason = f"the check could not run: {exc}"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
