@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from schemas import codec, topics
 from schemas.commands import to_record
 from schemas.headers import Envelope, as_pairs
+from services.common.consumer import reached_a_standby
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.kafka_access import KafkaAccess
@@ -46,11 +47,12 @@ METADATA_MAX_AGE_MS = 5000
 
 
 # librdkafka (our confluent transport): 3-8 % fewer CPU-ms per saga than aiokafka at 10, 75 and 100 orders/s, and
-# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). It was held back after one
+# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). Held back after one
 # fresh-clone CI run saw the saga worker start no saga after a Kafka broker restart: a synchronous commit on the fetch
-# thread waited for the group coordinator and stopped the polls librdkafka needed to find it (session 10; commits
-# are asynchronous now). WALSAGA_FAUST_TRANSPORT=aiokafka runs the apps on Faust's own transport.
-DEFAULT_TRANSPORT = "confluent"
+# thread waited for the group coordinator and stopped the polls librdkafka needed to find it (session 10; commits are
+# asynchronous now, and the fault suite passes on it). Still held back: in the fresh-clone CI run on it, the HA
+# suite's rolling restart left one saga open (cause not found yet). WALSAGA_FAUST_TRANSPORT=confluent selects it.
+DEFAULT_TRANSPORT = "aiokafka"
 
 
 def transport_from_env() -> str:
@@ -282,7 +284,7 @@ async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
         except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) and not exc.connection_invalidated:
+            if not isinstance(exc, OperationalError) and not exc.connection_invalidated and not reached_a_standby(exc):
                 raise
             log.warning("saga database unavailable (%s); retrying in ~%.1fs", type(exc).__name__, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
+from psycopg.errors import ReadOnlySqlTransaction
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -308,4 +309,11 @@ def close_bounded(consumer: Consumer, name: str, wait_s: float = CLOSE_WAIT_S) -
 
 
 def _is_transient(exc: DBAPIError) -> bool:
-    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError)
+    return bool(exc.connection_invalidated) or isinstance(exc, OperationalError) or reached_a_standby(exc)
+
+
+def reached_a_standby(exc: DBAPIError) -> bool:
+    """A read-only transaction: in the HA profile, a connection made while a failover or switchover moves the primary
+    can reach the member that is (or is becoming) the standby, until the database proxy has moved on (about a
+    second; it then cuts that member's sessions). Transient, like an unreachable database."""
+    return isinstance(exc.orig, ReadOnlySqlTransaction)
