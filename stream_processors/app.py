@@ -50,8 +50,9 @@ METADATA_MAX_AGE_MS = 5000
 # as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). Held back after one
 # fresh-clone CI run saw the saga worker start no saga after a Kafka broker restart: a synchronous commit on the fetch
 # thread waited for the group coordinator and stopped the polls librdkafka needed to find it (session 10; commits are
-# asynchronous now, and the fault suite passes on it). Still held back: in the fresh-clone CI run on it, the HA
-# suite's rolling restart left one saga open (cause not found yet). WALSAGA_FAUST_TRANSPORT=confluent selects it.
+# asynchronous now, and the fault suite passes on it). Still held back until it has a clean fresh-clone HA run: its
+# one run failed the rolling restart on a crash that was not the transport's (a read-only transaction during a
+# switchover, now transient). WALSAGA_FAUST_TRANSPORT=confluent selects it.
 DEFAULT_TRANSPORT = "aiokafka"
 
 
