@@ -76,7 +76,9 @@ def test_a_rebalance_answers_the_commits_in_flight_and_a_late_answer_is_harmless
 
     async def commit_then_revoke() -> bool:
         pending = asyncio.ensure_future(t.commit({A: 42}))
-        await asyncio.sleep(0.01)
+        async with asyncio.timeout(5):
+            while not consumer.committed:  # until the commit has been sent and waits for its answer
+                await asyncio.sleep(0)
         t._on_revoke(consumer, [TopicPartition("t", 0)])  # the poll that serves the rebalance
         return await pending
     assert asyncio.run(commit_then_revoke()) is False
