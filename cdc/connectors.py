@@ -15,6 +15,14 @@ from schemas.participants import NAMES as PARTICIPANTS
 
 CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
 DEFAULTS = "_outbox-defaults.json"
+
+
+def connector_class(directory: Path | None = None) -> str:
+    """The class every outbox connector runs (walsaga's Debezium task, cdc/quiet-task): a worker is ready once it
+    has it."""
+    return str(json.loads(((directory or CONNECTORS_DIR) / DEFAULTS).read_text())["config"]["connector.class"])
+
+
 # what makes a connector itself: Connect keeps its offsets under its name and PostgreSQL its position in the slot, so
 # these follow from the participant's name alone and no file may change them
 IDENTITY_KEYS = ("database.dbname", "database.password", "topic.prefix", "slot.name")

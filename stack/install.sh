@@ -12,7 +12,8 @@ say() { printf 'walsaga install: %s\n' "$*" >&2; }
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+# a JDK, not only a runtime: walsaga's Debezium task (cdc/quiet-task) is compiled here
+command -v javac >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
@@ -121,5 +122,18 @@ if [ "$(cat "$jstamp" 2>/dev/null)" != "$jwant" ]; then
   test -f .stack/lib/kafka-4.3.1/kafka_2.13-4.3.1.jar
   test -d .stack/plugins/debezium-3.6.1.Final/debezium-connector-postgres
   echo "$jwant" > "$jstamp"
+fi
+
+# --- walsaga's Debezium task (cdc/quiet-task), built into the Debezium plugin directory ----------------------------
+tstamp=.stack/.quiet-task
+tdir=.stack/plugins/debezium-3.6.1.Final/debezium-connector-postgres
+twant=$( (cat "$jstamp"; find cdc/quiet-task/pom.xml cdc/quiet-task/src -type f | sort | xargs cat) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$tstamp" 2>/dev/null)" != "$twant" ] || [ ! -f "$tdir/walsaga-debezium-quiet-task.jar" ]; then
+  say "building walsaga's Debezium task (cdc/quiet-task; its Maven plugins are downloaded the first time)"
+  if ! (cd cdc/quiet-task && mvn -B -ntp -q package >../../.stack/quiet-task-build.log 2>&1); then
+    sed 's/\x1b\[[0-9;]*m//g' .stack/quiet-task-build.log | grep -E 'ERROR|BUILD' >&2; exit 1
+  fi
+  cp cdc/quiet-task/target/walsaga-debezium-quiet-task.jar "$tdir/"
+  echo "$twant" > "$tstamp"
 fi
 say "all dependencies present"

@@ -11,7 +11,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from cdc.connectors import ConnectClient
+from cdc.connectors import ConnectClient, connector_class
 from services.common.kafka_access import KafkaAccess
 from walsaga.stack import connect_offsets, kafka_acls, procs, runtime_user
 from walsaga.stack.config import REPO, StackConfig, connect_credentials
@@ -143,7 +143,7 @@ def connect_client(cfg: StackConfig, url: str | None = None, timeout: float = 10
 
 def _connect_ready(cfg: StackConfig, worker: int) -> bool:
     plugins = connect_client(cfg, f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}", 2).plugins()
-    return any(p["class"].endswith("PostgresConnector") for p in plugins)
+    return any(p["class"] == connector_class() for p in plugins)
 
 
 def partition_leader(cfg: StackConfig, topic: str, partition: int) -> int:

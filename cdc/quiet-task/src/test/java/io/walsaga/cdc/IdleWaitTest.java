@@ -1,0 +1,79 @@
+package io.walsaga.cdc;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.junit.jupiter.api.Test;
+
+import io.debezium.connector.base.ChangeEventQueue;
+import io.debezium.pipeline.Sizeable;
+import io.debezium.util.LoggingContext;
+
+/** The idle wait against Debezium 3.6.1's real {@link ChangeEventQueue}: what it reads by reflection is there. */
+class IdleWaitTest {
+
+    record Event(String id) implements Sizeable {
+        @Override
+        public long objectSize() {
+            return id.length();
+        }
+    }
+
+    private static ChangeEventQueue<Event> queue(Duration pollInterval) {
+        return new ChangeEventQueue.Builder<Event>()
+                .pollInterval(pollInterval)
+                .maxBatchSize(1)
+                .maxQueueSize(16)
+                .loggingContextSupplier(() -> LoggingContext.forConnector("postgres", "test", "test"))
+                .build();
+    }
+
+    @Test
+    void anEmptyQueueEndsTheWaitWithNothingToHandOver() throws Exception {
+        assertFalse(QuietPostgresConnectorTask.IdleWait.of(queue(Duration.ofMillis(20))).untilQueuedOrInterval());
+    }
+
+    @Test
+    void aQueuedRecordIsHandedOverWithoutWaiting() throws Exception {
+        ChangeEventQueue<Event> queue = queue(Duration.ofMinutes(10));
+        queue.enqueue(new Event("a"));
+        assertTrue(QuietPostgresConnectorTask.IdleWait.of(queue).untilQueuedOrInterval());
+        assertTrue(queue.poll().size() == 1);
+    }
+
+    @Test
+    void aRecordQueuedDuringTheWaitWakesIt() throws Exception {
+        // a poll interval of 10 minutes: only the queue's signal can end this wait within the join bound below
+        ChangeEventQueue<Event> queue = queue(Duration.ofMinutes(10));
+        QuietPostgresConnectorTask.IdleWait wait = QuietPostgresConnectorTask.IdleWait.of(queue);
+        AtomicBoolean handedOver = new AtomicBoolean();
+        Thread waiter = new Thread(() -> {
+            try {
+                handedOver.set(wait.untilQueuedOrInterval());
+            }
+            catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        waiter.start();
+        while (waiter.getState() != Thread.State.TIMED_WAITING) { // parked on the queue's condition
+            Thread.onSpinWait();
+        }
+        queue.enqueue(new Event("b"));
+        waiter.join(Duration.ofSeconds(60).toMillis());
+        assertFalse(waiter.isAlive(), "the queued record did not wake the wait");
+        assertTrue(handedOver.get());
+    }
+
+    @Test
+    void aProducerErrorEndsTheWaitSoDebeziumsPollThrowsIt() throws Exception {
+        ChangeEventQueue<Event> queue = queue(Duration.ofMinutes(10));
+        queue.producerException(new IllegalStateException("the WAL reader failed"));
+        assertTimeoutPreemptively(Duration.ofSeconds(60),
+                () -> assertTrue(QuietPostgresConnectorTask.IdleWait.of(queue).untilQueuedOrInterval()));
+    }
+}
