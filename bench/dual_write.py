@@ -36,6 +36,7 @@ from walsaga.stack.config import REPO
 
 DUAL_TOPIC = "walsaga.bench.dual-write"
 DUAL_TABLE = "bench_dual_write_orders"
+WRITER_DB_URL = "WALSAGA_BENCH_WRITER_DB_URL"  # the writer process's database (a password in it)
 
 
 @dataclass
@@ -95,9 +96,10 @@ def prepare(orders_owner_url: str, kafka: KafkaAccess) -> None:
 def run_writer(mode: str, db_url: str, orders: Engine, kafka: KafkaAccess, seconds: float, say: Any) -> WriterReport:
     run_id = uuid.uuid4().hex[:6]
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.dual_write", "writer", mode, db_url, run_id], cwd=REPO,
-                            env={**os.environ, **kafka.env(), "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            text=True)
+    # the database URL holds a password: the environment, not the command line, which any local user can read
+    proc = subprocess.Popen([sys.executable, "-m", "bench.dual_write", "writer", mode, run_id], cwd=REPO,
+                            env={**os.environ, **kafka.env(), WRITER_DB_URL: db_url, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":  # blocks until the writer is set up (or has died)
         proc.kill()
@@ -148,10 +150,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="bench.dual_write")
     parser.add_argument("role", choices=["writer"])
     parser.add_argument("mode", choices=["dual", "outbox"])
-    parser.add_argument("db_url")
     parser.add_argument("run_id")
     args = parser.parse_args()
-    write_forever(args.mode, args.db_url, KafkaAccess.from_env(), args.run_id)
+    write_forever(args.mode, os.environ[WRITER_DB_URL], KafkaAccess.from_env(), args.run_id)
     return 0
 
 

@@ -34,6 +34,7 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
 
     private static final Logger LOGGER = LoggerFactory.getLogger(QuietPostgresConnectorTask.class);
 
+    private Field queueField;
     private IdleWait idleWait;
     private boolean fallenBack;
 
@@ -46,18 +47,33 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
         return super.doPoll();
     }
 
-    private IdleWait idleWait() {
-        if (idleWait == null && !fallenBack) {
-            try {
-                ChangeEventQueue<?> queue = readField(PostgresConnectorTask.class, this, "queue", ChangeEventQueue.class);
-                idleWait = queue == null ? null : IdleWait.of(queue); // null until the task has started
-            }
-            catch (ReflectiveOperationException | ClassCastException e) {
-                fallenBack = true;
-                LOGGER.warn("walsaga: cannot wait on Debezium's change event queue ({}); polling as Debezium does", e.toString());
-            }
+    /**
+     * The wait on the task's current queue. Read on every poll: a task that restarts after a retriable error (the
+     * database went away) builds a new queue, and a wait on the old one would never see a record again.
+     */
+    IdleWait idleWait() {
+        if (fallenBack) {
+            return null;
         }
-        return idleWait;
+        try {
+            if (queueField == null) {
+                queueField = PostgresConnectorTask.class.getDeclaredField("queue");
+                queueField.setAccessible(true);
+            }
+            ChangeEventQueue<?> queue = (ChangeEventQueue<?>) queueField.get(this);
+            if (queue == null) {
+                return null; // not started yet: Debezium's poll knows what to do
+            }
+            if (idleWait == null || idleWait.queue != queue) {
+                idleWait = IdleWait.of(queue);
+            }
+            return idleWait;
+        }
+        catch (ReflectiveOperationException | ClassCastException e) {
+            fallenBack = true;
+            LOGGER.warn("walsaga: cannot wait on Debezium's change event queue ({}); polling as Debezium does", e.toString());
+            return null;
+        }
     }
 
     static <T> T readField(Class<?> owner, Object target, String name, Class<T> type) throws ReflectiveOperationException {

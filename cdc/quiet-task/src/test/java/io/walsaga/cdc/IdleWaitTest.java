@@ -4,12 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.lang.reflect.Field;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.junit.jupiter.api.Test;
 
 import io.debezium.connector.base.ChangeEventQueue;
+import io.debezium.connector.postgresql.PostgresConnectorTask;
 import io.debezium.pipeline.Sizeable;
 import io.debezium.util.LoggingContext;
 
@@ -75,5 +77,21 @@ class IdleWaitTest {
         queue.producerException(new IllegalStateException("the WAL reader failed"));
         assertTimeoutPreemptively(Duration.ofSeconds(60),
                 () -> assertTrue(QuietPostgresConnectorTask.IdleWait.of(queue).untilQueuedOrInterval()));
+    }
+
+    @Test
+    void aTaskRestartedWithANewQueueWaitsOnTheNewOne() throws Exception {
+        // Debezium's task builds a new queue when it restarts after a retriable error (the database went away)
+        QuietPostgresConnectorTask task = new QuietPostgresConnectorTask();
+        assertTrue(task.idleWait() == null, "no queue before the task has started");
+        Field queueField = PostgresConnectorTask.class.getDeclaredField("queue");
+        queueField.setAccessible(true);
+        ChangeEventQueue<Event> first = queue(Duration.ofMillis(20));
+        queueField.set(task, first);
+        assertFalse(task.idleWait().untilQueuedOrInterval());
+        ChangeEventQueue<Event> second = queue(Duration.ofMinutes(10));
+        queueField.set(task, second);
+        second.enqueue(new Event("c"));
+        assertTrue(task.idleWait().untilQueuedOrInterval(), "the wait still watched the queue of before the restart");
     }
 }
