@@ -47,13 +47,11 @@ METADATA_MAX_AGE_MS = 5000
 
 
 # librdkafka (our confluent transport): 3-8 % fewer CPU-ms per saga than aiokafka at 10, 75 and 100 orders/s, and
-# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). Held back after one
-# fresh-clone CI run saw the saga worker start no saga after a Kafka broker restart: a synchronous commit on the fetch
-# thread waited for the group coordinator and stopped the polls librdkafka needed to find it (session 10; commits are
-# asynchronous now, and the fault suite passes on it). Still held back until it has a clean fresh-clone HA run: its
-# one run failed the rolling restart on a crash that was not the transport's (a read-only transaction during a
-# switchover, now transient). WALSAGA_FAUST_TRANSPORT=confluent selects it.
-DEFAULT_TRANSPORT = "aiokafka"
+# as many or more sagas completed at saturation (docs/benchmarks/FINDINGS.md, session 9). Its commits are asynchronous
+# (session 10: a synchronous commit once waited for the group coordinator on the thread librdkafka needed to find
+# it), and it passed the fault suite, make test and the HA suite (session 11). WALSAGA_FAUST_TRANSPORT=aiokafka puts
+# the apps back on Faust's own transport.
+DEFAULT_TRANSPORT = "confluent"
 
 
 def transport_from_env() -> str:

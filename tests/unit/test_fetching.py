@@ -95,8 +95,15 @@ def test_views_and_reconciler_on_librdkafka_keep_their_fetch_wait(tmp_path: Any)
         assert (settings["fetch.wait.max.ms"], settings["fetch.min.bytes"]) == (wait.max_wait_ms, wait.min_bytes)
 
 
-def test_every_app_runs_on_aiokafka_unless_told_otherwise(tmp_path: Any) -> None:
+def test_every_app_runs_on_librdkafka_unless_told_otherwise(tmp_path: Any) -> None:
     for app in (create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"))),
                 create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p")))):
+        assert isinstance(app.transport, confluent_transport.Transport)
+
+
+def test_aiokafka_when_told(tmp_path: Any) -> None:
+    for app in (create_views(ViewSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "v"), transport="aiokafka")),
+                create_processors(ProcessorSettings(BOOTSTRAP, DB_URL, 1, str(tmp_path / "p"),
+                                                    transport="aiokafka"))):
         assert not isinstance(app.transport, confluent_transport.Transport)
         assert app.transport.driver_version.startswith("aiokafka")
