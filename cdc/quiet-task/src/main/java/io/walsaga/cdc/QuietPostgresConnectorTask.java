@@ -28,6 +28,7 @@ import io.debezium.connector.postgresql.PostgresConnectorTask;
  * passed. A record still wakes it at once: with {@code max.batch.size} 1, the queue signals that condition on every
  * record. When the wait ends empty, the poll returns no records, as Debezium's would, and Connect polls again. When
  * records are queued, or a producer error is pending, it hands over to Debezium's own poll, which then does not wait.
+ * A connector with a larger {@code max.batch.size} (the queue then signals only full batches) polls as Debezium does.
  * If Debezium's internals ever differ from what this class reads, it logs once and polls as Debezium does.
  */
 public class QuietPostgresConnectorTask extends PostgresConnectorTask {
@@ -67,7 +68,7 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
             if (idleWait == null || idleWait.queue != queue) {
                 idleWait = IdleWait.of(queue);
             }
-            return idleWait;
+            return idleWait.applies ? idleWait : null;
         }
         catch (ReflectiveOperationException | ClassCastException e) {
             fallenBack = true;
@@ -89,8 +90,13 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
         private final Condition recordsQueued;
         private final Field producerException;
         private final long intervalNanos;
+        // the queue signals only a full batch: with max.batch.size > 1 a lone record would wait a whole interval
+        // here and then Debezium's poll would wait again for the batch to fill, so such a queue keeps Debezium's poll
+        private final boolean applies;
 
-        private IdleWait(ChangeEventQueue<?> queue, Lock lock, Condition recordsQueued, Field producerException, Duration interval) {
+        private IdleWait(ChangeEventQueue<?> queue, Lock lock, Condition recordsQueued, Field producerException, Duration interval,
+                         int maxBatchSize) {
+            this.applies = maxBatchSize == 1;
             this.queue = queue;
             this.lock = lock;
             this.recordsQueued = recordsQueued;
@@ -107,7 +113,9 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
             if (lock == null || recordsQueued == null || interval == null) {
                 throw new NoSuchFieldException("the change event queue has no lock, condition or poll interval");
             }
-            return new IdleWait(queue, lock, recordsQueued, error, interval);
+            Field batch = ChangeEventQueue.class.getDeclaredField("maxBatchSize");
+            batch.setAccessible(true);
+            return new IdleWait(queue, lock, recordsQueued, error, interval, batch.getInt(queue));
         }
 
         /** True when a record is queued or a producer error waits to be thrown; false after an empty interval. */

@@ -26,9 +26,13 @@ class IdleWaitTest {
     }
 
     private static ChangeEventQueue<Event> queue(Duration pollInterval) {
+        return queue(pollInterval, 1);
+    }
+
+    private static ChangeEventQueue<Event> queue(Duration pollInterval, int maxBatchSize) {
         return new ChangeEventQueue.Builder<Event>()
                 .pollInterval(pollInterval)
-                .maxBatchSize(1)
+                .maxBatchSize(maxBatchSize)
                 .maxQueueSize(16)
                 .loggingContextSupplier(() -> LoggingContext.forConnector("postgres", "test", "test"))
                 .build();
@@ -93,5 +97,16 @@ class IdleWaitTest {
         queueField.set(task, second);
         second.enqueue(new Event("c"));
         assertTrue(task.idleWait().untilQueuedOrInterval(), "the wait still watched the queue of before the restart");
+    }
+
+    @Test
+    void aConnectorWithLargerBatchesKeepsDebeziumsPoll() throws Exception {
+        QuietPostgresConnectorTask task = new QuietPostgresConnectorTask();
+        Field queueField = PostgresConnectorTask.class.getDeclaredField("queue");
+        queueField.setAccessible(true);
+        queueField.set(task, queue(Duration.ofMillis(20), 256));
+        assertTrue(task.idleWait() == null, "a queue that signals only full batches must keep Debezium's poll");
+        queueField.set(task, queue(Duration.ofMillis(20), 1));
+        assertTrue(task.idleWait() != null);
     }
 }
