@@ -17,10 +17,10 @@ CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
 DEFAULTS = "_outbox-defaults.json"
 
 
-def connector_class(directory: Path | None = None) -> str:
+def connector_class() -> str:
     """The class every outbox connector runs (walsaga's Debezium task, cdc/quiet-task): a worker is ready once it
     has it."""
-    return str(json.loads(((directory or CONNECTORS_DIR) / DEFAULTS).read_text())["config"]["connector.class"])
+    return str(json.loads((CONNECTORS_DIR / DEFAULTS).read_text())["config"]["connector.class"])
 
 
 # what makes a connector itself: Connect keeps its offsets under its name and PostgreSQL its position in the slot, so

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from schemas import codec, topics
 from schemas.commands import to_record
 from schemas.headers import Envelope, as_pairs
-from services.common.consumer import reached_a_standby
+from services.common.consumer import is_transient
 from services.common.dead_letters import dead_letter_headers
 from services.common.faults import crash_point
 from services.common.kafka_access import KafkaAccess
@@ -283,7 +283,7 @@ async def retry_transient(call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await call()
         except (OperationalError, DBAPIError) as exc:
-            if not isinstance(exc, OperationalError) and not exc.connection_invalidated and not reached_a_standby(exc):
+            if not is_transient(exc):
                 raise
             log.warning("saga database unavailable (%s); retrying in ~%.1fs", type(exc).__name__, delay)
             await asyncio.sleep(delay * (0.5 + random.random()))

@@ -117,7 +117,7 @@ class CommandConsumer:
             if ready and not self._with_transient_retry(lambda: self._apply_all(ready)):
                 return []
         except (OperationalError, DBAPIError) as exc:  # a statement failed (e.g. a constraint): find which record
-            if _is_transient(exc):
+            if is_transient(exc):
                 return []  # shutting down while the database is away: nothing acknowledged
             log.warning("consumer %s: batch of %d failed (%s); applying its records one by one", self.name,
                         len(msgs), exc)
@@ -240,7 +240,7 @@ class CommandConsumer:
             try:
                 return self._with_transient_retry(lambda: self._apply_all([(msg, decoded)]))
             except (OperationalError, DBAPIError) as exc:
-                if _is_transient(exc):
+                if is_transient(exc):
                     return False  # shutting down while the database is away: the record stays unacknowledged
                 error: Exception = exc
             except BatchFailed as exc:  # a non-transient failure: retried a few times, then poison
@@ -255,7 +255,7 @@ class CommandConsumer:
             try:
                 return action()
             except (OperationalError, DBAPIError) as exc:
-                if not _is_transient(exc) or not self._running:
+                if not is_transient(exc) or not self._running:
                     raise
                 self._unflushed_retries += 1
                 log.warning("consumer %s: database unavailable (%s); retrying in ~%.1fs", self.name,
@@ -308,7 +308,9 @@ def close_bounded(consumer: Consumer, name: str, wait_s: float = CLOSE_WAIT_S) -
     return True
 
 
-def _is_transient(exc: DBAPIError) -> bool:
+def is_transient(exc: DBAPIError) -> bool:
+    """The database is away (or, in the HA profile, briefly the wrong member): retry, do not dead-letter. The Faust
+    apps' retry_transient asks the same question."""
     return bool(exc.connection_invalidated) or isinstance(exc, OperationalError) or reached_a_standby(exc)
 
 

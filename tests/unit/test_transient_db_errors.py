@@ -10,7 +10,7 @@ import pytest
 from psycopg.errors import ReadOnlySqlTransaction, UniqueViolation
 from sqlalchemy.exc import IntegrityError, InternalError
 
-from services.common.consumer import _is_transient
+from services.common.consumer import is_transient
 from stream_processors.app import retry_transient
 
 READ_ONLY = InternalError("SELECT ... FOR UPDATE", {}, ReadOnlySqlTransaction("cannot execute SELECT FOR UPDATE in a "
@@ -27,7 +27,7 @@ def test_a_read_only_transaction_is_retried_until_the_primary_answers() -> None:
         return "applied"
     assert asyncio.run(retry_transient(once_read_only)) == "applied"
     assert len(calls) == 2
-    assert _is_transient(READ_ONLY)
+    assert is_transient(READ_ONLY)
 
 
 def test_other_database_errors_still_propagate() -> None:
@@ -37,4 +37,4 @@ def test_other_database_errors_still_propagate() -> None:
         raise violation
     with pytest.raises(IntegrityError):
         asyncio.run(retry_transient(fails))
-    assert not _is_transient(violation)
+    assert not is_transient(violation)

@@ -143,7 +143,8 @@ def connect_client(cfg: StackConfig, url: str | None = None, timeout: float = 10
 
 def _connect_ready(cfg: StackConfig, worker: int) -> bool:
     plugins = connect_client(cfg, f"http://127.0.0.1:{cfg.ports.connect_worker(worker)}", 2).plugins()
-    return any(p["class"] == connector_class() for p in plugins)
+    wanted = connector_class()
+    return any(p["class"] == wanted for p in plugins)
 
 
 def partition_leader(cfg: StackConfig, topic: str, partition: int) -> int:

@@ -58,8 +58,7 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
         }
         try {
             if (queueField == null) {
-                queueField = PostgresConnectorTask.class.getDeclaredField("queue");
-                queueField.setAccessible(true);
+                queueField = accessible(PostgresConnectorTask.class, "queue");
             }
             ChangeEventQueue<?> queue = (ChangeEventQueue<?>) queueField.get(this);
             if (queue == null) {
@@ -77,10 +76,14 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
         }
     }
 
-    static <T> T readField(Class<?> owner, Object target, String name, Class<T> type) throws ReflectiveOperationException {
+    static Field accessible(Class<?> owner, String name) throws NoSuchFieldException {
         Field field = owner.getDeclaredField(name);
         field.setAccessible(true);
-        return type.cast(field.get(target));
+        return field;
+    }
+
+    static <T> T readField(Class<?> owner, Object target, String name, Class<T> type) throws ReflectiveOperationException {
+        return type.cast(accessible(owner, name).get(target));
     }
 
     /** The queue's lock and its "records to hand over" condition, which every enqueue of a full batch signals. */
@@ -105,17 +108,15 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
         }
 
         static IdleWait of(ChangeEventQueue<?> queue) throws ReflectiveOperationException {
-            Field error = ChangeEventQueue.class.getDeclaredField("producerException");
-            error.setAccessible(true);
+            Field error = accessible(ChangeEventQueue.class, "producerException");
             Lock lock = readField(ChangeEventQueue.class, queue, "lock", Lock.class);
             Condition recordsQueued = readField(ChangeEventQueue.class, queue, "isFull", Condition.class);
             Duration interval = readField(ChangeEventQueue.class, queue, "pollInterval", Duration.class);
             if (lock == null || recordsQueued == null || interval == null) {
                 throw new NoSuchFieldException("the change event queue has no lock, condition or poll interval");
             }
-            Field batch = ChangeEventQueue.class.getDeclaredField("maxBatchSize");
-            batch.setAccessible(true);
-            return new IdleWait(queue, lock, recordsQueued, error, interval, batch.getInt(queue));
+            return new IdleWait(queue, lock, recordsQueued, error, interval,
+                    accessible(ChangeEventQueue.class, "maxBatchSize").getInt(queue));
         }
 
         /** True when a record is queued or a producer error waits to be thrown; false after an empty interval. */
