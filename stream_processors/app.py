@@ -43,6 +43,8 @@ T = TypeVar("T")
 # per batch, at low load a record is handled at once (docs/benchmarks/FINDINGS.md).
 ORCHESTRATOR_BATCH = 200
 PRODUCER_REQUEST_TIMEOUT_S = 15.0
+COMMIT_INTERVAL_S = 0.5        # how often a Faust app commits the offsets of what its agents finished
+COMMIT_ON_TIMER_ONLY = 2**31 - 1  # Faust's "commit every n records", out of reach (see faust_app)
 METADATA_MAX_AGE_MS = 5000
 
 
@@ -257,7 +259,11 @@ def faust_app(app_id: str, kafka: KafkaAccess, web_port: int, data_dir: str, rep
         key_serializer="raw", value_serializer="raw",
         topic_partitions=topics.PARTITIONS, topic_replication_factor=replication,
         consumer_auto_offset_reset="earliest",
-        broker_commit_every=100, broker_commit_interval=0.5,
+        # offsets are committed on Faust's timer only, never from its fetch loop: that loop awaits its commit's
+        # answer, which on librdkafka comes with a poll, and the fetch thread stops polling while the batches it
+        # handed over wait for that same loop (confluent_transport.MAX_QUEUED_BATCHES): each such commit stalled
+        # every agent of the app for COMMIT_WAIT_S (10 s; session 12 in docs/benchmarks/FINDINGS.md)
+        broker_commit_every=COMMIT_ON_TIMER_ONLY, broker_commit_interval=COMMIT_INTERVAL_S,
         # Faust's 60 s session timeout stays: with 10 s, after a Kafka node was paused for 30 s the group's
         # committed offsets stayed behind for minutes while every saga ended (tests/ha); the cost is a slow
         # takeover after a worker dies (README, HA profile)
