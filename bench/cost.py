@@ -35,6 +35,7 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("dtm", "DTM server"),
 )
 COMPONENTS = tuple(dict.fromkeys(group for _, group in GROUPS))
+JVM_COMPONENTS = ("Kafka broker", "Kafka Connect")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -102,6 +103,23 @@ def tree_seconds(root_pids: Mapping[str, int]) -> dict[str, float]:
     return out
 
 
+def jit_seconds(root_pids: Mapping[str, int]) -> float:
+    """CPU seconds the JIT compiler threads (HotSpot's "C1/C2 CompilerThread") of the JVM components used so far."""
+    ticks = 0
+    for name, pid in root_pids.items():
+        if component_of(name) not in JVM_COMPONENTS:
+            continue
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                if "CompilerThre" not in (task / "comm").read_text():
+                    continue
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / TICK
+
+
 def by_component(seconds: Mapping[str, float]) -> dict[str, float]:
     out = {c: 0.0 for c in COMPONENTS}
     for name, value in seconds.items():
@@ -146,6 +164,9 @@ class Meter:
 
     def sample(self) -> tuple[float, dict[str, float]]:
         return time.monotonic(), by_component(tree_seconds(roots(self._cfg, self._pg_dir)))
+
+    def jit_seconds(self) -> float:
+        return jit_seconds(roots(self._cfg, self._pg_dir))
 
     def measure_idle(self, seconds: float) -> dict[str, float]:
         """CPU seconds per second of each component on a quiet stack; kept for the net figures of later steps."""
@@ -203,9 +224,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--idle-seconds", type=float, default=15.0)
-    parser.add_argument("--warmup-seconds", type=float, default=15.0,
-                        help="an unmeasured step first: the JVMs compile their hot paths (the broker's C2 compiler "
-                             "alone used ~9 CPU-s in the first minutes)")
+    parser.add_argument("--warmup-seconds", type=float, default=300.0,
+                        help="most seconds of unmeasured load first, until the JVMs' JIT compilers are quiet "
+                             "(bench.run.warm_up; 0: none)")
     parser.add_argument("--keep", action="store_true", help="leave the benchmark stack running afterwards")
     args = parser.parse_args()
     cfg = bench_config()

@@ -162,7 +162,9 @@ def cost_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
         "CPU time (user + system) of every process tree of the stack, read from /proc from a step's start until "
         "every consumer group has caught up after it, divided by the sagas that completed. Gross counts everything; "
         "net subtracts each component's idle rate, measured on the same stack (quiet, warmed up) just before the "
-        "steps. bench/cost.py; `python -m bench.cost` measures one step alone.", "",
+        "steps. Warmed up: unmeasured load at the first rate, in 30 s chunks, until the JIT compilers of Kafka and "
+        "Connect used less than 5 % of a core over a chunk (at most 300 s; the run's log says how long). "
+        "bench/cost.py; `python -m bench.cost` measures one step alone.", "",
         *cost_table(ours), "",
         *(["DTM's steps on the same stack (DTM server, the services' HTTP handlers, PostgreSQL; the participants' "
            "outbox rows still flow through Debezium to the read side and the checks, so those run too). DTM's own "
