@@ -71,18 +71,23 @@ def _read_pid(path: Path) -> int | None:
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
+def _stat(stat: Path) -> tuple[str, list[str]] | None:
+    """A /proc stat file: the command (or thread) name, and the fields after it (state ppid ... utime(12) stime(13)
+    cutime(14) cstime(15), 1-based from `state`); None when the process or thread is gone."""
+    try:
+        head, _, tail = stat.read_text().rpartition(")")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return (head.partition("(")[2], tail.split()) if head else None
+
+
 def _proc_table() -> dict[int, tuple[int, int]]:
     """pid -> (parent pid, clock ticks used by the process and its reaped children)."""
     table: dict[int, tuple[int, int]] = {}
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
-            continue
-        # after the command name: state ppid ... utime(12) stime(13) cutime(14) cstime(15), 1-based from `state`
-        table[int(proc.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+        if proc.name.isdigit() and (found := _stat(proc / "stat")):
+            fields = found[1]
+            table[int(proc.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
     return table
 
 
@@ -110,13 +115,9 @@ def jit_seconds(root_pids: Mapping[str, int]) -> float:
         if component_of(name) not in JVM_COMPONENTS:
             continue
         for task in Path(f"/proc/{pid}/task").glob("*"):
-            try:
-                if "CompilerThre" not in (task / "comm").read_text():
-                    continue
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                continue
-            ticks += int(fields[11]) + int(fields[12])
+            found = _stat(task / "stat")
+            if found and "CompilerThre" in found[0]:  # the name cut to 15 characters: "C2 CompilerThre"
+                ticks += int(found[1][11]) + int(found[1][12])
     return ticks / TICK
 
 

@@ -83,8 +83,8 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
     return report
 
 
-def warm_up(gw: Gateway, rate: float, most_s: float, skus: list[str], meter: Meter | None) -> float:
-    """Unmeasured load until the JVMs' JIT compilers are quiet (at most `most_s`); the seconds it took. After a
+def warm_up(gw: Gateway, rate: float, most_s: float, skus: list[str], meter: Meter | None) -> None:
+    """Unmeasured load until the JVMs' JIT compilers are quiet (at most `most_s`). After a
     start, Kafka's and Connect's compiler threads used 10-30 % of a core each for the first ~2 minutes of load at
     10 orders/s (FINDINGS, session 12): a step measured in that window counts the compilation as the saga's cost."""
     spent = 0.0
@@ -100,7 +100,6 @@ def warm_up(gw: Gateway, rate: float, most_s: float, skus: list[str], meter: Met
         say(f"warm-up: the JVMs' JIT compilers used {jit * 100:.1f} % of a core")
         if jit < JIT_QUIET:
             break
-    return spent
 
 
 def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | None = None,
