@@ -31,6 +31,7 @@ def test_kill_9_the_saga_store_primary(ctx: Any) -> None:
 
 def _database_failover(ctx: Any, name: str, db: str) -> None:
     stack: StackConfig = ctx[0]
+    patroni.wait_failover_ready(stack, (db,))  # else Patroni would not promote the standby: no failover to test
     timeline_before = _timeline(stack, db)
 
     def fault(info: dict[str, Any]) -> None:
@@ -40,7 +41,11 @@ def _database_failover(ctx: Any, name: str, db: str) -> None:
             patroni.verdict_file(stack, db, member).unlink(missing_ok=True)
         killed_at = time.monotonic()
         patroni.kill_member(stack, db, info["killed"])  # stays down until every saga has ended
-        info["writable_after_s"] = eventually(lambda: _takes_writes(stack, db, killed_at), timeout=90, interval=0.2)
+        try:
+            info["writable_after_s"] = eventually(lambda: _takes_writes(stack, db, killed_at), timeout=90,
+                                                  interval=0.2)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{_pair_state(stack, db, info['killed'])}") from exc
 
     def evidence(info: dict[str, Any], before: Counter, after: Counter, batch: Batch) -> str:
         promoted = patroni.primary_of(stack, db)
@@ -107,6 +112,23 @@ def _takes_writes(stack: StackConfig, db: str, since: float) -> float:
         raise AssertionError(f"{db}: {exc}") from exc
     assert row is not None and row[0] is False, f"{db}: reached a standby"
     return time.monotonic() - since
+
+
+def _pair_state(stack: StackConfig, db: str, killed: int) -> str:
+    """What Patroni and the promote gate said, for a failover that did not happen."""
+    lines = []
+    for member in patroni.MEMBERS:
+        try:
+            lines.append(f"{db}-{member}: {patroni.member_state(stack, db, member)}")
+        except (OSError, ValueError) as exc:
+            lines.append(f"{db}-{member}: no answer ({exc})")
+        verdict = patroni.verdict_file(stack, db, member)
+        lines.append(f"{db}-{member} promote gate: {verdict.read_text().strip() if verdict.exists() else 'none'}")
+    survivor = next(m for m in patroni.MEMBERS if m != killed)
+    log = stack.logs / f"{patroni.process_name(db, survivor)}.log"
+    if log.exists():
+        lines += log.read_text(errors="replace").splitlines()[-30:]
+    return "\n".join(lines)
 
 
 def _timeline(stack: StackConfig, db: str) -> int:

@@ -14,6 +14,7 @@ from walsaga.stack import (
     kafka,
     kafka_acls,
     migrate,
+    patroni,
     postgres,
     procs,
     runtime_user,
@@ -65,6 +66,8 @@ def up(cfg: StackConfig) -> None:
     apps.start_views(cfg)
     apps.start_reconcilers(cfg)
     gateway.start(cfg)
+    if cfg.postgres_members > 1:
+        patroni.wait_failover_ready(cfg)
     say(f"stack is up in {time.monotonic() - t0:.0f}s; gateway {cfg.gateway_url}")
     ha = " --ha" if cfg.kafka_nodes > 1 else ""
     say(f"every API request needs a bearer token: TOKEN=$(.venv/bin/walsaga token{ha} --subject alice --role "

@@ -22,6 +22,7 @@ import signal
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,20 @@ def in_sync_standby(cfg: StackConfig, db: str, member: int) -> bool:
         return False
     slot = slot_of(db)
     return slot is None or has_slot(cfg, db, member, slot)
+
+
+def wait_failover_ready(cfg: StackConfig, dbs: tuple[str, ...] = DATABASES, timeout: float = 180.0) -> None:
+    """Waits until every pair can fail over safely: a primary and a synchronous standby holding its copy of the
+    Debezium slot. Until then Patroni would not promote the standby (or the promote gate would refuse it), so a
+    primary lost in the first minute after `up` left its database without one."""
+    for db in dbs:
+        procs.wait_for(f"{db}: synchronous standby with its slot copy", partial(_standby_ready, cfg, db),
+                       timeout=timeout, interval=1.0)
+
+
+def _standby_ready(cfg: StackConfig, db: str) -> bool:
+    primary = primary_of(cfg, db)
+    return primary is not None and in_sync_standby(cfg, db, next(m for m in MEMBERS if m != primary))
 
 
 def has_slot(cfg: StackConfig, db: str, member: int, slot: str) -> bool:
