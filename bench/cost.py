@@ -5,6 +5,11 @@ read from /proc: utime + stime of every live process in the tree, plus cutime + 
 used: a PostgreSQL backend that disconnected, an nginx worker that was replaced). The idle rate of each component is
 measured on the same stack just before a step, so a step's cost is given gross and net of idling.
 
+Besides CPU, each step counts the statements every database ran for the stack per completed saga
+(pg_stat_statements: every role but the admin, which only the benchmark's own reads use). Outside pipeline mode each
+statement is a round trip, BEGIN and COMMIT included (an executemany's rows count one each). Unlike CPU, the count
+does not depend on how busy the shared machine is, so a change that removes round trips shows in it exactly.
+
 `python -m bench.cost` measures one step on the benchmark stack (started if it is not up, left up with --keep);
 `make bench` measures every saga step, DTM's steps and each tuning row the same way.
 """
@@ -15,11 +20,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from walsaga.stack import postgres
-from walsaga.stack.config import DATABASES, StackConfig
+from walsaga.stack.config import DATABASES, StackConfig, db_url
 
 # process name (pid file stem) prefix -> component, in the order the report lists them
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -129,6 +136,28 @@ def by_component(seconds: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
+# the statements of every role but the one running this query (the admin, which only the benchmark's own reads
+# use); utility statements (BEGIN, COMMIT) count too: pg_stat_statements.track_utility is on by default
+_STATEMENTS = """SELECT coalesce(sum(calls), 0) FROM pg_stat_statements
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)"""
+
+
+def statement_counts(cfg: StackConfig) -> dict[str, int]:
+    """Per database: the statements the stack's roles ran so far."""
+    out = {}
+    for db in DATABASES:
+        with psycopg.connect(db_url(cfg, db, "admin", driver="postgresql"), autocommit=True) as conn:
+            row = conn.execute(_STATEMENTS).fetchone()
+        out[db] = int(row[0]) if row else 0
+    return out
+
+
+def per_saga(before: Mapping[str, int], after: Mapping[str, int], completed: int) -> dict[str, float]:
+    n = max(completed, 1)
+    return {db: round((after[db] - before[db]) / n, 1) for db in after if db in before}
+
+
 @dataclass
 class Cost:
     """CPU-ms per completed saga by component, gross and net of the idle rate measured just before."""
@@ -139,6 +168,8 @@ class Cost:
     idle_percent: dict[str, float]       # % of one core per component while idle
     gross_ms: dict[str, float]
     net_ms: dict[str, float]
+    # {db: statements per completed saga}; empty in reports older than this field
+    statements: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_gross_ms(self) -> float:
@@ -159,12 +190,19 @@ class Cost:
 class Meter:
     """Samples the stack's process trees (DTM's server too: it has a pid file in run/ like the rest)."""
 
-    def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path]) -> None:
-        self._cfg, self._pg_dir = cfg, pg_dir
+    def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path], count_statements: bool = True) -> None:
+        self._cfg, self._pg_dir, self._count_statements = cfg, pg_dir, count_statements
         self.idle: dict[str, float] = {}
+        self._statements_before: dict[str, int] = {}
 
     def sample(self) -> tuple[float, dict[str, float]]:
         return time.monotonic(), by_component(tree_seconds(roots(self._cfg, self._pg_dir)))
+
+    def start_step(self) -> tuple[float, dict[str, float]]:
+        """The CPU sample a step's cost_since starts from; the databases' statement counts are taken with it."""
+        if self._count_statements:
+            self._statements_before = statement_counts(self._cfg)
+        return self.sample()
 
     def jit_seconds(self) -> float:
         return jit_seconds(roots(self._cfg, self._pg_dir))
@@ -179,7 +217,11 @@ class Meter:
 
     def cost_since(self, before: tuple[float, dict[str, float]], label: str, offered: float,
                    completed: int) -> Cost:
-        return cost(label, offered, completed, before, self.sample(), self.idle)
+        spent = cost(label, offered, completed, before, self.sample(), self.idle)
+        if self._statements_before:
+            spent.statements = per_saga(self._statements_before, statement_counts(self._cfg), completed)
+            self._statements_before = {}
+        return spent
 
 
 def cost(label: str, offered: float, completed: int, before: tuple[float, dict[str, float]],
@@ -213,6 +255,18 @@ def table(costs: Iterable[Cost]) -> list[str]:
     return rows
 
 
+def statements_table(costs: Iterable[Cost]) -> list[str]:
+    """Markdown: PostgreSQL statements per completed saga, one row per database, one column per step."""
+    costs = [c for c in costs if c.statements]
+    if not costs:
+        return []
+    rows = ["| database | " + " | ".join(c.label for c in costs) + " |", "|---|" + "---|" * len(costs)]
+    for db in DATABASES:
+        rows.append(f"| {db} | " + " | ".join(f"{c.statements.get(db, 0.0):.1f}" for c in costs) + " |")
+    rows.append("| **all** | " + " | ".join(f"**{sum(c.statements.values()):.1f}**" for c in costs) + " |")
+    return rows
+
+
 def stack_meter(cfg: StackConfig) -> Meter:
     return Meter(cfg, lambda db: postgres.cluster_dir(cfg, db))
 
@@ -237,6 +291,8 @@ def main() -> int:
         (step,) = run(cfg, [args.rate], args.seconds, stack_meter(cfg), args.warmup_seconds, args.idle_seconds)
         assert step.cost is not None
         print("\n".join(table([Cost.from_dict(step.cost)])))
+        print("PostgreSQL statements (each a round trip) per completed saga:")
+        print("\n".join(statements_table([Cost.from_dict(step.cost)])))
         print(f"POST /orders answered in p50 {step.accept_ms['p50']} ms, p99 {step.accept_ms['p99']} ms "
               f"(accepted {step.accepted}, errors {step.errors or 'none'})")
     finally:

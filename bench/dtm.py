@@ -331,7 +331,7 @@ def _measure(cfg: StackConfig, server: DtmServer, engines: dict[str, Engine], ra
              skus: list[str], say: Say, meter: Meter | None = None,
              settle: Callable[[], object] = lambda: None) -> DtmStepReport:
     say(f"DTM: offered {rate:g} sagas/s for {seconds:g}s ...")
-    before = meter.sample() if meter else None
+    before = meter.start_step() if meter else None
     step = asyncio.run(run_step(server, cfg, engines["orders"], rate, seconds, skus))
     rss = stack_rss_mib(cfg)
     unfinished = wait_finished(server, step.submitted, timeout=max(30.0, seconds * 2))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import charts
-from bench.cost import Cost
+from bench.cost import Cost, statements_table
 from bench.cost import table as cost_table
 from cdc import connectors
 from schemas import topics
@@ -171,6 +171,10 @@ def cost_section(steps: list[dict[str, Any]], dtm: dict[str, Any]) -> list[str]:
            "path per saga (DTM server + service APIs + PostgreSQL, gross): "
            + ", ".join(f"{c.label} {dtm_own_path_ms(c.as_dict())} ms" for c in theirs) + ".", "",
            *cost_table(theirs), ""] if theirs else []),
+        *(["PostgreSQL statements per completed saga, by database (pg_stat_statements, the stack's roles only; "
+           "each a round trip, BEGIN and COMMIT included). Unlike CPU time, this count does not depend on how busy "
+           "the machine is.", "", *statements_table([*ours, *theirs]), ""]
+          if any(c.statements for c in [*ours, *theirs]) else []),
     ]
 
 

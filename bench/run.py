@@ -62,7 +62,7 @@ def measure_step(cfg: StackConfig, engines: dict[str, Engine], rate: float, seco
     say(f"offered {rate:g} orders/s for {seconds:g}s ...")
     access_log = cfg.logs / "nginx-access.log"
     log_mark = access_log.stat().st_size if access_log.exists() else 0
-    before = meter.sample() if meter else None
+    before = meter.start_step() if meter else None
     step = asyncio.run(run_step(Gateway.as_(cfg), rate, seconds, skus))
     gateway_writes = gateway_log.by_kind(access_log, log_mark)["writes"] if access_log.exists() else None
     rss = stack_rss_mib(cfg)
@@ -105,7 +105,7 @@ def warm_up(gw: Gateway, rate: float, most_s: float, skus: list[str], meter: Met
 def run(cfg: StackConfig, rates: list[float], seconds: float, meter: Meter | None = None,
         warmup_s: float = 0.0, idle_s: float = 15.0) -> list[StepReport]:
     as_client()  # bench.cost and the tuning runs come here without make bench's main
-    engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
+    engines = {db: create_engine(db_url(cfg, db, "admin"), pool_size=2) for db in ("orders", "saga")}
     gw = Gateway.as_(cfg)
     run_id = uuid.uuid4().hex[:6]
     skus = [f"bench-{run_id}-{i}" for i in range(20)]
@@ -194,7 +194,7 @@ def run_all(cfg: StackConfig, plan: Plan, tmp: Path) -> dict[str, Any]:
     """The dual-write baseline first (its orders' sagas finish before the steps), walsaga's saga steps, DTM's steps
     at the same rates on the same participants, then the 10,000 clients (the backlog they leave is wiped with the
     stack)."""
-    engines = {db: create_engine(db_url(cfg, db), pool_size=2) for db in ("orders", "saga")}
+    engines = {db: create_engine(db_url(cfg, db, "admin"), pool_size=2) for db in ("orders", "saga")}
     try:
         baselines = run_baselines(cfg, engines["orders"], plan.writer_seconds)
         wait_quiet(cfg, engines["saga"], timeout=600)

@@ -5,7 +5,17 @@ import subprocess
 import sys
 import time
 
-from bench.cost import COMPONENTS, Cost, by_component, component_of, cost, table, tree_seconds
+from bench.cost import (
+    COMPONENTS,
+    Cost,
+    by_component,
+    component_of,
+    cost,
+    per_saga,
+    statements_table,
+    table,
+    tree_seconds,
+)
 from bench.report import cost_section, cost_targets
 
 
@@ -40,6 +50,24 @@ def test_cost_per_saga_is_gross_and_net_of_the_idle_rate() -> None:
     assert c.total_gross_ms == 40.0 and c.total_net_ms == 20.0
     assert c.idle_percent == {"Kafka Connect": 20.0, "views": 0.0}
     assert Cost.from_dict(c.as_dict()) == c
+
+
+def test_statements_per_saga_are_the_counts_growth_over_the_completed_sagas() -> None:
+    assert per_saga({"orders": 1000, "saga": 50}, {"orders": 1167, "saga": 286, "views": 9}, 10) == \
+        {"orders": 16.7, "saga": 23.6}  # a database missing from the first count is left out
+    assert per_saga({"orders": 5}, {"orders": 5}, 0) == {"orders": 0.0}
+
+
+def test_the_statements_table_has_a_row_per_database_and_their_sum() -> None:
+    c = cost("10/s", 10.0, 100, (0.0, {"views": 0.0}), (10.0, {"views": 1.0}), idle={})
+    assert statements_table([c]) == []  # a report from before the count: no table
+    c.statements = {"orders": 16.7, "saga": 23.6}
+    rows = statements_table([c])
+    assert rows[0] == "| database | 10/s |"
+    assert "| orders | 16.7 |" in rows and "| saga | 23.6 |" in rows and "| views | 0.0 |" in rows
+    assert rows[-1] == "| **all** | **40.3** |"
+    assert Cost.from_dict(c.as_dict()) == c
+    assert Cost.from_dict({k: v for k, v in c.as_dict().items() if k != "statements"}).statements == {}
 
 
 def test_net_never_goes_negative_when_a_component_idled_more_than_usual() -> None:
