@@ -17,6 +17,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -72,10 +73,17 @@ _LOCK_LEVELS = (select(stock).where(stock.c.sku.in_(bindparam("skus", expanding=
 _SAVE_LEVEL = (stock.update().where(stock.c.sku == bindparam("b_sku"), stock.c.version == bindparam("b_version"))
                .values(available=bindparam("b_available"), reserved=bindparam("b_reserved"),
                        committed=bindparam("b_committed"), version=bindparam("b_new_version"), updated_at=func.now()))
-_RESERVATION = select(reservations.c.status).where(reservations.c.order_id == bindparam("order_id")).with_for_update()
-_RESERVATION_LINES = select(reservation_lines).where(reservation_lines.c.order_id == bindparam("order_id"))
-_INSERT_RESERVATION = reservations.insert()
-_INSERT_LINES = reservation_lines.insert()
+# the reservation (locked) with its lines in one round trip: a row per line, or one row without a line
+_RESERVATION = (select(reservations.c.status, reservation_lines.c.sku, reservation_lines.c.quantity)
+                .select_from(reservations.outerjoin(reservation_lines,
+                                                    reservation_lines.c.order_id == reservations.c.order_id))
+                .where(reservations.c.order_id == bindparam("order_id"))
+                .order_by(reservation_lines.c.sku).with_for_update(of=reservations))
+# the reservation and its lines in one statement (the lines' rows from two arrays)
+_INSERT_RESERVATION = text("""WITH r AS (INSERT INTO reservations (order_id, status) VALUES (:order_id, :status))
+    INSERT INTO reservation_lines (order_id, sku, quantity)
+    SELECT :order_id, sku, quantity FROM unnest(CAST(:skus AS text[]), CAST(:quantities AS integer[]))
+        AS line(sku, quantity)""")
 _SET_RESERVATION_STATUS = (reservations.update().where(reservations.c.order_id == bindparam("b_order_id"))
                            .values(status=bindparam("b_status"), updated_at=func.now()))
 
@@ -126,18 +134,16 @@ def save_levels(conn: Connection, before: dict[str, StockLevel], after: dict[str
 
 
 def reservation(conn: Connection, order_id: str) -> tuple[ReservationStatus | None, list[Line]]:
-    row = conn.execute(_RESERVATION, {"order_id": order_id}).first()
-    if row is None:
+    rows = conn.execute(_RESERVATION, {"order_id": order_id}).all()
+    if not rows:
         return None, []
-    lines = conn.execute(_RESERVATION_LINES, {"order_id": order_id}).all()
-    return ReservationStatus(row.status), [Line(r.sku, r.quantity) for r in lines]
+    return ReservationStatus(rows[0].status), [Line(r.sku, r.quantity) for r in rows if r.sku is not None]
 
 
 def insert_reservation(conn: Connection, order_id: str, status: ReservationStatus, lines: list[Line]) -> None:
-    conn.execute(_INSERT_RESERVATION, {"order_id": order_id, "status": status.value})
-    if lines:
-        conn.execute(_INSERT_LINES, [{"order_id": order_id, "sku": line.sku,
-                                                   "quantity": line.quantity} for line in lines])
+    conn.execute(_INSERT_RESERVATION, {"order_id": order_id, "status": status.value,
+                                       "skus": [line.sku for line in lines],
+                                       "quantities": [line.quantity for line in lines]})
 
 
 def set_reservation_status(conn: Connection, order_id: str, status: ReservationStatus) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -63,9 +64,19 @@ catalog_price = Table(
 
 
 # statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
-_LOAD = select(orders).where(orders.c.order_id == bindparam("order_id"))
-_LOAD_LOCKED = _LOAD.with_for_update()
-_LINES = select(order_lines).where(order_lines.c.order_id == bindparam("order_id")).order_by(order_lines.c.sku)
+# the order with its lines in one round trip, a row per line (the order's row locked: FOR UPDATE OF orders)
+_LOAD = (select(orders, order_lines.c.sku, order_lines.c.quantity, order_lines.c.unit_price)
+         .select_from(orders.outerjoin(order_lines, order_lines.c.order_id == orders.c.order_id))
+         .where(orders.c.order_id == bindparam("order_id")).order_by(order_lines.c.sku))
+_LOAD_LOCKED = _LOAD.with_for_update(of=orders)
+# the order and its lines in one statement (the lines' rows from arrays)
+_INSERT = text("""WITH o AS (
+        INSERT INTO orders (order_id, customer_id, status, total_amount, currency, payment_method, channel, version)
+        VALUES (:order_id, :customer_id, :status, :total_amount, :currency, :payment_method, :channel, :version))
+    INSERT INTO order_lines (order_id, sku, quantity, unit_price)
+    SELECT :order_id, sku, quantity, unit_price
+    FROM unnest(CAST(:skus AS text[]), CAST(:quantities AS integer[]), CAST(:unit_prices AS numeric[]))
+        AS line(sku, quantity, unit_price)""")
 _UPDATE_STATE = (orders.update()
                  .where(orders.c.order_id == bindparam("b_order_id"), orders.c.version == bindparam("b_version"))
                  .values(status=bindparam("b_status"), cancel_reason=bindparam("b_cancel_reason"),
@@ -73,13 +84,13 @@ _UPDATE_STATE = (orders.update()
 
 
 def load(conn: Connection, order_id: str, for_update: bool = False) -> Order | None:
-    row = conn.execute(_LOAD_LOCKED if for_update else _LOAD, {"order_id": order_id}).first()
-    if row is None:
+    rows = conn.execute(_LOAD_LOCKED if for_update else _LOAD, {"order_id": order_id}).all()
+    if not rows:
         return None
-    lines = conn.execute(_LINES, {"order_id": order_id}).all()
+    row = rows[0]
     return Order(
         order_id=row.order_id, customer_id=row.customer_id,
-        lines=tuple(OrderLine(line.sku, line.quantity, line.unit_price) for line in lines),
+        lines=tuple(OrderLine(r.sku, r.quantity, r.unit_price) for r in rows if r.sku is not None),
         currency=row.currency, payment_method=row.payment_method, status=OrderStatus(row.status),
         cancel_reason=CancelReason(row.cancel_reason) if row.cancel_reason else None, version=row.version,
         channel=Channel(row.channel) if row.channel else None,
@@ -87,13 +98,12 @@ def load(conn: Connection, order_id: str, for_update: bool = False) -> Order | N
 
 
 def insert(conn: Connection, order: Order) -> None:
-    conn.execute(orders.insert().values(
-        order_id=order.order_id, customer_id=order.customer_id, status=order.status.value, cancel_reason=None,
-        total_amount=order.total_amount, currency=order.currency, payment_method=order.payment_method,
-        channel=order.channel.value if order.channel else None, version=order.version))
-    conn.execute(order_lines.insert(), [
-        {"order_id": order.order_id, "sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
-        for line in order.lines])
+    conn.execute(_INSERT, {
+        "order_id": order.order_id, "customer_id": order.customer_id, "status": order.status.value,
+        "total_amount": order.total_amount, "currency": order.currency, "payment_method": order.payment_method,
+        "channel": order.channel.value if order.channel else None, "version": order.version,
+        "skus": [line.sku for line in order.lines], "quantities": [line.quantity for line in order.lines],
+        "unit_prices": [line.unit_price for line in order.lines]})
 
 
 def update_state(conn: Connection, before: Order, after: Order) -> None:

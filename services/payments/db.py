@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -52,18 +53,24 @@ barriers = Table(
 
 
 # statements built once: building one per call costs more CPU than its round trip (docs/benchmarks/FINDINGS.md)
-_HAS_BARRIER = select(barriers.c.order_id).where(barriers.c.order_id == bindparam("order_id"))
 _ADD_BARRIER = pg_insert(barriers).on_conflict_do_nothing()
 _BY_ORDER = select(payments).where(payments.c.order_id == bindparam("order_id"))
 _BY_ORDER_LOCKED = _BY_ORDER.with_for_update()
+# the order's payment (locked) and whether a void left a barrier, in one round trip: the CTE takes the row lock, the
+# outer join returns one row either way
+_BY_ORDER_AND_BARRIER = text("""WITH p AS (SELECT * FROM payments WHERE order_id = :order_id FOR UPDATE)
+    SELECT p.*, EXISTS (SELECT 1 FROM payment_barrier WHERE order_id = :order_id) AS barred
+    FROM (SELECT 1) AS one LEFT JOIN p ON true""")
 _INSERT = payments.insert()
 _UPDATE = (payments.update()
            .where(payments.c.payment_id == bindparam("b_payment_id"), payments.c.version == bindparam("b_version"))
            .values(status=bindparam("b_status"), version=bindparam("b_new_version"), updated_at=func.now()))
 
 
-def has_barrier(conn: Connection, order_id: str) -> bool:
-    return conn.execute(_HAS_BARRIER, {"order_id": order_id}).first() is not None
+def by_order_with_barrier(conn: Connection, order_id: str) -> tuple[Payment | None, bool]:
+    """by_order(for_update=True) and whether the order has a void's barrier: (the payment, locked, if any; barred)."""
+    row = conn.execute(_BY_ORDER_AND_BARRIER, {"order_id": order_id}).one()
+    return (from_row(row) if row.payment_id is not None else None), bool(row.barred)
 
 
 def add_barrier(conn: Connection, order_id: str) -> None:

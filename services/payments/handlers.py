@@ -22,11 +22,11 @@ class PaymentHandlers:
 
     def authorize(self, conn: Connection, env: Envelope, record: dict[str, Any]) -> str:
         order_id = record["order_id"]
-        if db.has_barrier(conn, order_id):
+        existing, barred = db.by_order_with_barrier(conn, order_id)
+        if barred:
             # the saga already voided this order's payment (the void overtook this command): never charge now
             return self._reply(conn, env, "PaymentDeclined", {"order_id": order_id, "payment_id": "",
                                                               "decline_code": "voided_before_authorization"})
-        existing = db.by_order(conn, order_id, for_update=True)
         if existing is None:
             # keyed by order: a redelivered or resent command never authorizes twice at the provider
             result = self.provider.authorize(f"authorize:{order_id}", record["amount"], record["currency"],

@@ -76,12 +76,13 @@ class SimulatedProvider:
     result, and counts the calls so tests can prove a retried key never charged twice."""
 
     def __init__(self, engine: Engine, fault_injection: bool = False) -> None:
-        self.engine = engine
+        # each call is one statement, which commits on its own: no BEGIN and COMMIT round trips around it
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.fault_injection = fault_injection  # only in test mode: CHARGE_THEN_TIMEOUT times out after charging
 
     def authorize(self, idempotency_key: str, amount: Decimal, currency: str, payment_method: str) -> Authorization:
         answer = simulated_authorization(idempotency_key, payment_method, self.fault_injection)
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(_RECORD_RETURNING, {
                 "idempotency_key": idempotency_key, "provider_ref": answer.provider_ref, "approved": answer.approved,
                 "decline_code": answer.decline_code, "amount": amount, "calls": 1}).one()
@@ -103,6 +104,6 @@ class SimulatedProvider:
             return conn.execute(select(ledger.c.calls).where(ledger.c.idempotency_key == idempotency_key)).scalar() or 0
 
     def _record(self, idempotency_key: str, provider_ref: str, amount: Decimal | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             conn.execute(_RECORD, {"idempotency_key": idempotency_key, "provider_ref": provider_ref, "approved": True,
                                    "decline_code": None, "amount": amount, "calls": 1})

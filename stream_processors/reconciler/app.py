@@ -86,8 +86,7 @@ class Checker:
     def schedule_all(self, subjects: dict[str, str]) -> None:
         """One transaction for a batch of records: each subject's check moves to `grace` from now."""
         with self.views.begin() as conn:
-            for subject, subject_kind in subjects.items():
-                rstore.schedule(conn, subject, subject_kind, self.s.grace_s)
+            rstore.schedule_many(conn, subjects, self.s.grace_s)
 
     def run_due(self, limit: int = 50) -> int:
         """One sweep: every due check in one views transaction; repairs are sent after it commits."""

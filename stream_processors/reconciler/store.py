@@ -2,11 +2,11 @@
 the violations found (with their repair state)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, Table, Text, delete, func, select
+from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, Table, Text, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from stream_processors.reconciler.lifecycle import Known, Outcome, Status
@@ -35,6 +35,20 @@ violations = Table(
 def schedule(conn: Connection, subject: str, subject_kind: str, due_in: float) -> None:
     """Check `subject` `due_in` seconds from now; a later change pushes the check back (it waits for quiet)."""
     schedule_at(conn, subject, subject_kind, func.now() + timedelta(seconds=due_in))
+
+
+# many subjects in one prebuilt statement (a batch of records, each subject once: a dict's keys)
+_SCHEDULE_MANY = text("""INSERT INTO pending_check (subject, subject_kind, due_at)
+    SELECT subject, kind, now() + CAST(:due_in AS double precision) * interval '1 second'
+    FROM unnest(CAST(:subjects AS text[]), CAST(:kinds AS text[])) AS s(subject, kind)
+    ON CONFLICT (subject) DO UPDATE SET due_at = excluded.due_at""")
+
+
+def schedule_many(conn: Connection, subjects: Mapping[str, str], due_in: float) -> None:
+    """schedule() for every subject (-> its kind) in one round trip."""
+    if subjects:
+        conn.execute(_SCHEDULE_MANY, {"subjects": list(subjects), "kinds": list(subjects.values()),
+                                      "due_in": due_in})
 
 
 def schedule_at(conn: Connection, subject: str, subject_kind: str, at: Any) -> None:  # a datetime or SQL expression
