@@ -33,7 +33,7 @@ def meta(cfg: StackConfig) -> dict[str, str]:
                     f"{topics.PARTITIONS} partitions per topic; {cfg.api_instances} API "
                     f"instances per service; {cfg.faust_instances} Faust worker; one command consumer per service; "
                     f"gateway admits {cfg.gateway_write_rate} writes/s and queues {cfg.gateway_write_queue}; "
-                    f"request path at nice {cfg.edge_nice}",
+                    f"request path at nice {cfg.edge_nice}, the read API at {cfg.read_nice}",
     }
 
 

@@ -47,7 +47,8 @@ def start_api(cfg: StackConfig, svc: str, instance: int, wait: bool = True,
            "WALSAGA_INSTANCE": str(instance), "WALSAGA_TOKEN_PUBLIC_KEY": token_public_key(cfg),
            "WALSAGA_SAGA_BRANCHES": "1" if cfg.saga_branches else "0", **(extra_env or {})}
     procs.start(cfg, f"{svc}-api-{instance}", [sys.executable, "-m", f"services.{svc}.main", "api", "--port",
-                                               str(cfg.ports.api(svc, instance))], env, cwd=REPO, nice=cfg.edge_nice)
+                                               str(cfg.ports.api(svc, instance))], env, cwd=REPO,
+                nice=cfg.read_nice if svc == QUERIES else cfg.edge_nice)
     if wait:
         _wait_api(cfg, svc, instance)
 

@@ -134,6 +134,10 @@ class StackConfig:
     # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
     # skipped without it (docs/benchmarks/FINDINGS.md)
     edge_nice: int = -10
+    # the read API (order queries) above the rest of the request path: under the 10,000 clients' write storm the
+    # reads waited for CPU behind the write APIs' (gateway p99 2.2-3.5 s at -10, 1.5-1.9 s at -15; FINDINGS.md,
+    # session 13). A read changes nothing and answers a waiting client; a write it delays is answered 429 anyway
+    read_nice: int = -15
     # gateway admission control, a flood guard in front of the APIs' own adaptive limits (services/common/admission.py):
     # writes/s passed on, and how many more may wait at the gateway (at most queue/rate seconds) before it answers 429
     gateway_write_rate: int = 150
@@ -163,6 +167,7 @@ class StackConfig:
             reconcile_grace=float(os.environ.get("WALSAGA_RECONCILE_GRACE_S", "30")),
             prune_interval=float(os.environ.get("WALSAGA_PRUNE_INTERVAL_S", "60")),
             edge_nice=int(os.environ.get("WALSAGA_EDGE_NICE", "-10")),
+            read_nice=int(os.environ.get("WALSAGA_READ_NICE", "-15")),
             gateway_write_rate=int(os.environ.get("WALSAGA_GATEWAY_WRITE_RATE", "150")),
             gateway_write_queue=int(os.environ.get("WALSAGA_GATEWAY_WRITE_QUEUE", "300")),
         )
