@@ -134,9 +134,10 @@ class StackConfig:
     # so under overload answering clients comes first and the pipeline catches up later. Negative needs root and is
     # skipped without it (docs/benchmarks/FINDINGS.md)
     edge_nice: int = -10
-    # the read API (order queries) above the rest of the request path: under the 10,000 clients' write storm the
-    # reads waited for CPU behind the write APIs' (gateway p99 2.2-3.5 s at -10, 1.5-1.9 s at -15; FINDINGS.md,
-    # session 13). A read changes nothing and answers a waiting client; a write it delays is answered 429 anyway
+    # the read API (order queries) above the rest of the request path: a read changes nothing and has a client
+    # waiting, and a write it delays is answered 429 anyway. In the 10,000-client part alone, five steps more took
+    # the reads' gateway p99 from 2.2-3.5 s to 1.5-1.9 s; the full benchmark run after it did not show a gain
+    # (FINDINGS.md, session 13)
     read_nice: int = -15
     # gateway admission control, a flood guard in front of the APIs' own adaptive limits (services/common/admission.py):
     # writes/s passed on, and how many more may wait at the gateway (at most queue/rate seconds) before it answers 429
