@@ -190,8 +190,8 @@ class Cost:
 class Meter:
     """Samples the stack's process trees (DTM's server too: it has a pid file in run/ like the rest)."""
 
-    def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path], count_statements: bool = True) -> None:
-        self._cfg, self._pg_dir, self._count_statements = cfg, pg_dir, count_statements
+    def __init__(self, cfg: StackConfig, pg_dir: Callable[[str], Path]) -> None:
+        self._cfg, self._pg_dir = cfg, pg_dir
         self.idle: dict[str, float] = {}
         self._statements_before: dict[str, int] = {}
 
@@ -200,8 +200,7 @@ class Meter:
 
     def start_step(self) -> tuple[float, dict[str, float]]:
         """The CPU sample a step's cost_since starts from; the databases' statement counts are taken with it."""
-        if self._count_statements:
-            self._statements_before = statement_counts(self._cfg)
+        self._statements_before = statement_counts(self._cfg)
         return self.sample()
 
     def jit_seconds(self) -> float:

@@ -79,8 +79,7 @@ class Checker:
                 "AND updated_at < now() - make_interval(secs => :sla) ORDER BY updated_at LIMIT :n"),
                 {"sla": self.s.saga_sla_s, "n": limit})]
         with self.views.begin() as conn:
-            for saga_id in ids:
-                rstore.schedule(conn, saga_id, "order", 0)
+            rstore.schedule_many(conn, dict.fromkeys(ids, "order"), 0)
         return len(ids)
 
     def schedule_all(self, subjects: dict[str, str]) -> None:

@@ -3,7 +3,6 @@ the violations found (with their repair state)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, Table, Text, delete, func, select, text
@@ -34,7 +33,7 @@ violations = Table(
 
 def schedule(conn: Connection, subject: str, subject_kind: str, due_in: float) -> None:
     """Check `subject` `due_in` seconds from now; a later change pushes the check back (it waits for quiet)."""
-    schedule_at(conn, subject, subject_kind, func.now() + timedelta(seconds=due_in))
+    schedule_many(conn, {subject: subject_kind}, due_in)
 
 
 # many subjects in one prebuilt statement (a batch of records, each subject once: a dict's keys)
