@@ -3,18 +3,19 @@ never a bare 500), every error as RFC 9457 problem details (services/common/prob
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import Engine, Table, create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from services.common import problems
-from services.common.counters import read_counters
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,36 @@ class Conflict(Exception):
     """The request cannot apply to the resource's current state: 409 with the reason."""
 
 
-def make_engine(db_url: str, pool_size: int = 10, pre_ping: bool = True) -> Engine:
+# An API instance runs its sync endpoints on this many threads and keeps as many database connections: a thread
+# never waits for a connection, and a connection, once opened, stays open. (A smaller pool with overflow opened and
+# closed a connection per request past the pool whenever requests slowed down under load: a fork and a SCRAM
+# handshake each, more CPU for a box already short of it.)
+API_THREADS = 30
+# An API that only reads (services/common/reads.py) needs fewer: a read is one round trip and ~1 ms of Python, and
+# more threads only pass the GIL around more (400 concurrent reads on a quiet benchmark stack: 25 scheduler slices
+# and 1.2 CPU-ms per read with 30 threads, 12 and 0.9 with 8). A read waiting for a consistency token holds its
+# thread (at most 250 ms) but not a connection.
+READ_THREADS = 8
+
+
+def make_engine(db_url: str, pool_size: int = 10, pre_ping: bool = True, overflow: bool = True,
+                autocommit: bool = False) -> Engine:
     """pre_ping=False for a process that retries a whole transaction when its connection turns out dead (the command
-    consumers): a ping is a round trip per transaction."""
-    return create_engine(db_url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=pre_ping,
-                         pool_timeout=10)
+    consumers): a ping is a round trip per transaction. overflow=False: never more than pool_size connections (and
+    none opened and closed past it). autocommit=True: each statement on its own, no BEGIN and ROLLBACK round trips
+    around it (a reader of single statements, services/common/reads.py)."""
+    return create_engine(db_url, pool_size=pool_size, max_overflow=pool_size * 2 if overflow else 0,
+                         pool_pre_ping=pre_ping, pool_timeout=10,
+                         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}))
+
+
+def thread_pool(threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """FastAPI's lifespan for an API: its thread pool (the endpoints' concurrency) as large as its connection pool."""
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+    return lifespan
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -92,15 +118,14 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-def install_metrics(app: FastAPI, engine: Engine, counters: Table, service: str,
+def install_metrics(app: FastAPI, counters_now: Callable[[], Mapping[tuple[str, str], int]], service: str,
                     extra: Callable[[], list[str]] = list) -> None:
     """GET /metrics (Prometheus text format): the service database's counters (duplicates dropped, retries, dead
-    letters, conflicts). They live in the database, so every instance reports the service-wide totals; `extra`
-    adds this instance's own lines (its admission limit)."""
+    letters, conflicts; `counters_now` reads them). They live in the database, so every instance reports the
+    service-wide totals; `extra` adds this instance's own lines (its admission limit)."""
     @app.get("/metrics", include_in_schema=False)
     def _metrics() -> PlainTextResponse:
-        with engine.connect() as conn:
-            values = read_counters(conn, counters)
+        values = counters_now()
         lines = ["# HELP walsaga_counter_total Service-wide counters kept in the service database.",
                  "# TYPE walsaga_counter_total counter"]
         lines += [f'walsaga_counter_total{{service="{service}",consumer="{consumer}",counter="{counter}"}} {value}'

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from schemas.consistency import STATE_HEADER, parse_token
 from services.common import order_view as store
 from services.common.auth import Caller, customer_for
 from services.common.http import CONSISTENCY_TOKEN, Identifier
 from services.common.openapi import problems_for
+from services.common.reads import reading
 
 # the read-your-writes token a read may present (X-Consistency-Token)
 ConsistencyToken = Annotated[str | None, Header(pattern=CONSISTENCY_TOKEN)]
@@ -49,8 +51,7 @@ def wait_for_token(engine: Engine, token: str | None) -> str | None:
         raise HTTPException(400, detail={"error": "invalid_consistency_token", "reason": str(exc)}) from exc
     deadline, delay = time.monotonic() + WAIT_S, 0.005
     while True:
-        with engine.connect() as conn:
-            row = store.load(conn, order_id)
+        row = reading(engine, lambda conn: store.load(conn, order_id))
         if row is not None and row.status is not None and row.order_version >= version:
             return "fresh"
         if time.monotonic() + delay > deadline:
@@ -68,16 +69,14 @@ def router(engine: Engine) -> APIRouter:
                     x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         whose = customer_for(caller, customer_id, "list orders")
         consistency = wait_for_token(engine, x_consistency_token)
-        with engine.connect() as conn:
-            rows = store.by_customer(conn, whose, limit, before)
+        rows = reading(engine, lambda conn: store.by_customer(conn, whose, limit, before))
         return JSONResponse([to_json(row) for row in rows if row.status is not None], headers=_headers(consistency))
 
     @r.get("/{order_id}", responses=problems_for(404))
     def get_order(order_id: Identifier, caller: Caller,
                   x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
-        with engine.connect() as conn:
-            row = store.load(conn, order_id)
+        row = reading(engine, lambda conn: store.load(conn, order_id))
         if row is not None and not caller.owns(row.customer_id):
             row, consistency = None, consistency and "stale"  # answered as if it did not exist (ids cannot be probed)
         if row is None or row.status is None:
@@ -89,10 +88,12 @@ def router(engine: Engine) -> APIRouter:
     def get_timeline(order_id: Identifier, caller: Caller,
                      x_consistency_token: ConsistencyToken = None) -> JSONResponse:
         consistency = wait_for_token(engine, x_consistency_token)
-        with engine.connect() as conn:
+
+        def visible_timeline(conn: Connection) -> Sequence[Any]:
             owner = None if caller.is_staff else store.load(conn, order_id)
             visible = caller.is_staff or (owner is not None and caller.owns(owner.customer_id))
-            rows = store.timeline_of(conn, order_id) if visible else []
+            return store.timeline_of(conn, order_id) if visible else []
+        rows = reading(engine, visible_timeline)
         if not rows:
             if not caller.is_staff:
                 consistency = consistency and "stale"  # answered as if it did not exist (ids cannot be probed)
