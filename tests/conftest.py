@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -23,15 +24,17 @@ TEST_ADMIN = "walsaga-tests"  # the subject of the `gateway` fixture's admin tok
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[StackConfig]:
-    yield from running_stack(StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET),
+def stack(request: pytest.FixtureRequest) -> Iterator[StackConfig]:
+    yield from running_stack(request, StackConfig(home=REPO / ".stack" / "test-home", ports=Ports(TEST_PORT_OFFSET),
                                          api_instances=2, faust_instances=1, reconcile_grace=RECONCILE_GRACE_S,
                                          prune_interval=PRUNE_INTERVAL_S, saga_branches=True,
                                          test_mode=True))
 
 
-def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:
-    """A fresh stack for the session: wiped, started (the logs' tails printed if it fails), then wiped again."""
+def running_stack(request: pytest.FixtureRequest, cfg: StackConfig) -> Iterator[StackConfig]:
+    """A fresh stack for the session: wiped, started (the logs' tails printed if it fails), then wiped again. When a
+    test failed, what the components logged is printed before the wipe: an intermittent failure in CI leaves
+    nothing else to read."""
     lifecycle.wipe(cfg)
     try:
         try:
@@ -40,6 +43,8 @@ def running_stack(cfg: StackConfig) -> Iterator[StackConfig]:
             print_log_tails(cfg)
             raise
         yield cfg
+        if request.session.testsfailed:
+            print_log_problems(cfg)
     finally:
         if os.environ.get("WALSAGA_KEEP_TEST_STACK") == "1":
             print(f"\nkeeping the test stack at {cfg.home}")
@@ -70,3 +75,18 @@ def print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
         except OSError:
             continue
         print(f"\n===== {log.name} =====\n" + "\n".join(tail))
+
+
+PROBLEM = re.compile(r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback|WARN(ING)?)\b")
+
+
+def print_log_problems(cfg: StackConfig, lines: int = 60) -> None:
+    """Each log's last warnings and errors, and its last lines, for a failed test that left no other trace."""
+    for log in sorted(cfg.logs.glob("*.log")) if cfg.logs.exists() else []:
+        try:
+            text = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        problems = [line for line in text if PROBLEM.search(line)][-lines:]
+        print(f"\n===== {log.name}: {len(problems)} last warnings and errors =====\n" + "\n".join(problems))
+        print(f"===== {log.name}: last 10 lines =====\n" + "\n".join(text[-10:]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -18,6 +19,7 @@ from schemas import codec
 from schemas.headers import Envelope, Headers
 from stream_processors.saga import engine as saga_engine
 from stream_processors.saga import store
+from stream_processors.saga.cache import Known, SagaCache
 from stream_processors.saga.catalog import DEFINITIONS, STARTERS, by_version, newest
 from stream_processors.saga.model import Command, Decision, RetryPolicy, SagaDefinition, SagaState, SagaStatus
 
@@ -51,6 +53,7 @@ class OrchestratorStats:
     ignored: int = 0
     duplicates: int = 0
     deadlines: int = 0
+    stale_cache: int = 0  # batches run again because a cached saga had moved on (saga/cache.py)
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Orchestrator:
     definitions: dict[tuple[str, int], SagaDefinition] = field(init=False)
     starting: dict[str, SagaDefinition] = field(init=False)  # what new instances (and follow-ups) start on
     known_types: frozenset[str] = field(init=False)
+    cache: SagaCache = field(default_factory=SagaCache)
 
     def __post_init__(self) -> None:
         self.definitions = {key: replace(d, policy=self.policy) for key, d in by_version(self.catalog).items()}
@@ -72,6 +76,11 @@ class Orchestrator:
                 raise ValueError(f"new {name} sagas cannot start on v{version}: not in the catalog")
             self.starting[name] = self.definitions[(name, version)]
         self.known_types = frozenset(STARTERS) | frozenset(self.reply_types())
+
+    @cached_property
+    def autocommit(self) -> Engine:
+        """The same pool, a statement on its own: no BEGIN and COMMIT round trips."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def reply_types(self) -> set[str]:
         """Every event type the orchestrator acts on besides the starters: replies, interrupts, follow-up requests."""
@@ -101,27 +110,58 @@ class Orchestrator:
         (one commit - one WAL flush - for the batch); each record's inbox row, saga state and history still commit
         together, and in record order: a later record of the same saga sees what an earlier one did, a second copy
         finds the first's inbox row. Database errors propagate and roll the whole batch back; the caller retries it,
-        so nothing is half-applied. The sagas of the batch are read (and locked) in one round trip; a saga's second
-        record in the batch reads it again, after what the first one wrote."""
+        so nothing is half-applied. The sagas of the batch are read (and locked) in one round trip, those this worker
+        wrote last excepted (saga/cache.py); a saga's second record in the batch starts from what the first wrote."""
         decoded = [self._decode(m) for m in msgs]
-        valid = [d for d in decoded if not isinstance(d, str)]
-        if not valid:
+        if all(isinstance(d, str) for d in decoded):
             return list(decoded)  # type: ignore[arg-type]
-        with self.engine.begin() as conn:
-            # what a saga's first record in the batch finds; a later one reads the saga again, after the first's write
-            first_reads = self._read_sagas(conn, {env.saga_id for env, _ in valid})
+        for trust_cache in (True, True, False):  # without the cache every saga is read locked: it cannot be stale
+            counted = (self.stats.applied, self.stats.ignored, self.stats.duplicates)
+            try:
+                return self._handle_decoded(decoded, trust_cache)
+            except store.StaleSaga as stale:  # nothing of the batch was written, so nothing of it is counted
+                self.cache.drop(stale.saga_id)
+                self.stats.applied, self.stats.ignored, self.stats.duplicates = counted
+                self.stats.stale_cache += 1
+        raise AssertionError("a batch read without the cache cannot be stale")
+
+    def _handle_decoded(self, decoded: list[tuple[Envelope, dict[str, Any]] | str],
+                        trust_cache: bool) -> list[Dispatch | str | None]:
+        """A saga this worker wrote last is taken from its cache and written only if unchanged since
+        (store.write_message's guard); the others are read locked. A batch of one record on a cached saga is one
+        statement in autocommit: no BEGIN, read or COMMIT round trips."""
+        ids = {d[0].saga_id for d in decoded if not isinstance(d, str)}
+        cached = {i: k for i in ids if trust_cache and (k := self.cache.get(i)) is not None}
+        alone = len(decoded) == 1 and bool(cached)
+        written: dict[str, Known | None] = {}  # what this transaction wrote: a saga's next record starts there
+        with self.autocommit.connect() if alone else self.engine.begin() as conn:
+            # what a saga's first record in the batch finds (read together when several are not cached)
+            first_reads = self._read_sagas(conn, ids - cached.keys())
             out: list[Dispatch | str | None] = []
             for d in decoded:
                 if isinstance(d, str):
                     out.append(d)
                     continue
                 env, record = d
-                found = first_reads.pop(env.saga_id, None) or store.load_with_pending(conn, env.saga_id)
+                expected: int | None = None
+                found: tuple[SagaState | None, tuple[Command, ...]]
+                if env.saga_id in written:
+                    found = written[env.saga_id] or (None, ())
+                elif env.saga_id in cached:
+                    state, commands = cached[env.saga_id]
+                    found, expected = (state, commands), state.version
+                elif env.saga_id in first_reads:
+                    found = first_reads.pop(env.saga_id)
+                else:
+                    found = store.load_with_pending(conn, env.saga_id)
                 if found[0] is not None and self.definition_of(found[0]) is None:
                     out.append(_unknown_version(found[0]))  # dead-lettered: replay it once this worker has it
                     continue
-                out.append(self._handle_in(conn, env, record, *found))
-            return out
+                before, pending = found
+                outcome, written[env.saga_id] = self._handle_in(conn, env, record, before, pending, expected)
+                out.append(outcome)
+        self.cache.put_all(written)  # committed
+        return out
 
     @staticmethod
     def _read_sagas(conn: Connection, ids: set[str]) -> dict[str, tuple[SagaState | None, tuple[Command, ...]]]:
@@ -145,24 +185,30 @@ class Orchestrator:
             return f"undecodable: {exc}"
 
     def _handle_in(self, conn: Connection, env: Envelope, record: dict[str, Any], before: SagaState | None,
-                   pending: tuple[Command, ...]) -> Dispatch | None:
-        """Given the saga (locked) with its pending commands, one statement claims the message and writes the
-        decision only if the claim is new (store.write_message)."""
+                   pending: tuple[Command, ...], expected: int | None = None) -> tuple[Dispatch | None, Known | None]:
+        """Given the saga (locked, or cached at version `expected`) with its pending commands, one statement claims
+        the message and writes the decision only if the claim is new (store.write_message). Also returns the saga
+        as it is after the record (None: it does not exist)."""
         decision = self._decide(env, record, before)
         if decision is None:
-            claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, None)
+            claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, None,
+                                          expected_version=expected)
         else:
             claimed = store.write_message(conn, CONSUMER, env.event_id, env.event_type, before, decision.state,
-                                          decision.commands, decision.deadline_in, decision.applied, decision.note)
+                                          decision.commands, decision.deadline_in, decision.applied, decision.note,
+                                          expected_version=expected)
+        known = None if before is None else (before, pending)
         if not claimed:
             self.stats.duplicates += 1
             store.count(conn, CONSUMER, "duplicates")
-            return Dispatch(env.saga_id, env.correlation_id, env.event_id, pending)
+            return Dispatch(env.saga_id, env.correlation_id, env.event_id, pending), known
         if decision is None:
-            return None
+            return None, known
         # a step forward is routine (the saga's history has it); a failure, a compensation and the end are logged
         self._count_and_log(decision, env.event_type, routine=decision.state.status is SagaStatus.RUNNING)
-        return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands)
+        if decision.applied:
+            known = (decision.state, decision.commands)
+        return Dispatch(env.saga_id, env.correlation_id, env.event_id, decision.commands), known
 
     def sweep_deadlines(self, limit: int = 100) -> list[Dispatch]:
         """One transaction: every overdue saga (that no other worker holds) gets its deadline decision."""
@@ -174,6 +220,7 @@ class Orchestrator:
                     log.warning("deadline of saga %s left to another worker: %s", state.saga_id,
                                 _unknown_version(state))
                     continue
+                self.cache.drop(state.saga_id)  # moved by the sweep (a cached copy would only be found stale)
                 decision = saga_engine.on_deadline(defn, state)
                 if not decision.applied:
                     continue
@@ -194,6 +241,7 @@ class Orchestrator:
             defn = self.definition_of(state)
             if defn is None:
                 raise LookupError(_unknown_version(state))
+            self.cache.drop(saga_id)
             decision = self._chain_if_due(ops[action](defn, state))
             self._apply(conn, state, decision, f"Operator{action.title()}", f"operator:{action}:{state.version}")
         return Dispatch(saga_id, saga_id, saga_id, decision.commands)

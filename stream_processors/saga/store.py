@@ -132,6 +132,13 @@ def _awaiting_columns(awaiting: tuple[Awaiting, ...]) -> dict[str, Any]:
 _CLAIM = """claim AS (INSERT INTO inbox (consumer, message_id, message_type)
                 VALUES (:consumer, :message_id, :message_type)
                 ON CONFLICT (consumer, message_id) DO NOTHING RETURNING 1)"""
+# a decision taken on a cached state (saga/cache.py): the saga's row is locked and its version read in the same
+# statement, and nothing is written unless that version is the one the decision was taken on
+_CURRENT = """cur AS (SELECT version FROM saga_instance WHERE saga_id = :saga_id FOR UPDATE)"""
+_GUARDED_CLAIM = """claim AS (INSERT INTO inbox (consumer, message_id, message_type)
+                SELECT :consumer, :message_id, :message_type
+                WHERE (SELECT version FROM cur) = CAST(:expected_version AS integer)
+                ON CONFLICT (consumer, message_id) DO NOTHING RETURNING 1)"""
 _STATE_VALUES = """:definition, :status, CAST(:step AS integer), CAST(:data AS jsonb), :awaiting_command_id,
     CAST(:awaiting_replies AS jsonb), :failure_reason, CAST(:pending_commands AS jsonb), CAST(:version AS integer),
     CAST(:attempt AS integer), :parked_reason, :parked_from,
@@ -147,23 +154,38 @@ _HISTORY = """hist AS (INSERT INTO saga_history (saga_id, message_type, message_
     SELECT :saga_id, :message_type, :message_id, :history_status, :note WHERE EXISTS (SELECT 1 FROM claim))"""
 
 
-def _message_statement(state: str | None, history: bool) -> TextClause:
-    ctes = [_CLAIM] + ([state] if state else []) + ([_HISTORY] if history else [])
+def _message_statement(state: str | None, history: bool, guarded: bool = False) -> TextClause:
+    ctes = ([_CURRENT, _GUARDED_CLAIM] if guarded else [_CLAIM]) + ([state] if state else []) + (
+        [_HISTORY] if history else [])
     saved = "(SELECT count(*) FROM saved)" if state else "0"
-    return text(f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM claim) AS claimed, {saved} AS saved")
+    current = "(SELECT version FROM cur)" if guarded else "NULL"
+    return text(f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM claim) AS claimed, {saved} AS saved, "
+                f"{current} AS current_version")
 
 
 _CLAIM_ONLY = _message_statement(None, history=False)
 _CLAIM_AND_HISTORY = _message_statement(None, history=True)
 _CLAIM_INSERT = _message_statement(_INSERT_STATE, history=True)
 _CLAIM_UPDATE = _message_statement(_UPDATE_STATE, history=True)
+_GUARDED = {stmt: _message_statement(state, history, guarded=True) for stmt, state, history in (
+    (_CLAIM_ONLY, None, False), (_CLAIM_AND_HISTORY, None, True), (_CLAIM_UPDATE, _UPDATE_STATE, True))}
+
+
+class StaleSaga(Exception):
+    """A decision was taken on a cached state that is no longer the saga's: nothing was written."""
+
+    def __init__(self, saga_id: str, expected: int, found: int | None) -> None:
+        super().__init__(f"saga {saga_id} is at version {found}, not {expected}")
+        self.saga_id = saga_id
 
 
 def write_message(conn: Connection, consumer: str, message_id: str, message_type: str, before: SagaState | None,
                   after: SagaState | None, commands: tuple[Command, ...] = (), deadline_in: float | None = None,
-                  applied: bool = False, note: str = "") -> bool:
+                  applied: bool = False, note: str = "", expected_version: int | None = None) -> bool:
     """Claims the message in the inbox and, only if the claim is new, writes what it decided: the new state when
-    `applied`, and a history row whenever there is a state (`after`). False: a duplicate, nothing written."""
+    `applied`, and a history row whenever there is a state (`after`). False: a duplicate, nothing written.
+    `expected_version` (a decision on a cached `before`): the saga's row is locked by this statement, and if its
+    version is not that one nothing is written and StaleSaga is raised."""
     params: dict[str, Any] = {"consumer": consumer, "message_id": message_id, "message_type": message_type}
     if after is None:
         stmt = _CLAIM_ONLY
@@ -176,7 +198,13 @@ def write_message(conn: Connection, consumer: str, message_id: str, message_type
             stmt = _CLAIM_INSERT if before is None else _CLAIM_UPDATE
             if before is not None:
                 params["before_version"] = before.version
+    if expected_version is not None:
+        assert before is not None, "only a decision on a known (cached) saga is guarded"
+        stmt = _GUARDED[stmt]
+        params.update(saga_id=before.saga_id, expected_version=expected_version)
     row = conn.execute(stmt, params).one()
+    if expected_version is not None and row.current_version != expected_version:
+        raise StaleSaga(before.saga_id if before else "?", expected_version, row.current_version)
     if row.claimed and applied and row.saved != 1:
         raise RuntimeError(f"saga {after.saga_id if after else '?'} changed under its row lock")
     return bool(row.claimed)

@@ -17,8 +17,8 @@ from walsaga.stack.config import REPO, Ports, StackConfig
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[StackConfig]:
-    yield from running_stack(replace(StackConfig.from_env(ha=True), home=REPO / ".stack" / "test-ha-home",
+def stack(request: pytest.FixtureRequest) -> Iterator[StackConfig]:
+    yield from running_stack(request, replace(StackConfig.from_env(ha=True), home=REPO / ".stack" / "test-ha-home",
                                      ports=Ports(TEST_PORT_OFFSET), reconcile_grace=RECONCILE_GRACE_S, test_mode=True))
 
 

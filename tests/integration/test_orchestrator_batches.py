@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, func, select
 from schemas import codec, topics
 from schemas.headers import Envelope
 from stream_processors.saga import store
+from stream_processors.saga.model import SagaStatus
 from stream_processors.saga.orchestrator import Dispatch, Orchestrator, RawMessage
 
 pytestmark = pytest.mark.stack
@@ -25,6 +26,17 @@ def _order_created(order_id: str, offset: int, event_id: str | None = None) -> R
         "created_at": datetime.now(UTC)})
     env = Envelope(event_id or str(uuid.uuid4()), "OrderCreated", version, order_id, order_id, order_id)
     return RawMessage(topics.ORDERS_EVENTS, 0, offset, order_id.encode(), value, env.to_headers())
+
+
+def _reply(event_type: str, record: dict[str, object], saga_id: str, causation_id: str) -> RawMessage:
+    value, version = codec.encode(event_type, record)
+    env = Envelope(str(uuid.uuid4()), event_type, version, saga_id, saga_id, causation_id)
+    return RawMessage(topics.PAYMENTS_REPLIES, 0, 0, saga_id.encode(), value, env.to_headers())
+
+
+def _commands(outcome: object) -> dict[str, str]:
+    assert isinstance(outcome, Dispatch), outcome
+    return {c.command_type: c.command_id for c in outcome.commands}
 
 
 def test_a_batch_applies_each_record_in_order_in_one_transaction(engines: dict[str, Engine]) -> None:
@@ -78,3 +90,42 @@ def test_a_batch_reads_its_sagas_together_and_each_record_sees_what_the_last_wro
         with saga_db.begin() as conn:
             conn.execute(delete(store.history).where(store.history.c.saga_id.in_([old, new])))
             conn.execute(delete(store.instances).where(store.instances.c.saga_id.in_([old, new])))
+
+
+def test_a_saga_another_worker_moved_on_is_read_again_not_taken_from_the_cache(engines: dict[str, Engine]) -> None:
+    """Worker `a` wrote the saga last and keeps what it wrote (saga/cache.py); worker `b` (a rebalance, say) then
+    drives the saga two stages on. On `a`'s copy the capture's reply is not awaited, so deciding there would claim
+    and ignore it: lost. The guard finds the saga's version moved, nothing is written, and `a` decides again on the
+    saga as it is."""
+    saga_db = engines["saga"]
+    order_id = str(uuid.uuid4())
+    a, b = Orchestrator(saga_db), Orchestrator(saga_db)
+    try:
+        (started,) = a.handle_batch([_order_created(order_id, 1)])
+        first = _commands(started)
+        authorized = _reply("PaymentAuthorized", {"order_id": order_id, "payment_id": "p-" + order_id}, order_id,
+                            first["AuthorizePayment"])
+        _, confirm = b.handle_batch([_reply("StockReserved", {"order_id": order_id}, order_id,
+                                            first["ReserveStock"]), authorized])
+        assert list(_commands(confirm)) == ["ConfirmOrder"], confirm
+        (last_stage,) = b.handle_batch([_reply("OrderConfirmed", {"order_id": order_id, "customer_id": "batch-test",
+                                                                   "version": 2}, order_id,
+                                               _commands(confirm)["ConfirmOrder"])])
+        last = _commands(last_stage)
+        assert sorted(last) == ["CapturePayment", "CommitStock"], last_stage
+
+        (captured,) = a.handle_batch([_reply("PaymentCaptured", {"order_id": order_id, "payment_id": "p-" + order_id},
+                                             order_id, last["CapturePayment"])])
+        assert a.stats.stale_cache == 1, a.stats
+        assert isinstance(captured, Dispatch) and captured.commands == (), captured  # it waits for the stock only
+        (done,) = a.handle_batch([_reply("StockCommitted", {"order_id": order_id}, order_id, last["CommitStock"])])
+        assert a.stats.stale_cache == 1, a.stats  # `a` wrote the saga last: its copy held
+        with saga_db.connect() as conn:
+            assert store.load(conn, order_id).status is SagaStatus.COMPLETED  # type: ignore[union-attr]
+            notes = [(h.message_type, h.note) for h in store.history_of(conn, order_id)]
+        assert any(t == "PaymentCaptured" and n.startswith("capture_payment done") for t, n in notes), notes
+        assert not any(note.startswith("ignored") for _, note in notes), notes
+    finally:
+        with saga_db.begin() as conn:
+            conn.execute(delete(store.history).where(store.history.c.saga_id == order_id))
+            conn.execute(delete(store.instances).where(store.instances.c.saga_id == order_id))
