@@ -14,9 +14,11 @@ import org.slf4j.LoggerFactory;
 
 import io.debezium.connector.base.ChangeEventQueue;
 import io.debezium.connector.postgresql.PostgresConnectorTask;
+import io.debezium.connector.postgresql.PostgresStreamingChangeEventSource;
 
 /**
- * Debezium 3.6.1's Postgres task with an idle poll that sleeps instead of spinning.
+ * Debezium 3.6.1's Postgres task with an idle poll that sleeps instead of spinning, and a WAL reader whose idle pause
+ * ends when the server sends the next change ({@link WalWait}).
  * <p>
  * When its queue stays empty, {@code ChangeEventQueue.poll()} waits for the poll interval in whole milliseconds, and its
  * timer counts as expired only once the elapsed milliseconds exceed the interval: in the last millisecond the wait is
@@ -38,14 +40,35 @@ public class QuietPostgresConnectorTask extends PostgresConnectorTask {
     private Field queueField;
     private IdleWait idleWait;
     private boolean fallenBack;
+    private Object walWaitSource;
+    private boolean walWaitRefused;
 
     @Override
     public List<SourceRecord> doPoll() throws InterruptedException {
+        installWalWait();
         IdleWait wait = idleWait();
         if (wait != null && !wait.untilQueuedOrInterval()) {
             return Collections.emptyList();
         }
         return super.doPoll();
+    }
+
+    /**
+     * The WAL reader's idle pause on the replication socket ({@link WalWait}), put into each streaming source the
+     * coordinator starts (a task that restarts after a retriable error starts a new one).
+     */
+    void installWalWait() {
+        if (walWaitRefused || coordinator == null) {
+            return;
+        }
+        Object source = coordinator.getStreamingSource().orElse(null);
+        if (source == null || source == walWaitSource) {
+            return;
+        }
+        walWaitSource = source;
+        if (source instanceof PostgresStreamingChangeEventSource streaming) {
+            walWaitRefused = !WalWait.install(streaming);
+        }
     }
 
     /**
