@@ -9,6 +9,7 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import org.postgresql.core.PGStream;
 import org.postgresql.core.QueryExecutorBase;
+import org.postgresql.core.VisibleBufferedInputStream;
 import org.postgresql.core.v3.CopyOperationImpl;
 import org.postgresql.core.v3.replication.V3PGReplicationStream;
 import org.slf4j.Logger;
@@ -72,7 +73,7 @@ final class WalWait implements DelayStrategy {
             LOGGER.info("walsaga: the WAL reader's idle pause now ends when the server sends the next change");
             return true;
         }
-        catch (ReflectiveOperationException | ClassCastException | SecurityException e) {
+        catch (ReflectiveOperationException | RuntimeException e) {
             LOGGER.warn("walsaga: cannot wait on the replication socket ({}); the WAL reader sleeps as Debezium's does", e.toString());
             return false;
         }
@@ -96,6 +97,12 @@ final class WalWait implements DelayStrategy {
      * error.
      */
     static boolean waitForData(PGStream socket, int millis) {
+        if (buffered(socket)) {
+            // Debezium's last read left bytes it did not take (e.g. the CommandComplete a walsender sends as it shuts
+            // down): a peek would return at once, every time, and the reader would spin until its connection probe
+            // fails. Sleeping the interval is what Debezium's pause does there.
+            return false;
+        }
         int before;
         try {
             before = socket.getNetworkTimeout();
@@ -124,6 +131,22 @@ final class WalWait implements DelayStrategy {
         }
     }
 
+    /**
+     * True when the stream's own buffer holds bytes already read from the socket (false when that cannot be told). Its
+     * {@code available()} would also count what waits in the socket, which is news the wait must return on.
+     */
+    static boolean buffered(PGStream socket) {
+        try {
+            Object input = QuietPostgresConnectorTask.accessible(PGStream.class, "pgInput").get(socket);
+            Class<?> type = VisibleBufferedInputStream.class;
+            return QuietPostgresConnectorTask.accessible(type, "endIndex").getInt(input)
+                    > QuietPostgresConnectorTask.accessible(type, "index").getInt(input);
+        }
+        catch (ReflectiveOperationException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** The socket under the current replication stream, looked up again whenever Debezium replaces the stream. */
     private PGStream socket() {
         if (fallenBack) {
@@ -138,7 +161,7 @@ final class WalWait implements DelayStrategy {
                 knownSocket = socketOf(stream);
                 knownStream = stream;
             }
-            catch (ReflectiveOperationException | ClassCastException | SecurityException e) {
+            catch (ReflectiveOperationException | RuntimeException e) {
                 fallenBack = true;
                 LOGGER.warn("walsaga: cannot reach the replication socket ({}); the WAL reader sleeps as Debezium's does", e.toString());
                 return null;

@@ -83,6 +83,30 @@ class WalWaitTest {
     }
 
     @Test
+    void bytesTheReaderLeftInTheBufferAreNotWaitedOn() throws Exception {
+        // a walsender shutting down sends CommandComplete, which Debezium's non-blocking read leaves in the buffer:
+        // a wait that returned at once on it, every time, would spin the reader
+        OutputStream out = serverSide.getOutputStream();
+        out.write('C');
+        out.flush();
+        assertTrue(WalWait.waitForData(stream, 600_000), "the first byte from the server ends the wait");
+        assertTrue(WalWait.buffered(stream), "the peek leaves the byte in the stream's buffer");
+        assertFalse(WalWait.waitForData(stream, 600_000), "a byte already in the buffer must make the caller sleep");
+        assertEquals('C', stream.receiveChar());
+        assertFalse(WalWait.buffered(stream));
+    }
+
+    @Test
+    void aByteStillInTheSocketIsNewsNotLeftovers() throws Exception {
+        OutputStream out = serverSide.getOutputStream();
+        out.write('k');
+        out.flush();
+        Thread.sleep(200); // in the client's socket, not yet in the stream's buffer
+        assertFalse(WalWait.buffered(stream));
+        assertTrue(WalWait.waitForData(stream, 600_000));
+    }
+
+    @Test
     void aClosedConnectionEndsTheWaitAsFailed() throws Exception {
         serverSide.close();
         assertFalse(WalWait.waitForData(stream, 600_000), "a closed connection must not be waited on (nor spun on)");
