@@ -67,14 +67,19 @@ def engines(stack: StackConfig) -> Iterator[dict[str, Engine]]:
         engine.dispose()
 
 
-def print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
-    """A failed start is wiped afterwards: show what each component said first (CI has nothing else)."""
+def stack_logs(cfg: StackConfig) -> Iterator[tuple[str, list[str]]]:
+    """Each component's log (name, lines); one that cannot be read is left out."""
     for log in sorted(cfg.logs.glob("*.log")) if cfg.logs.exists() else []:
         try:
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            yield log.name, log.read_text(errors="replace").splitlines()
         except OSError:
             continue
-        print(f"\n===== {log.name} =====\n" + "\n".join(tail))
+
+
+def print_log_tails(cfg: StackConfig, lines: int = 40) -> None:
+    """A failed start is wiped afterwards: show what each component said first (CI has nothing else)."""
+    for name, text in stack_logs(cfg):
+        print(f"\n===== {name} =====\n" + "\n".join(text[-lines:]))
 
 
 PROBLEM = re.compile(r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback|WARN(ING)?)\b")
@@ -82,11 +87,7 @@ PROBLEM = re.compile(r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback|WARN(ING)?)\b")
 
 def print_log_problems(cfg: StackConfig, lines: int = 60) -> None:
     """Each log's last warnings and errors, and its last lines, for a failed test that left no other trace."""
-    for log in sorted(cfg.logs.glob("*.log")) if cfg.logs.exists() else []:
-        try:
-            text = log.read_text(errors="replace").splitlines()
-        except OSError:
-            continue
+    for name, text in stack_logs(cfg):
         problems = [line for line in text if PROBLEM.search(line)][-lines:]
-        print(f"\n===== {log.name}: {len(problems)} last warnings and errors =====\n" + "\n".join(problems))
-        print(f"===== {log.name}: last 10 lines =====\n" + "\n".join(text[-10:]))
+        print(f"\n===== {name}: {len(problems)} last warnings and errors =====\n" + "\n".join(problems))
+        print(f"===== {name}: last 10 lines =====\n" + "\n".join(text[-10:]))
